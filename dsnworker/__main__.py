@@ -1,0 +1,5 @@
+import sys
+
+from dsnworker.cli import main
+
+sys.exit(main())

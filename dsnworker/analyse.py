@@ -1,0 +1,63 @@
+"""The offline core as one call: bytes of a message in, one `Outcome` per recipient out.
+
+Never raises on input: an internal error on one message gives an `undefined` outcome that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from dsnworker.classify.engine import Classifier
+from dsnworker.classify.rules import default_rules_dir, load_packs
+from dsnworker.model import AddressInfo, Kind, Outcome, ParsedMessage, RecipientReport, Verdict
+from dsnworker.parse import parse_message
+from dsnworker.parse.address import address_info
+
+log = logging.getLogger(__name__)
+
+
+class Analyser:
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+
+    @classmethod
+    def with_rules(
+        cls, extra_dirs: tuple[Path, ...] = (), action_overrides: Mapping[str, str] | None = None
+    ) -> Analyser:
+        packs = load_packs(default_rules_dir(), *extra_dirs)
+        return cls(Classifier(packs, action_overrides))
+
+    def analyse(self, data: bytes, source: str) -> list[Outcome]:
+        try:
+            message = parse_message(data)
+            if message.kind is Kind.NOT_BOUNCE or not message.reports:
+                empty = AddressInfo(address=None, domain=None)
+                return [
+                    Outcome(source, message, None, empty, self.classifier.decide(message, RecipientReport(None), empty))
+                ]
+            outcomes = []
+            for report in message.reports:
+                address = address_info(report.recipient)
+                outcomes.append(
+                    Outcome(source, message, report, address, self.classifier.decide(message, report, address))
+                )
+            return outcomes
+        except Exception as exc:  # a bug of ours must not lose the message: say so, keep going
+            log.warning("%s: internal error while analysing: %s", source, exc, exc_info=True)
+            return [_internal_error(source, exc)]
+
+
+def _internal_error(source: str, exc: Exception) -> Outcome:
+    message = ParsedMessage(kind=Kind.BOUNCE, format="error")
+    verdict = Verdict(
+        reason="undefined",
+        hard=False,
+        action="review",
+        status=None,
+        provider=None,
+        rule=None,
+        details={"error": f"{type(exc).__name__}: {exc}"[:300]},
+    )
+    return Outcome(source, message, None, AddressInfo(address=None, domain=None), verdict)

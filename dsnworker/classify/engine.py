@@ -1,0 +1,220 @@
+"""Decide, per recipient report, the reason, hard flag and action, from the loaded rule packs.
+
+Order of evaluation: the structural cases (complaint, auto-reply, success DSN); then the rules of
+every provider that the report's recipient domain, remote MTA or text points to; then a reason the
+bounce format itself states; then the generic pack; else `undefined`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dsnworker.classify.patterns import bounded
+from dsnworker.classify.rules import GENERIC, Pack, Rule
+from dsnworker.classify.vocabulary import DEFAULT_STATUS, default_action, is_hard
+from dsnworker.model import AddressInfo, Kind, ParsedMessage, RecipientReport, Verdict
+from dsnworker.parse.text import find_reply_code, find_status
+
+_DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What rules are evaluated against, derived once per report."""
+
+    diagnostic: str
+    status: str | None
+    reply_code: str | None
+    quoted_local_part: bool
+    command: str | None
+    dsn_action: str | None
+    hint: str | None
+    format: str
+    remote_mta: str | None
+    recipient_domain: str | None
+
+    @classmethod
+    def of(cls, report: RecipientReport, address: AddressInfo, fmt: str) -> Facts:
+        diagnostic = bounded(" ".join(report.diagnostic.split())) if report.diagnostic else ""
+        return cls(
+            diagnostic=diagnostic,
+            status=report.status or find_status(diagnostic),
+            reply_code=report.reply_code or find_reply_code(diagnostic),
+            quoted_local_part=address.quoted_local_part,
+            command=report.command.upper() if report.command else None,
+            dsn_action=report.dsn_action,
+            hint=report.hint,
+            format=fmt,
+            remote_mta=report.remote_mta,
+            recipient_domain=address.domain,
+        )
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: Rule
+    provider: str
+    groups: Mapping[str, str]
+    evidence: tuple[str, ...]
+
+
+class Classifier:
+    def __init__(self, packs: tuple[Pack, ...], action_overrides: Mapping[str, str] | None = None) -> None:
+        self.packs = packs
+        self.providers = tuple(p for p in packs if p.provider != GENERIC)
+        self.generic = tuple(p for p in packs if p.provider == GENERIC)
+        self.action_overrides = dict(action_overrides or {})
+        self._by_domain: dict[str, list[Pack]] = {}
+        for pack in self.providers:
+            for domain in pack.recognise.domains:
+                self._by_domain.setdefault(domain, []).append(pack)
+
+    def decide(self, message: ParsedMessage, report: RecipientReport, address: AddressInfo) -> Verdict:
+        facts = Facts.of(report, address, message.format)
+        structural = self._structural(message, report, facts)
+        if structural is not None:
+            return structural
+        recognised = self.recognise(facts)
+        provider = recognised[0].provider if recognised else None
+        for pack in recognised:
+            found = self._first_match(pack, facts)
+            if found is not None:
+                return self._verdict(found.rule.then.reason, facts, found, pack.provider)
+        if facts.hint:
+            return self._verdict(facts.hint, facts, None, provider, rule_id=f"format.{message.format}")
+        for pack in self.generic:
+            found = self._first_match(pack, facts)
+            if found is not None:
+                return self._verdict(found.rule.then.reason, facts, found, provider)
+        return self._verdict("undefined", facts, None, provider)
+
+    def recognise(self, facts: Facts) -> list[Pack]:
+        """Provider packs that claim this report, by recipient domain, then remote MTA, then text."""
+        found: list[Pack] = []
+        domain = facts.recipient_domain or ""
+        while domain:
+            for pack in self._by_domain.get(domain, ()):
+                if pack not in found:
+                    found.append(pack)
+            domain = domain.partition(".")[2]
+        for pack in self.providers:
+            if pack in found:
+                continue
+            hosts, phrases = pack.recognise.hosts, pack.recognise.phrases
+            if (hosts is not None and facts.remote_mta and hosts.match(facts.remote_mta)) or (
+                phrases is not None and facts.diagnostic and phrases.search(facts.diagnostic)
+            ):
+                found.append(pack)
+        return found
+
+    def _structural(self, message: ParsedMessage, report: RecipientReport, facts: Facts) -> Verdict | None:
+        if message.kind is Kind.FEEDBACK:
+            details = {"feedback_type": report.feedback_type} if report.feedback_type else {}
+            return self._fixed("feedback", "core.feedback", None, details)
+        if message.kind is Kind.VACATION:
+            return self._fixed("vacation", "core.vacation", None)
+        if message.kind is Kind.NOT_BOUNCE:
+            return self._fixed("not_bounce", None, None)
+        if facts.dsn_action in _DELIVERED_ACTIONS:
+            return self._fixed("delivered", "core.delivered", facts.status or "2.0.0")
+        return None
+
+    def _fixed(
+        self, reason: str, rule_id: str | None, status: str | None, details: Mapping[str, str] | None = None
+    ) -> Verdict:
+        action = default_action(reason, False, self.action_overrides)
+        return Verdict(
+            reason=reason, hard=False, action=action, status=status, provider=None, rule=rule_id, details=details or {}
+        )
+
+    def _first_match(self, pack: Pack, facts: Facts) -> Match | None:
+        for rule in pack.rules:
+            found = match_rule(rule, facts)
+            if found is not None:
+                groups, evidence = found
+                return Match(rule=rule, provider=pack.provider, groups=groups, evidence=evidence)
+        return None
+
+    def _verdict(
+        self, reason: str, facts: Facts, found: Match | None, provider: str | None, rule_id: str | None = None
+    ) -> Verdict:
+        then = found.rule.then if found else None
+        status = facts.status or (then.status if then else None) or _inferred_status(reason, facts)
+        hard = then.hard if then and then.hard is not None else is_hard(reason, status, facts.reply_code)
+        action = (then.action if then and then.action else None) or default_action(reason, hard, self.action_overrides)
+        details: dict[str, str] = dict(then.details) if then else {}
+        if found:
+            details.update(found.groups)
+        return Verdict(
+            reason=reason,
+            hard=hard,
+            action=action,
+            status=status,
+            provider=provider,
+            rule=found.rule.id if found else rule_id,
+            details=details,
+            evidence=found.evidence if found else (),
+            reply_code=facts.reply_code,
+        )
+
+
+def _inferred_status(reason: str, facts: Facts) -> str | None:
+    code = DEFAULT_STATUS.get(reason)
+    if code is None:
+        return None
+    temporary = (facts.reply_code or "").startswith("4") or (not facts.reply_code and facts.dsn_action == "delayed")
+    return ("4" if temporary else "5") + code[1:]
+
+
+def match_rule(rule: Rule, facts: Facts) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    """The captured details and the evidence if every condition of the rule holds, else None."""
+    when = rule.when
+    evidence: list[str] = []
+    if when.quoted_local_part is not None and when.quoted_local_part != facts.quoted_local_part:
+        return None
+    if when.status:
+        if not facts.status or not any(_status_matches(p, facts.status) for p in when.status):
+            return None
+        evidence.append(f"status {facts.status}")
+    if when.reply_code:
+        if not facts.reply_code or not any(facts.reply_code.startswith(c) for c in when.reply_code):
+            return None
+        evidence.append(f"reply code {facts.reply_code}")
+    if when.command and facts.command not in when.command:
+        return None
+    if when.dsn_action and facts.dsn_action not in when.dsn_action:
+        return None
+    if when.hint and facts.hint not in when.hint:
+        return None
+    if when.format and facts.format not in when.format:
+        return None
+    if when.remote_mta is not None and not (facts.remote_mta and when.remote_mta.match(facts.remote_mta)):
+        return None
+    if when.recipient_domain and not _domain_in(facts.recipient_domain, when.recipient_domain):
+        return None
+    groups: dict[str, str] = {}
+    if when.diagnostic is not None:
+        match = when.diagnostic.search(facts.diagnostic)
+        if match is None:
+            return None
+        groups = {k: v for k, v in match.groupdict().items() if v}
+        evidence.append(f"diagnostic matched {match.group(0)!r}")
+    if when.not_diagnostic is not None and when.not_diagnostic.search(facts.diagnostic):
+        return None
+    if when.quoted_local_part:
+        evidence.append("quoted local part")
+    return groups, tuple(evidence)
+
+
+def _status_matches(pattern: str, status: str) -> bool:
+    """'5.1.1' matches exactly; '5.7' or '5.7.' match the prefix; 'x' matches any one part."""
+    want = pattern.rstrip(".").split(".")
+    have = status.split(".")
+    return len(want) <= len(have) and all(w in ("x", h) for w, h in zip(want, have))
+
+
+def _domain_in(domain: str | None, domains: tuple[str, ...]) -> bool:
+    if not domain:
+        return False
+    return any(domain == d or domain.endswith("." + d) for d in domains)

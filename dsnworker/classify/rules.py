@@ -1,0 +1,316 @@
+"""Rule packs: YAML files under `rules/`, validated and compiled once when loaded.
+
+A pack says how to recognise a provider and lists ordered rules; each rule has conditions
+(`when`), a result (`then`) and `examples` that `dsnworker rules check` and the tests run.
+The format is documented in `rules/README.md`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import regex
+import yaml
+
+from dsnworker.classify.patterns import UnsafePattern, compile_globs, compile_pattern
+from dsnworker.classify.vocabulary import ACTIONS, HARD_REASONS, REASONS
+from dsnworker.errors import RuleError
+
+GENERIC = "generic"
+_PACK_KEYS = {"provider", "description", "recognise", "rules", "priority"}
+_RECOGNISE_KEYS = {"domains", "hosts", "phrases"}
+_WHEN_KEYS = {
+    "status",
+    "reply_code",
+    "diagnostic",
+    "not_diagnostic",
+    "quoted_local_part",
+    "command",
+    "dsn_action",
+    "hint",
+    "format",
+    "remote_mta",
+    "recipient_domain",
+}
+_THEN_KEYS = {"reason", "hard", "action", "status", "details"}
+_RULE_KEYS = {"id", "description", "when", "then", "examples"}
+_EXAMPLE_KEYS = {
+    "diagnostic",
+    "status",
+    "reply_code",
+    "recipient",
+    "remote_mta",
+    "reporting_mta",
+    "command",
+    "dsn_action",
+    "hint",
+    "format",
+    "expect",
+    "note",
+}
+DETAIL_GROUPS = ("blocklist", "listed_ip", "listed_host", "delist_url", "ref")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """The `when` of a rule; every condition given must hold."""
+
+    status: tuple[str, ...] = ()
+    reply_code: tuple[str, ...] = ()
+    diagnostic: regex.Pattern[str] | None = None
+    not_diagnostic: regex.Pattern[str] | None = None
+    quoted_local_part: bool | None = None
+    command: tuple[str, ...] = ()
+    dsn_action: tuple[str, ...] = ()
+    hint: tuple[str, ...] = ()
+    format: tuple[str, ...] = ()
+    remote_mta: regex.Pattern[str] | None = None
+    recipient_domain: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    reason: str
+    hard: bool | None = None
+    action: str | None = None
+    status: str | None = None
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    when: Condition
+    then: Result
+    examples: tuple[Mapping[str, Any], ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Recognise:
+    domains: frozenset[str] = frozenset()
+    hosts: regex.Pattern[str] | None = None
+    phrases: regex.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class Pack:
+    provider: str
+    path: str
+    recognise: Recognise
+    rules: tuple[Rule, ...]
+    description: str = ""
+
+
+def default_rules_dir() -> Path:
+    """The packs shipped with dsnworker (package data when installed; `rules/` in a checkout)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "rules"
+    return installed if installed.is_dir() else package.parent / "rules"
+
+
+def load_packs(*dirs: Path | str) -> tuple[Pack, ...]:
+    """Load every `*.yaml` pack in the folders (default: the shipped ones); the generic pack last.
+
+    A later folder's pack for the same provider is added after the earlier one's rules, ahead of
+    them: an operator's folder can refine a shipped provider without copying it.
+    """
+    folders = [Path(d) for d in dirs] or [default_rules_dir()]
+    packs: list[Pack] = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise RuleError(str(folder), None, "rule folder does not exist")
+        for path in sorted(folder.glob("*.yaml")):
+            packs.append(load_pack(path))
+    ordered = [p for p in reversed(packs) if p.provider != GENERIC] + [
+        p for p in reversed(packs) if p.provider == GENERIC
+    ]
+    ids: dict[str, str] = {}
+    for pack in ordered:
+        for rule in pack.rules:
+            if rule.id in ids and ids[rule.id] != pack.path:
+                raise RuleError(pack.path, rule.id, f"rule id is also used in {ids[rule.id]}")
+            ids[rule.id] = pack.path
+    return tuple(ordered)
+
+
+def load_pack(path: Path) -> Pack:
+    where = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(where, None, f"cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise RuleError(where, None, f"invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RuleError(where, None, "expected a mapping with keys 'provider' and 'rules'")
+    _no_unknown_keys(where, None, "pack", data, _PACK_KEYS)
+    provider = data.get("provider")
+    if not isinstance(provider, str) or not regex.fullmatch(r"[a-z][a-z0-9_\-]*", provider):
+        raise RuleError(where, None, "'provider' must be a lower-case name such as 'microsoft'")
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise RuleError(where, None, "'rules' must be a non-empty list")
+    rules = tuple(_rule(where, provider, raw, index) for index, raw in enumerate(raw_rules))
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.id in seen:
+            raise RuleError(where, rule.id, "duplicate rule id")
+        seen.add(rule.id)
+    return Pack(
+        provider=provider,
+        path=where,
+        recognise=_recognise(where, data.get("recognise") or {}),
+        rules=rules,
+        description=str(data.get("description") or ""),
+    )
+
+
+def _recognise(where: str, raw: Any) -> Recognise:
+    if not isinstance(raw, dict):
+        raise RuleError(where, None, "'recognise' must be a mapping of domains, hosts, phrases")
+    _no_unknown_keys(where, None, "recognise", raw, _RECOGNISE_KEYS)
+    domains = _strings(where, None, "recognise.domains", raw.get("domains"))
+    hosts = _strings(where, None, "recognise.hosts", raw.get("hosts"))
+    phrases = _strings(where, None, "recognise.phrases", raw.get("phrases"))
+    return Recognise(
+        domains=frozenset(d.lower().lstrip("@") for d in domains),
+        hosts=compile_globs(list(hosts)),
+        phrases=_pattern(where, None, "recognise.phrases", "|".join(f"(?:{p})" for p in phrases)) if phrases else None,
+    )
+
+
+def _rule(where: str, provider: str, raw: Any, index: int) -> Rule:
+    if not isinstance(raw, dict):
+        raise RuleError(where, f"#{index + 1}", "each rule must be a mapping with id, when, then")
+    rule_id = raw.get("id")
+    if not isinstance(rule_id, str) or not rule_id.startswith(provider + "."):
+        raise RuleError(
+            where, str(rule_id or f"#{index + 1}"), f"rule 'id' must be a string starting with '{provider}.'"
+        )
+    _no_unknown_keys(where, rule_id, "rule", raw, _RULE_KEYS)
+    when_raw = raw.get("when") or {}
+    then_raw = raw.get("then")
+    if not isinstance(when_raw, dict):
+        raise RuleError(where, rule_id, "'when' must be a mapping of conditions")
+    if not isinstance(then_raw, dict):
+        raise RuleError(where, rule_id, "'then' must be a mapping with at least 'reason'")
+    _no_unknown_keys(where, rule_id, "when", when_raw, _WHEN_KEYS)
+    _no_unknown_keys(where, rule_id, "then", then_raw, _THEN_KEYS)
+    examples = raw.get("examples") or []
+    if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
+        raise RuleError(where, rule_id, "'examples' must be a list of mappings")
+    for example in examples:
+        _no_unknown_keys(where, rule_id, "example", example, _EXAMPLE_KEYS)
+        if not isinstance(example.get("expect"), dict):
+            raise RuleError(where, rule_id, "every example needs 'expect' (a mapping such as {reason: user_unknown})")
+    return Rule(
+        id=rule_id,
+        when=_condition(where, rule_id, when_raw),
+        then=_result(where, rule_id, then_raw),
+        examples=tuple(examples),
+        description=str(raw.get("description") or ""),
+    )
+
+
+def _condition(where: str, rule_id: str, raw: dict[str, Any]) -> Condition:
+    qlp = raw.get("quoted_local_part")
+    if qlp is not None and not isinstance(qlp, bool):
+        raise RuleError(where, rule_id, "'when.quoted_local_part' must be true or false")
+    statuses = _strings(where, rule_id, "when.status", raw.get("status"))
+    for status in statuses:
+        if not regex.fullmatch(r"[245x](?:\.(?:\d{1,3}|x)){0,2}\.?", status):
+            raise RuleError(
+                where, rule_id, f"'when.status' value {status!r} is not a status code or prefix like '5.1.1' or '5.7.'"
+            )
+    codes = _strings(where, rule_id, "when.reply_code", raw.get("reply_code"))
+    for code in codes:
+        if not regex.fullmatch(r"[245]\d{0,2}", code):
+            raise RuleError(
+                where, rule_id, f"'when.reply_code' value {code!r} is not a reply code or prefix like '550' or '4'"
+            )
+    hints = _strings(where, rule_id, "when.hint", raw.get("hint"))
+    for hint in hints:
+        if hint not in REASONS:
+            raise RuleError(where, rule_id, f"'when.hint' value {hint!r} is not a reason of the vocabulary")
+    return Condition(
+        status=statuses,
+        reply_code=codes,
+        diagnostic=_optional_pattern(where, rule_id, "when.diagnostic", raw.get("diagnostic")),
+        not_diagnostic=_optional_pattern(where, rule_id, "when.not_diagnostic", raw.get("not_diagnostic")),
+        quoted_local_part=qlp,
+        command=tuple(c.upper() for c in _strings(where, rule_id, "when.command", raw.get("command"))),
+        dsn_action=tuple(a.lower() for a in _strings(where, rule_id, "when.dsn_action", raw.get("dsn_action"))),
+        hint=hints,
+        format=_strings(where, rule_id, "when.format", raw.get("format")),
+        remote_mta=compile_globs(list(_strings(where, rule_id, "when.remote_mta", raw.get("remote_mta")))),
+        recipient_domain=tuple(
+            d.lower() for d in _strings(where, rule_id, "when.recipient_domain", raw.get("recipient_domain"))
+        ),
+    )
+
+
+def _result(where: str, rule_id: str, raw: dict[str, Any]) -> Result:
+    reason = raw.get("reason")
+    if reason not in REASONS:
+        raise RuleError(
+            where,
+            rule_id,
+            f"'then.reason' must be one of the vocabulary ({', '.join(sorted(REASONS))}), not {reason!r}",
+        )
+    hard = raw.get("hard")
+    if hard is not None and not isinstance(hard, bool):
+        raise RuleError(where, rule_id, "'then.hard' must be true or false")
+    if hard and reason not in HARD_REASONS | {"not_accept"}:
+        raise RuleError(where, rule_id, f"'then.hard: true' is only for {sorted(HARD_REASONS | {'not_accept'})}")
+    action = raw.get("action")
+    if action is not None and action not in ACTIONS:
+        raise RuleError(where, rule_id, f"'then.action' must be one of {sorted(ACTIONS)}, not {action!r}")
+    status = raw.get("status")
+    if status is not None and not (isinstance(status, str) and regex.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status)):
+        raise RuleError(where, rule_id, f"'then.status' must be a status code like '5.1.1', not {status!r}")
+    details = raw.get("details") or {}
+    if not isinstance(details, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in details.items()):
+        raise RuleError(where, rule_id, "'then.details' must map names to strings, e.g. {blocklist: spamhaus}")
+    return Result(reason=reason, hard=hard, action=action, status=status, details=details)
+
+
+def _optional_pattern(where: str, rule_id: str, key: str, value: Any) -> regex.Pattern[str] | None:
+    """A regular expression, or a list of them meaning any of them (one alternative a line)."""
+    if value is None:
+        return None
+    alternatives = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(alternatives, list)
+        or not alternatives
+        or not all(isinstance(a, str) and a for a in alternatives)
+    ):
+        raise RuleError(where, rule_id, f"'{key}' must be a regular expression or a list of them")
+    source = alternatives[0] if len(alternatives) == 1 else "|".join(f"(?:{a})" for a in alternatives)
+    return _pattern(where, rule_id, key, source)
+
+
+def _pattern(where: str, rule_id: str | None, key: str, source: str) -> regex.Pattern[str]:
+    try:
+        return compile_pattern(source)
+    except UnsafePattern as exc:
+        raise RuleError(where, rule_id, f"'{key}': {exc}") from exc
+
+
+def _strings(where: str, rule_id: str | None, key: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return (str(value),)
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        return tuple(str(v) for v in value)
+    raise RuleError(where, rule_id, f"'{key}' must be a string or a list of strings")
+
+
+def _no_unknown_keys(where: str, rule_id: str | None, what: str, raw: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise RuleError(where, rule_id, f"unknown {what} key(s) {unknown}; allowed: {sorted(allowed)}")

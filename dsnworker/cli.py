@@ -1,0 +1,115 @@
+"""The `dsnworker` command: parse, explain, rules check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from dsnworker.errors import DsnworkerError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args))
+    except DsnworkerError as exc:
+        print(f"dsnworker: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `dsnworker parse ... | head` is normal use
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dsnworker", description="Bounce (DSN) processor.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    parse = commands.add_parser("parse", help="classify bounces: one JSON line (or table row) per recipient")
+    parse.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a message file, a folder, an mbox file, or - for stdin"
+    )
+    parse.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    _rules_option(parse)
+    parse.set_defaults(run=_cmd_parse)
+
+    explain = commands.add_parser("explain", help="show, for a person, how one message was read and decided")
+    explain.add_argument("path", metavar="FILE")
+    _rules_option(explain)
+    explain.set_defaults(run=_cmd_explain)
+
+    rules = commands.add_parser("rules", help="rule pack tools")
+    rules_commands = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
+    check = rules_commands.add_parser("check", help="validate rule packs and run their examples")
+    check.add_argument(
+        "dirs", nargs="*", metavar="DIR", help="extra rule folders (the shipped packs are always loaded)"
+    )
+    check.set_defaults(run=_cmd_rules_check)
+    return parser
+
+
+def _rules_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rules", action="append", default=[], metavar="DIR", help="an extra rule folder (repeatable)")
+
+
+def _analyser(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from dsnworker.analyse import Analyser
+
+    return Analyser.with_rules(tuple(Path(d) for d in args.rules))
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    from dsnworker.inputs import iter_messages
+    from dsnworker.output import outcome_record, table_header, table_row
+
+    analyser = _analyser(args)
+    out: TextIO = sys.stdout
+    if args.format == "table":
+        out.write(table_header() + "\n")
+    for source, data in iter_messages(args.paths, _report_unreadable):
+        for outcome in analyser.analyse(data, source):
+            record = outcome_record(outcome)
+            if args.format == "jsonl":
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                out.write(table_row(record) + "\n")
+    out.flush()
+    return 0
+
+
+def _report_unreadable(path: str, exc: OSError) -> None:
+    print(f"dsnworker: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from dsnworker.explain import explain
+
+    analyser = _analyser(args)
+    try:
+        data = Path(args.path).read_bytes() if args.path != "-" else sys.stdin.buffer.read()
+    except OSError as exc:
+        print(f"dsnworker: cannot read {args.path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    sys.stdout.write(explain(analyser, data, args.path))
+    return 0
+
+
+def _cmd_rules_check(args: argparse.Namespace) -> int:
+    from dsnworker.classify.examples import check_packs
+
+    report, failures = check_packs(tuple(Path(d) for d in args.dirs))
+    sys.stdout.write(report)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Values that flow through the core: what a bounce says, and what we decide about it.
+
+Frozen dataclasses so that a parser's output cannot be changed behind the classifier's back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """What a whole message is."""
+
+    BOUNCE = "bounce"  # a DSN or non-standard bounce (success DSNs included: per-recipient action says)
+    FEEDBACK = "feedback"  # an ARF abuse complaint
+    VACATION = "vacation"  # an auto-reply
+    NOT_BOUNCE = "not_bounce"
+
+
+@dataclass(frozen=True)
+class RecipientReport:
+    """What one bounce says about one recipient, before any interpretation."""
+
+    recipient: str | None
+    original_recipient: str | None = None
+    dsn_action: str | None = None  # RFC 3464 Action: failed, delayed, delivered, relayed, expanded
+    status: str | None = None  # as reported; inference happens in the classifier
+    reply_code: str | None = None
+    diagnostic: str | None = None
+    remote_mta: str | None = None
+    reporting_mta: str | None = None
+    command: str | None = None  # SMTP command the remote answered (MAIL, RCPT, DATA, ...)
+    hint: str | None = None  # a reason the format itself states unambiguously
+    feedback_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """One input message, split into per-recipient reports."""
+
+    kind: Kind
+    format: str  # which parser recognised it: "rfc3464", "postfix", "arf", "autoreply", ...
+    reports: tuple[RecipientReport, ...] = ()
+    original_message_id: str | None = None
+    original_headers: Mapping[str, str] = field(default_factory=dict)
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision for one recipient report."""
+
+    reason: str
+    hard: bool
+    action: str
+    status: str | None  # as reported, else inferred from the text or the reason
+    provider: str | None
+    rule: str | None
+    details: Mapping[str, str] = field(default_factory=dict)  # blocklist, listed_ip, ref, ...
+    evidence: tuple[str, ...] = ()  # the text a rule matched, for `explain`
+    reply_code: str | None = None
+
+
+@dataclass(frozen=True)
+class AddressInfo:
+    """What we know about the recipient address itself."""
+
+    address: str | None
+    domain: str | None
+    quoted_local_part: bool = False
+    suggested_address: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One line of output: a report, its address facts and its verdict."""
+
+    source: str
+    message: ParsedMessage
+    report: RecipientReport | None
+    address: AddressInfo
+    verdict: Verdict

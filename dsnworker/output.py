@@ -1,0 +1,88 @@
+"""Outcomes as the contract's JSON lines (docs: ../shared/docs/output-contract.md) or a table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dsnworker.model import Outcome
+
+CONTRACT_KEYS = (
+    "source",
+    "recipient",
+    "original_recipient",
+    "status",
+    "reply_code",
+    "diagnostic",
+    "remote_mta",
+    "reporting_mta",
+    "reason",
+    "hard",
+    "action",
+    "provider",
+    "rule",
+)
+
+
+def outcome_record(outcome: Outcome) -> dict[str, Any]:
+    """One output line: the contract's keys (always present), then the keys that apply."""
+    report, verdict, message = outcome.report, outcome.verdict, outcome.message
+    record: dict[str, Any] = {
+        "source": outcome.source,
+        "recipient": report.recipient if report else None,
+        "original_recipient": report.original_recipient if report else None,
+        "status": verdict.status,
+        "reply_code": verdict.reply_code,
+        "diagnostic": report.diagnostic if report else None,
+        "remote_mta": report.remote_mta if report else None,
+        "reporting_mta": report.reporting_mta if report else None,
+        "reason": verdict.reason,
+        "hard": verdict.hard,
+        "action": verdict.action,
+        "provider": verdict.provider,
+        "rule": verdict.rule,
+    }
+    record["format"] = message.format
+    if outcome.address.quoted_local_part:
+        record["quoted_local_part"] = True
+        if verdict.reason == "quoted_local_part":
+            record["suggested_address"] = outcome.address.suggested_address
+            record["unquotable"] = outcome.address.suggested_address is None
+    for key, value in verdict.details.items():
+        record.setdefault(key, value)
+    if report is not None and report.feedback_type:
+        record["feedback_type"] = report.feedback_type
+    if report is not None and report.command:
+        record["command"] = report.command
+    if message.original_message_id:
+        record["original_message_id"] = message.original_message_id
+    if message.original_headers:
+        record["original_headers"] = dict(message.original_headers)
+    return record
+
+
+TABLE_COLUMNS = (
+    ("source", 28),
+    ("recipient", 30),
+    ("status", 7),
+    ("reason", 17),
+    ("action", 11),
+    ("provider", 9),
+    ("rule", 34),
+)
+
+
+def table_header() -> str:
+    return "  ".join(name.upper().ljust(width) for name, width in TABLE_COLUMNS).rstrip()
+
+
+def table_row(record: dict[str, Any]) -> str:
+    cells = []
+    for name, width in TABLE_COLUMNS:
+        value = record.get(name)
+        text = "-" if value is None else str(value)
+        if name == "source" and len(text) > width:
+            text = "…" + text[-(width - 1) :]
+        elif len(text) > width:
+            text = text[: width - 1] + "…"
+        cells.append(text.ljust(width))
+    return "  ".join(cells).rstrip()

@@ -1,0 +1,53 @@
+"""Bytes of one message -> a `ParsedMessage`: which format it is and what it says per recipient.
+
+The parsers are tried in a fixed order; the first that recognises the message wins. Parsing never
+raises: a parser that fails on hostile input is skipped, and the worst outcome is `not_bounce`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from types import ModuleType
+
+from dsnworker.model import Kind, ParsedMessage
+from dsnworker.parse import arf, autoreply, formats, rfc3464
+from dsnworker.parse.mail import Mail
+from dsnworker.parse.returned import chosen_headers, original_message_id, original_recipient, returned_message
+from dsnworker.parse.text import clean_address
+
+log = logging.getLogger(__name__)
+
+PIPELINE: tuple[ModuleType, ...] = (arf, *formats.SPECIFIC, rfc3464, autoreply, *formats.FALLBACK)
+
+
+def parse_message(data: bytes) -> ParsedMessage:
+    mail = Mail(data)
+    for parser in PIPELINE:
+        try:
+            parsed = parser.parse(mail)
+        except Exception:  # one parser's bug must not hide the message from the others
+            log.debug("parser %s failed", parser.NAME, exc_info=True)
+            continue
+        if parsed is not None:
+            return _with_original(parsed, mail)
+    return ParsedMessage(kind=Kind.NOT_BOUNCE, format="none", subject=mail.subject or None)
+
+
+def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
+    """Attach the returned message's Message-ID and headers; recover missing recipients from it."""
+    try:
+        returned = returned_message(mail)
+    except Exception:
+        returned = None
+    reports = parsed.reports
+    fallback = clean_address(original_recipient(returned)) if returned is not None else None
+    if fallback and any(r.recipient is None for r in reports) and parsed.kind is Kind.BOUNCE:
+        reports = tuple(r if r.recipient else dataclasses.replace(r, recipient=fallback) for r in reports)
+    return dataclasses.replace(
+        parsed,
+        reports=reports,
+        original_message_id=parsed.original_message_id or original_message_id(returned),
+        original_headers=parsed.original_headers or chosen_headers(returned),
+        subject=parsed.subject or mail.subject or None,
+    )

@@ -1,0 +1,71 @@
+"""Helpers for the non-standard (plain-text) bounce formats: is it a bounce, and what it says.
+
+Format modules under `formats/` use these to stay small: each one only knows its own markers.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dsnworker.model import RecipientReport
+from dsnworker.parse.mail import Mail
+from dsnworker.parse.text import ADDRESS_RE, clean_address, find_reply_code, find_status
+
+DAEMON_FROM = re.compile(
+    r"(?i)mailer[-_ ]?daemon|postmaster|mail ?delivery|mail ?administrator|mdaemon|mail ?system|"
+    r"mail ?router|mail ?transport|mailer@|nobody@|bounce|nicht zustellbar|returned mail|"
+    r"no-?reply.*(?:delivery|bounce)|system administrator|amazonses|postfix|daemon@"
+)
+BOUNCE_SUBJECT = re.compile(
+    r"(?i)undeliver|undelivered|delivery (?:status|failure|failed|notification|problem|report)|"
+    r"returned mail|failure notice|could not be delivered|not delivered|mail delivery|"
+    r"non-?deliver|bounce|returned to sender|failed mail|delivery has failed|mail (?:system )?error|"
+    r"warning: could not send|rejected|error sending|unable to deliver|unzustellbar|"
+    r"non remis|no entregado|配信|送信エラー|エラー|届きません|未達|失敗"
+)
+# Lines that begin quoting the original message: nothing after them is the bounce's own text.
+QUOTE_START = re.compile(
+    r"(?im)^[ \t]*(?:-{2,}|={2,}|\*{2,})?[ \t]*(?:"
+    r"this is a copy of the message|original message follows|below this line is a copy|"
+    r"the original message (?:was|is|follows|headers)|returned message|undelivered message (?:headers )?follows|"
+    r"message headers follow|original message headers|headers of (?:the|your) (?:original )?message|"
+    r"the headers of the original message|unsent message below|your message reads)"
+)
+_SKIP_LOCALS = re.compile(r"(?i)^(?:mailer-daemon|postmaster|double-bounce|nobody|root|abuse|noreply|no-reply)$")
+
+
+def looks_like_bounce(mail: Mail) -> bool:
+    return bool(DAEMON_FROM.search(mail.from_) or BOUNCE_SUBJECT.search(mail.subject))
+
+
+def own_text(mail: Mail) -> str:
+    """The bounce's own words: the body text before it starts quoting the original message."""
+    body = mail.body_text
+    match = QUOTE_START.search(body)
+    return body[: match.start()] if match else body
+
+
+def candidate_recipients(text: str, mail: Mail) -> list[str]:
+    """Addresses the bounce text names, minus the bounce's own sender and daemon addresses."""
+    exclude = {a.lower() for a in ADDRESS_RE.findall(mail.from_ + " " + mail.header("To"))}
+    seen: list[str] = []
+    for match in ADDRESS_RE.finditer(text):
+        address = clean_address(match.group(0)) or ""
+        local = address.rsplit("@", 1)[0].strip('"')
+        if not address or address.lower() in exclude or _SKIP_LOCALS.match(local):
+            continue
+        if address.lower() not in (s.lower() for s in seen):
+            seen.append(address)
+    return seen
+
+
+def report_from_text(recipient: str | None, diagnostic: str | None, **fields: str | None) -> RecipientReport:
+    """A report whose status and reply code are read from its diagnostic text."""
+    text = " ".join(diagnostic.split()) if diagnostic else None
+    return RecipientReport(
+        recipient=recipient,
+        diagnostic=text or None,
+        status=fields.pop("status", None) or find_status(text),
+        reply_code=fields.pop("reply_code", None) or find_reply_code(text),
+        **fields,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,16 @@
+"""Non-standard bounce formats, one module per family.
+
+Each module has `NAME` and `parse(mail) -> ParsedMessage | None`, returning None when the message
+is not of its family. `SPECIFIC` run before the generic RFC 3464 parser (they know their family
+better than the standard fields do); `FALLBACK` runs last of all, on anything that looks like a bounce.
+To add a family: add a module and list it here.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from dsnworker.parse.formats import plaintext
+
+SPECIFIC: tuple[ModuleType, ...] = ()
+FALLBACK: tuple[ModuleType, ...] = (plaintext,)

@@ -1,0 +1,119 @@
+"""RFC 3464 delivery status notifications (and RFC 6533's message/global-delivery-status).
+
+The standard part is a per-message field group followed by one group per recipient. Real MTAs
+fold fields, repeat them, leave out Diagnostic-Code, or put the groups in a text part: all handled.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.parse.mail import Mail
+from dsnworker.parse.text import (
+    clean_address,
+    decode_xtext,
+    field_blocks,
+    find_reply_code,
+    find_status,
+    host_of,
+    strip_type,
+    unfold,
+)
+
+NAME = "rfc3464"
+_RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
+_COMMAND_RE = re.compile(r"(?i)in reply to (RCPT TO|MAIL FROM|end of DATA|DATA|HELO|EHLO|STARTTLS|AUTH)\b")
+
+
+def parse(mail: Mail) -> ParsedMessage | None:
+    text = mail.delivery_status
+    if text is None:
+        body = mail.body_text
+        at = body.lower().find("final-recipient:")
+        if at < 0:
+            return None
+        start = body.rfind("\n\n", 0, at)
+        text = body[start + 1 if start >= 0 else 0 :]
+    reports = parse_fields(text, mail.body_text)
+    if not reports:
+        return None
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
+
+
+def parse_fields(text: str, body: str = "") -> list[RecipientReport]:
+    per_message: dict[str, str] = {}
+    reports: list[RecipientReport] = []
+    for block in field_blocks(text):
+        fields: dict[str, str] = {}
+        for name, value in block:
+            # a repeated field (two Diagnostic-Codes, say) keeps every value
+            fields[name] = (
+                f"{fields[name]} {value}" if name in fields and name == "diagnostic-code" else fields.get(name, value)
+            )
+        if not any(name in fields for name in _RECIPIENT_FIELDS):
+            if not reports:
+                per_message.update(fields)
+            continue
+        reports.append(_report(fields, per_message, body))
+    return reports
+
+
+def _report(fields: dict[str, str], per_message: dict[str, str], body: str) -> RecipientReport:
+    final = _address(fields.get("final-recipient"))
+    original = _address(fields.get("original-recipient"))
+    recipient = final or original or _address(fields.get("x-actual-recipient"))
+    diagnostic = unfold(strip_type(fields.get("diagnostic-code"))) or None
+    if not diagnostic and recipient and body:
+        diagnostic = text_near(body, recipient)
+    status = find_status(fields.get("status"))
+    reporting = host_of(per_message.get("reporting-mta"))
+    command = None
+    if body and recipient:
+        match = _COMMAND_RE.search(body)
+        if match:
+            command = _command(match.group(1))
+    return RecipientReport(
+        recipient=recipient,
+        original_recipient=original if original and original != recipient else None,
+        dsn_action=(fields.get("action") or "").split()[0].lower() if fields.get("action") else None,
+        status=status,
+        reply_code=find_reply_code(diagnostic),
+        diagnostic=diagnostic,
+        remote_mta=host_of(fields.get("remote-mta")),
+        reporting_mta=reporting,
+        command=command,
+    )
+
+
+def _address(value: str | None) -> str | None:
+    if not value:
+        return None
+    return clean_address(decode_xtext(strip_type(value)))
+
+
+def _command(text: str) -> str:
+    upper = text.upper()
+    if "DATA" in upper:
+        return "DATA"
+    return upper.split()[0]
+
+
+def text_near(body: str, address: str, max_lines: int = 6) -> str | None:
+    """The human-readable lines a bounce prints next to a recipient, as its diagnostic."""
+    lower = body.lower()
+    at = lower.find(address.lower())
+    if at < 0:
+        return None
+    start = body.rfind("\n", 0, at) + 1
+    lines: list[str] = []
+    for line in body[start:].split("\n")[: max_lines + 1]:
+        if not line.strip():
+            if lines:
+                break
+            continue
+        lines.append(line.strip())
+    text = " ".join(lines)
+    text = re.sub(r"<?" + re.escape(address) + r">?:?", " ", text, count=1, flags=re.I)
+    text = " ".join(text.split()).strip(" :.-")
+    return text if len(text) > 3 else None

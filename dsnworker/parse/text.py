@@ -1,0 +1,113 @@
+"""Small text helpers every bounce format needs: status and reply codes, fields, addresses."""
+
+from __future__ import annotations
+
+import re
+
+STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
+# A reply code where servers put one: at the start of the text or of a line, before a space or '-'.
+REPLY_RE = re.compile(r"(?:^|[\s:;(\[\"'<>])([245][0-5]\d)(?:[\s\-.,;:)\]]|$)")
+ADDRESS_RE = re.compile(
+    r"""(?:"[^"\r\n]{1,64}"|[\w!#$%&'*+/=?^`{|}~.\-]{1,128})@(?:\[[\d.:a-fA-F]{3,64}\]|[\w\-]+(?:\.[\w\-]+)+)""",
+)
+FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{1,63})[ \t]*:[ \t]*(.*)$")
+
+
+def find_status(text: str | None) -> str | None:
+    """The first RFC 3463 enhanced status code in the text; prefers a specific one over X.0.0."""
+    if not text:
+        return None
+    found = None
+    for match in STATUS_RE.finditer(text[:4000]):
+        code = ".".join(match.groups())
+        if match.group(1) == "2" and found is None and not text.lstrip().startswith("2"):
+            continue  # "2.0.0" inside a failure is a version number far more often than a status
+        if found is None or (found.endswith(".0.0") and not code.endswith(".0.0") and code[0] == found[0]):
+            found = code
+            if not code.endswith(".0.0"):
+                break
+    return found
+
+
+def find_reply_code(text: str | None) -> str | None:
+    """The SMTP reply code the remote server answered with, if the text shows one."""
+    if not text:
+        return None
+    match = REPLY_RE.search(text[:2000])
+    return match.group(1) if match else None
+
+
+def unfold(value: str) -> str:
+    return " ".join(value.split())
+
+
+def field_blocks(text: str) -> list[list[tuple[str, str]]]:
+    """RFC 822-style field groups separated by blank lines; folded lines joined, order kept."""
+    blocks: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    for line in text.split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current = []
+            continue
+        if line[0] in " \t" and current:
+            name, value = current[-1]
+            current[-1] = (name, value + " " + line.strip())
+            continue
+        match = FIELD_RE.match(line)
+        if match:
+            current.append((match.group(1).lower(), match.group(2).strip()))
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def strip_type(value: str | None) -> str:
+    """'rfc822; user@example.com' -> 'user@example.com'; 'smtp; 550 ...' -> '550 ...'."""
+    if not value:
+        return ""
+    head, sep, tail = value.partition(";")
+    if sep and re.fullmatch(r"\s*[A-Za-z][\w\-]{0,20}\s*", head):
+        return tail.strip()
+    return value.strip()
+
+
+def clean_address(value: str | None) -> str | None:
+    """Strip the decorations bounces put around an address; None when nothing is left."""
+    if not value:
+        return None
+    text = value.strip()
+    match = re.search(r"<([^<>\s]*@[^<>\s]*)>", text)
+    if match:
+        text = match.group(1)
+    elif '"' not in text:
+        match = ADDRESS_RE.search(text)
+        if match:
+            text = match.group(0)
+    text = text.strip().strip("<>").strip().rstrip(".,;:)]>")
+    if text.lower().startswith("mailto:"):
+        text = text[7:]
+    return text or None
+
+
+def decode_xtext(value: str) -> str:
+    """Undo RFC 3461 xtext (`+2B` for '+') and RFC 6533 `\\x{HHHH}` escapes."""
+    if "+" in value:
+        value = re.sub(r"\+([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+    if "\\x{" in value:
+        value = re.sub(r"\\x\{([0-9A-Fa-f]{1,6})\}", lambda m: chr(int(m.group(1), 16)), value)
+    return value
+
+
+def find_addresses(text: str) -> list[str]:
+    return [m.group(0) for m in ADDRESS_RE.finditer(text)]
+
+
+def host_of(value: str | None) -> str | None:
+    """'dns; mx.example.com' or 'mx.example.com [192.0.2.1]' -> 'mx.example.com'."""
+    text = strip_type(value)
+    if not text:
+        return None
+    token = text.split()[0].strip("[]()<>;,").rstrip(".")
+    return token.lower() or None
