@@ -69,3 +69,40 @@ def report_from_text(recipient: str | None, diagnostic: str | None, **fields: st
         reply_code=fields.pop("reply_code", None) or find_reply_code(text),
         **fields,  # type: ignore[arg-type]
     )
+
+
+_REPLY_LINE = re.compile(r"^([245]\d\d)([ \-])(?:([245]\.\d{1,3}\.\d{1,3})(?:\s|$))?")
+_COMMANDS = re.compile(
+    r"(?i)\b(RCPT TO|RCPT|MAIL FROM|MAIL|end of data|final DATA|DATA|HELO|EHLO|STARTTLS|AUTH|BDAT|"
+    r"initial connection|connect|greeting)\b"
+)
+
+
+def join_reply(lines: list[str]) -> str:
+    """A multi-line SMTP reply as one line: '550-5.7.26 a' + '550 5.7.26 b' -> '550 5.7.26 a b'."""
+    out: list[str] = []
+    for line in lines[:60]:
+        text = line.strip()
+        match = _REPLY_LINE.match(text)
+        if match and out:
+            text = text[match.end() :].strip() if match.group(3) else text[4:].strip()
+        elif match and match.group(2) == "-":
+            text = f"{match.group(1)} {text[4:].strip()}"
+        if text:
+            out.append(text)
+    return " ".join(" ".join(out).split())
+
+
+def command_of(text: str | None) -> str | None:
+    """The SMTP command a phrase names: 'after RCPT TO:<x>' -> 'RCPT', 'end of data' -> 'DATA'."""
+    if not text:
+        return None
+    match = _COMMANDS.search(text)
+    if not match:
+        return None
+    word = match.group(1).upper()
+    if "DATA" in word or word == "BDAT":
+        return "DATA"
+    if word in ("INITIAL CONNECTION", "CONNECT", "GREETING"):
+        return "CONN"
+    return word.split()[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from dsnworker.parse.formats import plaintext
+from dsnworker.parse.formats import dragonfly, plaintext
 
-SPECIFIC: tuple[ModuleType, ...] = ()
+SPECIFIC: tuple[ModuleType, ...] = (dragonfly,)
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
