@@ -8,6 +8,7 @@ bounce format itself states; then the generic pack; else `undefined`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 
 from dsnworker.classify.patterns import bounded
@@ -16,7 +17,11 @@ from dsnworker.classify.vocabulary import DEFAULT_STATUS, default_action, is_har
 from dsnworker.model import AddressInfo, Kind, ParsedMessage, RecipientReport, Verdict
 from dsnworker.parse.text import find_reply_code, find_status
 
-_DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+_DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded", "deliverable"})
+_SENDER_SIDE = frozenset({"blocked", "bad_reputation", "require_ptr"})
+_IP_RE = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)|\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I)
+_URL_RE = re.compile(r"https?://[^\s<>\"')\]]+", re.I)
+_BLOCKLISTS = ("spamhaus", "spamcop", "barracuda", "sorbs", "uceprotect", "abuseat", "mailspike", "psbl", "surbl", "microsoft")
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class Facts:
         diagnostic = bounded(" ".join(report.diagnostic.split())) if report.diagnostic else ""
         return cls(
             diagnostic=diagnostic,
-            status=report.status or find_status(diagnostic),
+            status=preferred_status(report.status, find_status(diagnostic)),
             reply_code=report.reply_code or find_reply_code(diagnostic),
             quoted_local_part=address.quoted_local_part,
             command=report.command.upper() if report.command else None,
@@ -77,17 +82,32 @@ class Classifier:
             return structural
         recognised = self.recognise(facts)
         provider = recognised[0].provider if recognised else None
-        for pack in recognised:
-            found = self._first_match(pack, facts)
-            if found is not None:
-                return self._verdict(found.rule.then.reason, facts, found, pack.provider)
-        if facts.hint:
-            return self._verdict(facts.hint, facts, None, provider, rule_id=f"format.{message.format}")
-        for pack in self.generic:
-            found = self._first_match(pack, facts)
-            if found is not None:
-                return self._verdict(found.rule.then.reason, facts, found, provider)
-        return self._verdict("undefined", facts, None, provider)
+        found = next((m for pack in recognised if (m := self._first_match(pack, facts))), None)
+        if found is not None:
+            provider = found.provider
+        elif facts.hint:
+            reason = facts.hint
+            refined = self._refinement(recognised, facts, reason)
+            if refined is None:
+                return self._verdict(reason, facts, None, provider, rule_id=f"format.{message.format}")
+            found = refined
+        else:
+            found = next((m for pack in self.generic if (m := self._first_match(pack, facts))), None)
+            if found is None:
+                return self._verdict("undefined", facts, None, provider)
+        refined = self._refinement(recognised, facts, found.rule.then.reason)
+        final = refined or found
+        return self._verdict(final.rule.then.reason, facts, final, provider)
+
+    def _refinement(self, recognised: list[Pack], facts: Facts, reason: str) -> Match | None:
+        """A refinement rule (one with `when.reason`) that turns the reason found into another."""
+        for pack in (*recognised, *self.generic):
+            for rule in pack.refinements:
+                if reason in rule.when.reason:
+                    found = match_rule(rule, facts)
+                    if found is not None:
+                        return Match(rule=rule, provider=pack.provider, groups=found[0], evidence=found[1])
+        return None
 
     def recognise(self, facts: Facts) -> list[Pack]:
         """Provider packs that claim this report, by recipient domain, then remote MTA, then text."""
@@ -129,7 +149,7 @@ class Classifier:
         )
 
     def _first_match(self, pack: Pack, facts: Facts) -> Match | None:
-        for rule in pack.rules:
+        for rule in pack.deciders:
             found = match_rule(rule, facts)
             if found is not None:
                 groups, evidence = found
@@ -146,6 +166,8 @@ class Classifier:
         details: dict[str, str] = dict(then.details) if then else {}
         if found:
             details.update(found.groups)
+        if reason in _SENDER_SIDE:
+            _sender_side_details(details, facts.diagnostic)
         return Verdict(
             reason=reason,
             hard=hard,
@@ -157,6 +179,39 @@ class Classifier:
             evidence=found.evidence if found else (),
             reply_code=facts.reply_code,
         )
+
+
+def preferred_status(field: str | None, in_text: str | None) -> str | None:
+    """The Status field, unless the server's own text gives a more specific code of the same class.
+
+    MTAs write generic codes (5.0.0, or 4.4.7 when they give up) in the Status field while the
+    remote server's reply carries the real one (550 5.7.1 ...).
+    """
+    if not field or not in_text:
+        return field or in_text
+    if field[0] == in_text[0] and field != in_text and not in_text.endswith(".0.0"):
+        return in_text
+    return field
+
+
+def _sender_side_details(details: dict[str, str], diagnostic: str) -> None:
+    """Fill in the listed IP, delisting URL and list name the text gives, where no rule captured them."""
+    if "blocklist" in details:
+        lowered = details["blocklist"].lower()
+        details["blocklist"] = next((name for name in _BLOCKLISTS if name in lowered), lowered)
+    else:
+        lowered = diagnostic.lower()
+        name = next((name for name in _BLOCKLISTS if name in lowered and name != "microsoft"), None)
+        if name:
+            details["blocklist"] = name
+    if "listed_ip" not in details and "listed_host" not in details:
+        match = _IP_RE.search(diagnostic)
+        if match:
+            details["listed_ip"] = match.group(0)
+    if "delist_url" not in details:
+        match = _URL_RE.search(diagnostic)
+        if match:
+            details["delist_url"] = match.group(0).rstrip(".,;")
 
 
 def _inferred_status(reason: str, facts: Facts) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from dsnworker.classify.vocabulary import ACTIONS, HARD_REASONS, REASONS
 from dsnworker.errors import RuleError
 
 GENERIC = "generic"
-_PACK_KEYS = {"provider", "description", "recognise", "rules", "priority"}
+_PACK_KEYS = {"provider", "description", "recognise", "rules"}
 _RECOGNISE_KEYS = {"domains", "hosts", "phrases"}
 _WHEN_KEYS = {
     "status",
@@ -34,6 +35,7 @@ _WHEN_KEYS = {
     "format",
     "remote_mta",
     "recipient_domain",
+    "reason",
 }
 _THEN_KEYS = {"reason", "hard", "action", "status", "details"}
 _RULE_KEYS = {"id", "description", "when", "then", "examples"}
@@ -69,6 +71,7 @@ class Condition:
     format: tuple[str, ...] = ()
     remote_mta: regex.Pattern[str] | None = None
     recipient_domain: tuple[str, ...] = ()
+    reason: tuple[str, ...] = ()  # makes the rule a refinement of a reason an earlier rule found
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,16 @@ class Pack:
     recognise: Recognise
     rules: tuple[Rule, ...]
     description: str = ""
+
+    @cached_property
+    def deciders(self) -> tuple[Rule, ...]:
+        """Rules that find a reason on their own."""
+        return tuple(r for r in self.rules if not r.when.reason)
+
+    @cached_property
+    def refinements(self) -> tuple[Rule, ...]:
+        """Rules that change a reason already found (`when.reason`), e.g. user_unknown after DATA."""
+        return tuple(r for r in self.rules if r.when.reason)
 
 
 def default_rules_dir() -> Path:
@@ -233,9 +246,11 @@ def _condition(where: str, rule_id: str, raw: dict[str, Any]) -> Condition:
                 where, rule_id, f"'when.reply_code' value {code!r} is not a reply code or prefix like '550' or '4'"
             )
     hints = _strings(where, rule_id, "when.hint", raw.get("hint"))
-    for hint in hints:
-        if hint not in REASONS:
-            raise RuleError(where, rule_id, f"'when.hint' value {hint!r} is not a reason of the vocabulary")
+    reasons = _strings(where, rule_id, "when.reason", raw.get("reason"))
+    for key, values in (("hint", hints), ("reason", reasons)):
+        for value in values:
+            if value not in REASONS:
+                raise RuleError(where, rule_id, f"'when.{key}' value {value!r} is not a reason of the vocabulary")
     return Condition(
         status=statuses,
         reply_code=codes,
@@ -250,6 +265,7 @@ def _condition(where: str, rule_id: str, raw: dict[str, Any]) -> Condition:
         recipient_domain=tuple(
             d.lower() for d in _strings(where, rule_id, "when.recipient_domain", raw.get("recipient_domain"))
         ),
+        reason=reasons,
     )
 
 
