@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from dsnworker.parse.formats import dragonfly, plaintext
+from dsnworker.parse.formats import dragonfly, plaintext, qmail
 
-SPECIFIC: tuple[ModuleType, ...] = (dragonfly,)
+SPECIFIC: tuple[ModuleType, ...] = (dragonfly, qmail)
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)

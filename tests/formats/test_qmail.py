@@ -1,0 +1,99 @@
+"""qmail-send bounces: one paragraph per recipient, the session sentence and the remote reply."""
+
+from __future__ import annotations
+
+from dsnworker.parse import parse_message
+
+HEAD = b"""From: MAILER-DAEMON@mx.example.org
+To: sender@example.org
+Subject: failure notice
+
+Hi. This is the qmail-send program at mx.example.org.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+"""
+TAIL = b"""
+--- Below this line is a copy of the message.
+
+Return-Path: <sender@example.org>
+To: rcpt@example.com
+Subject: Hello
+"""
+
+
+def parse(paragraphs: bytes):
+    return parse_message(HEAD + paragraphs + TAIL)
+
+
+def test_remote_reply_after_does_not_like_recipient() -> None:
+    parsed = parse(
+        b"<rcpt@example.com>:\n192.0.2.25 does not like recipient.\n"
+        b"Remote host said: 550 5.1.1 <rcpt@example.com>: Recipient address rejected: User unknown\n"
+        b"Giving up on 192.0.2.25.\n"
+    )
+    (report,) = parsed.reports
+    assert parsed.format == "qmail"
+    assert report.recipient == "rcpt@example.com"
+    assert report.diagnostic == "550 5.1.1 <rcpt@example.com>: Recipient address rejected: User unknown"
+    assert (report.status, report.reply_code, report.command, report.remote_mta) == (
+        "5.1.1",
+        "550",
+        "RCPT",
+        "192.0.2.25",
+    )
+    assert report.reporting_mta == "mx.example.org"
+
+
+def test_multiline_reply_after_data_is_joined() -> None:
+    report = parse(
+        b"<rcpt@example.com>:\n192.0.2.26 failed after I sent the message.\n"
+        b"Remote host said: 550-5.7.26 Unauthenticated email is not accepted\n550 5.7.26 due to DMARC policy.\n"
+    ).reports[0]
+    assert report.diagnostic == "550 5.7.26 Unauthenticated email is not accepted due to DMARC policy."
+    assert report.command == "DATA"
+
+
+def test_sender_rejected_is_mail_command() -> None:
+    report = parse(
+        b"<rcpt@example.com>:\nConnected to 192.0.2.25 but sender was rejected.\n"
+        b"Remote host said: 553 5.7.1 <sender@example.org>... Access denied\n"
+    ).reports[0]
+    assert report.command == "MAIL"
+
+
+def test_no_host_sentence_is_host_unknown() -> None:
+    report = parse(b"<rcpt@nx.example.com>:\nSorry, I couldn't find any host named nx.example.com. (#5.1.2)\n")
+    assert report.reports[0].hint == "host_unknown"
+    assert report.reports[0].status == "5.1.2"
+
+
+def test_queue_too_long_alone_is_expired() -> None:
+    report = parse(
+        b"<rcpt@example.com>:\nI'm not going to try again; this message has been in the queue too long.\n"
+    ).reports[0]
+    assert report.hint == "expired"
+
+
+def test_queue_too_long_does_not_hide_the_connection_failure() -> None:
+    report = parse(
+        b"<rcpt@example.com>:\nSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n"
+        b"I'm not going to try again; this message has been in the queue too long.\n"
+    ).reports[0]
+    assert report.hint == "network_error"
+    assert report.diagnostic == "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)"
+
+
+def test_every_recipient_paragraph_is_a_report() -> None:
+    parsed = parse(
+        b"<a@example.com>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n"
+        b"<b@example.com>:\n192.0.2.25 does not like recipient.\nRemote host said: 552 5.2.2 Mailbox full\n"
+    )
+    assert [r.recipient for r in parsed.reports] == ["a@example.com", "b@example.com"]
+    assert parsed.reports[0].hint == "user_unknown"
+
+
+def test_crlf_copy_parses_the_same() -> None:
+    data = HEAD + b"<rcpt@example.com>:\nSorry, no mailbox here by that name. (#5.1.1)\n" + TAIL
+    report = parse_message(data.replace(b"\n", b"\r\n")).reports[0]
+    assert (report.recipient, report.status, report.hint) == ("rcpt@example.com", "5.1.1", "user_unknown")
