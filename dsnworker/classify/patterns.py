@@ -16,6 +16,9 @@ MAX_TEXT = 2000
 PROBE_LIMIT_S = 0.005
 _PROBES = (
     "a" * MAX_TEXT,
+    # a run that ends in a character the pattern cannot take: `(a+)+$` matches the run above at
+    # once, but backtracks exponentially here
+    "a" * (MAX_TEXT - 1) + "!",
     " " * MAX_TEXT,
     "a " * (MAX_TEXT // 2),
     "550 " * (MAX_TEXT // 4),
