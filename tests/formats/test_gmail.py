@@ -1,0 +1,78 @@
+# ruff: noqa: E501  (bounce lines are as long as the provider writes them)
+"""Gmail's plain-text bounces from mailer-daemon@googlemail.com."""
+
+from __future__ import annotations
+
+from dsnworker.parse import parse_message
+
+OLD_PERMANENT = b"""From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
+To: sender@example.org
+X-Failed-Recipients: alice@example.com
+Subject: Delivery Status Notification (Failure)
+Content-Type: text/plain; charset=ISO-8859-1
+
+Delivery to the following recipient failed permanently:
+
+     alice@example.com
+
+Technical details of permanent failure:
+Google tried to deliver your message, but it was rejected by the server for the recipient domain example.com by mx.example.com. [192.0.2.2].
+
+The error that the other server returned was:
+550 550 5.2.2 <alice@example.com>... Mailbox Full (state 14).
+
+----- Original message -----
+
+From: sender@example.org
+To: alice@example.com
+Subject: hello
+"""
+
+DELAY_NO_DETAILS = b"""From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
+To: sender@example.org
+Subject: Delivery Status Notification (Delay)
+Content-Type: text/plain; charset=UTF-8
+
+This is an automatically generated Delivery Status Notification
+
+THIS IS A WARNING MESSAGE ONLY.
+
+YOU DO NOT NEED TO RESEND YOUR MESSAGE.
+
+Delivery to the following recipient has been delayed:
+
+     bob@example.net
+
+Message will be retried for 2 more day(s)
+
+----- Original message -----
+
+To: bob@example.net
+Subject: hi
+"""
+
+
+def test_old_format_takes_the_remote_servers_words_without_google_boilerplate() -> None:
+    report = parse_message(OLD_PERMANENT).reports[0]
+    assert report.recipient == "alice@example.com"
+    assert report.diagnostic == "550 5.2.2 <alice@example.com>... Mailbox Full"
+    assert (report.status, report.reply_code) == ("5.2.2", "550")
+
+
+def test_old_format_names_the_remote_host_and_the_command_from_the_state() -> None:
+    report = parse_message(OLD_PERMANENT).reports[0]
+    assert report.remote_mta == "mx.example.com"
+    assert report.command == "RCPT"
+
+
+def test_delay_warning_is_delayed_and_finds_the_indented_recipient() -> None:
+    parsed = parse_message(DELAY_NO_DETAILS)
+    assert parsed.format == "gmail"
+    assert [r.recipient for r in parsed.reports] == ["bob@example.net"]
+    assert parsed.reports[0].dsn_action == "delayed"
+    assert "has been delayed" in (parsed.reports[0].diagnostic or "")
+
+
+def test_crlf_copy_parses_the_same() -> None:
+    crlf = parse_message(OLD_PERMANENT.replace(b"\n", b"\r\n")).reports[0]
+    assert crlf == parse_message(OLD_PERMANENT).reports[0]
