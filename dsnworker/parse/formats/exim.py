@@ -1,0 +1,146 @@
+"""Exim bounces and delay warnings: the plain-text list of failed addresses with their errors.
+
+Exim writes "This message was created automatically by mail delivery software." (or "by the SMTP
+relay on HOST."), then "The following address(es) failed:" and, per address, a two-space indented
+line with the address and four-space indented lines: "host NAME [IP]", "SMTP error from remote
+mail server after RCPT TO:<...>:" and the reply, or Exim's own words ("retry timeout exceeded").
+Its optional delivery-status part says only "Status: 5.0.0" and a folded copy of the reply, so the
+text is read first and the standard part only fills in what the text lacks.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.parse import rfc3464
+from dsnworker.parse.bounce_text import command_of, join_reply, report_from_text
+from dsnworker.parse.mail import Mail
+from dsnworker.parse.text import clean_address, find_addresses
+
+NAME = "exim"
+_MARKERS = ("This message was created automatically by", "could not be delivered to one or more of its")
+_START = re.compile(
+    r"(?m)address\(es\) failed:[ \t]*$|"
+    r"^The address(?:es)? to which the message has not yet been delivered (?:is|are):[ \t]*$"
+)
+_END = re.compile(
+    r"(?m)^(?:-{3,} ?This is a copy of|-{3,} ?The body of the message|-{3,} ?The header of the original|"
+    r"No action is required on your part|Reporting-MTA:|Action:|Final-Recipient:)"
+)
+_HOST = re.compile(r"^host ([\w.\-]{1,255}) \[[\d.:a-fA-F]{1,64}\]:?\s*")
+_ERROR_FROM = re.compile(
+    r"^(?:Delay reason: )?(?:SMTP|LMTP) error from remote (?:mail server|mailer) after (.{0,200}?):?$"
+)
+_HINTS = (
+    ("mailbox is full", "mailbox_full"),
+    ("Mailbox quota exceeded", "mailbox_full"),
+    ("retry timeout exceeded", "expired"),
+    ("all hosts have been failing for a long time", "expired"),
+    ("retry time not reached for any host after a long failure period", "expired"),
+    ("Unrouteable address", "host_unknown"),
+    ("all relevant MX records point to non-existent hosts", "host_unknown"),
+    ("all host address lookups failed permanently", "host_unknown"),
+    ("The account or domain may not exist", "host_unknown"),
+    ("an MX or SRV record indicated no SMTP service", "not_accept"),
+    ('Too many "Received" headers', "content_error"),
+)
+
+
+def parse(mail: Mail) -> ParsedMessage | None:
+    body = mail.body_text
+    if not any(marker in body[:3000] for marker in _MARKERS):
+        return None
+    start = _START.search(body)
+    if start is None:
+        return None
+    end = _END.search(body, start.end())
+    text = body[start.end() : end.start() if end else len(body)]
+    delayed = "not yet been delivered" in start.group(0)
+    failed = [a for v in mail.headers("X-Failed-Recipients") for a in find_addresses(v)]
+    standard = {r.recipient.lower(): r for r in rfc3464.parse_fields(mail.delivery_status or "") if r.recipient}
+    reports: list[RecipientReport] = []
+    blocks = _blocks(text)[:100]
+    positional = list(standard.values()) if len(standard) == len(blocks) else []
+    generated = _generated_text(body)
+    for index, (head, details) in enumerate(blocks):
+        report = _report(head, details, failed[index] if index < len(failed) else None, delayed, generated)
+        known = standard.get((report.recipient or "").lower()) or (positional[index] if positional else None)
+        if known is not None:
+            report = _filled(report, known)
+        reports.append(report)
+    if not reports:
+        return None
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
+
+
+def _blocks(text: str) -> list[tuple[str, list[str]]]:
+    """(address line, detail lines) for each two-space indented address and what follows it."""
+    blocks: list[tuple[str, list[str]]] = []
+    for line in text.split("\n")[:2000]:
+        if re.match(r"^ {1,3}\S", line) and not _HOST.match(line.strip()):
+            blocks.append((line.strip(), []))
+        elif line.strip() and blocks and line[0] in " \t":
+            blocks[-1][1].append(line.strip())
+        elif line.strip() and blocks:
+            break  # un-indented text ends the list
+    return blocks
+
+
+def _generated_text(body: str) -> str:
+    """What a local pipe or file delivery printed: the paragraph after its '------ ... ------' title."""
+    at = body.find("The following text was generated during the delivery attempt")
+    if at < 0:
+        return ""
+    paragraphs = body[at : at + 5000].split("\n\n")[1:4]
+    if paragraphs and paragraphs[0].rstrip().endswith("------"):
+        paragraphs = paragraphs[1:]
+    return " ".join(paragraphs[0].split()) if paragraphs else ""
+
+
+def _report(head: str, details: list[str], failed: str | None, delayed: bool, generated: str) -> RecipientReport:
+    address, _, rest = head.partition(": ") if "@" in head.partition(": ")[0] else (head, "", "")
+    recipient = clean_address(address) if "@" in address else None
+    remote = command = None
+    lines = [rest] if rest else []
+    for line in details:
+        host = _HOST.match(line)
+        if host:
+            remote, line = host.group(1).lower(), line[host.end() :]
+        error = _ERROR_FROM.match(line)
+        if error:
+            command, line = command_of(error.group(1)), ""
+        parent = re.match(r"^\(?(?:ultimately )?generated (?:by|from) (\S+@\S+?)\)?$", line)
+        if parent or line.startswith("generated by "):
+            recipient = recipient or (clean_address(parent.group(1)) if parent else None)
+            line = ""
+        if line:
+            lines.append(line)
+    diagnostic = join_reply(lines).strip('"') or generated
+    hint = next((reason for phrase, reason in _HINTS if phrase.lower() in diagnostic.lower()), None)
+    if head.startswith("pipe to |") and not hint:
+        hint = "mailer_error"  # a local delivery program failed
+    return report_from_text(
+        recipient or failed,
+        diagnostic,
+        remote_mta=remote,
+        command=command,
+        hint=hint,
+        dsn_action="delayed" if delayed else "failed",
+    )
+
+
+def _filled(report: RecipientReport, known: RecipientReport) -> RecipientReport:
+    """The text's report, with what only the delivery-status part says filled in."""
+    return RecipientReport(
+        recipient=report.recipient,
+        original_recipient=known.original_recipient,
+        dsn_action=known.dsn_action or report.dsn_action,
+        status=report.status or known.status,
+        reply_code=report.reply_code or known.reply_code,
+        diagnostic=report.diagnostic or known.diagnostic,
+        remote_mta=report.remote_mta or known.remote_mta,
+        reporting_mta=known.reporting_mta,
+        command=report.command,
+        hint=report.hint,
+    )
