@@ -71,7 +71,10 @@ class Classifier:
         self.generic = tuple(p for p in packs if p.provider == GENERIC)
         self.action_overrides = dict(action_overrides or {})
         self._by_domain: dict[str, list[Pack]] = {}
+        # every pack of a provider, extra folders' first: a refining pack need not repeat `recognise`
+        self._by_provider: dict[str, list[Pack]] = {}
         for pack in self.providers:
+            self._by_provider.setdefault(pack.provider, []).append(pack)
             for domain in pack.recognise.domains:
                 self._by_domain.setdefault(domain, []).append(pack)
 
@@ -126,7 +129,7 @@ class Classifier:
                 phrases is not None and facts.diagnostic and phrases.search(facts.diagnostic)
             ):
                 found.append(pack)
-        return found
+        return _with_siblings(found, self._by_provider)
 
     def _structural(self, message: ParsedMessage, report: RecipientReport, facts: Facts) -> Verdict | None:
         if message.kind is Kind.FEEDBACK:
@@ -212,6 +215,14 @@ def _sender_side_details(details: dict[str, str], diagnostic: str) -> None:
         match = _URL_RE.search(diagnostic)
         if match:
             details["delist_url"] = match.group(0).rstrip(".,;")
+
+
+def _with_siblings(found: list[Pack], by_provider: Mapping[str, list[Pack]]) -> list[Pack]:
+    """Each recognised provider's packs, all of them, in load order (an extra folder's first)."""
+    packs: list[Pack] = []
+    for pack in found:
+        packs.extend(sibling for sibling in by_provider[pack.provider] if sibling not in packs)
+    return packs
 
 
 def _inferred_status(reason: str, facts: Facts) -> str | None:
