@@ -20,6 +20,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
         return _from_fields(mail, part_text(reports[0]))
     if "report-type=feedback-report" in mail.header("Content-Type").replace(" ", "").lower():
         return _from_fields(mail, mail.body_text)
+    if b"X-HmXmrOriginalRecipient" not in mail.raw:  # cheap test before looking for the original
+        return None
     returned = returned_message(mail)
     if returned is not None and returned.get("X-HmXmrOriginalRecipient"):
         recipient = clean_address(str(returned.get("X-HmXmrOriginalRecipient")))

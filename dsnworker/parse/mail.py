@@ -38,6 +38,7 @@ _CHARSET_ALIASES = {
     "unknown-8bit": "utf-8",
     "x-unknown": "utf-8",
 }
+_SURROGATE = re.compile("[\udc80-\udcff]")
 _FALLBACK_CODECS = ("utf-8", "cp932", "euc_jp")
 _MAX_BYTES = 10_000_000  # beyond this we only look at the start: bounces are small
 
@@ -71,8 +72,7 @@ def decode_header(value: str | None) -> str:
         return ""
     if not isinstance(value, str):  # compat32 may hand back a Header object
         value = str(value)
-    raw8 = any("\udc80" <= ch <= "\udcff" for ch in value)
-    if raw8:
+    if _SURROGATE.search(value):  # raw 8-bit bytes, smuggled through as surrogates by compat32
         return " ".join(decode_bytes(value.encode("ascii", "surrogateescape")).split())
     if "=?" not in value:
         return " ".join(value.split())
@@ -139,6 +139,7 @@ class Mail:
 
     def __init__(self, data: bytes) -> None:
         self.raw = normalise_line_endings(data[:_MAX_BYTES])
+        self.memo: dict[str, object] = {}  # results that parsers share, computed once per message
         try:
             self.msg: Message = email.message_from_bytes(self.raw, policy=policy.compat32)
         except Exception:  # compat32 practically never raises; keep a usable object if it does

@@ -29,6 +29,15 @@ _HEADER_LINE = re.compile(r"(?m)^(?:Message-I[Dd]|Subject|From|To|Date|Return-Pa
 
 def returned_message(mail: Mail) -> Message | None:
     """The attached original (message/rfc822 or text/rfc822-headers), else headers quoted in the text."""
+    cached = mail.memo.get("returned", mail)
+    if cached is not mail:
+        return cached  # type: ignore[return-value]
+    found = _find_returned(mail)
+    mail.memo["returned"] = found
+    return found
+
+
+def _find_returned(mail: Mail) -> Message | None:
     attached = mail.returned
     if attached is not None and len(attached.keys()) > 0:
         return attached

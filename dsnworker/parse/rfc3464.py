@@ -114,6 +114,12 @@ def text_near(body: str, address: str, max_lines: int = 6) -> str | None:
             continue
         lines.append(line.strip())
     text = " ".join(lines)
-    text = re.sub(r"<?" + re.escape(address) + r">?:?", " ", text, count=1, flags=re.I)
+    at = text.lower().find(address.lower())  # drop the address itself (a plain find: no regex per address)
+    if at >= 0:
+        end = at + len(address)
+        before = at - 1 if at > 0 and text[at - 1] == "<" else at
+        while end < len(text) and text[end] in ">:":
+            end += 1
+        text = text[:before] + " " + text[end:]
     text = " ".join(text.split()).strip(" :.-")
     return text if len(text) > 3 else None
