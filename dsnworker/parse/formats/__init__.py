@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from dsnworker.parse.formats import amazonses, dragonfly, exim, gmail, googlegroups, plaintext, qmail
+from dsnworker.parse.formats import amazonses, dragonfly, exim, gmail, googlegroups, plaintext, postfix, qmail
 
-SPECIFIC: tuple[ModuleType, ...] = (dragonfly, qmail, googlegroups, gmail, exim, amazonses)
+SPECIFIC: tuple[ModuleType, ...] = (dragonfly, qmail, googlegroups, gmail, exim, amazonses, postfix)
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
