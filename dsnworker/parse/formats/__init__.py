@@ -10,7 +10,28 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from dsnworker.parse.formats import amazonses, dragonfly, exim, gmail, googlegroups, plaintext, postfix, qmail
+from dsnworker.parse.formats import (
+    amazonses,
+    dragonfly,
+    exchange2003,
+    exchange2007,
+    exim,
+    gmail,
+    googlegroups,
+    plaintext,
+    postfix,
+    qmail,
+)
 
-SPECIFIC: tuple[ModuleType, ...] = (dragonfly, qmail, googlegroups, gmail, exim, amazonses, postfix)
+SPECIFIC: tuple[ModuleType, ...] = (
+    dragonfly,
+    qmail,
+    googlegroups,
+    gmail,
+    exim,
+    amazonses,
+    postfix,
+    exchange2003,
+    exchange2007,
+)
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)

@@ -1,0 +1,109 @@
+"""Microsoft Exchange 2007 and later (Exchange Online included): "Diagnostic information for administrators".
+
+Below that heading Exchange names the generating and the receiving server, then, per recipient,
+the address followed by the remote reply: `#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##`
+(2007/2010), `Remote Server returned '550 5.1.10 ...'`, or one `DATE - Remote Server at HOST (IP)
+returned '...'` line per attempt, newest first. Most of these NDRs also carry a delivery-status
+part, which the standard parser reads; this module fills in what that part lacks (the remote
+host, a missing Diagnostic-Code) and reads the text alone when there is no such part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.parse import rfc3464
+from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.mail import Mail
+from dsnworker.parse.text import ADDRESS_RE, clean_address
+
+NAME = "exchange2007"
+_HEADINGS = (
+    "Diagnostic information for administrators:",
+    "管理者向けの診断情報:",
+    "Diagnoseinformationen für Administratoren:",
+    "Informations de diagnostic pour les administrateurs",
+    "Información de diagnóstico para administradores:",
+)
+_END = re.compile(r"(?m)^(?:Original message headers|元のメッセージ ヘッダー|Ursprüngliche Nachrichtenkopfzeilen)")
+_SERVER = re.compile(r"(?m)^(Generating|Receiving) server: ?([\w.\-]+)")
+_NEXT_ATTEMPT = re.compile(r"'\s+\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4} ")
+_AT_HOST = re.compile(r"Server at ([\w.\-]+)")
+_LEGACY = re.compile(r"#([245]\d\d[ \-].{0,2000}?)\s*##")
+
+
+def parse(mail: Mail) -> ParsedMessage | None:
+    body = mail.body_text
+    heading = next((h for h in _HEADINGS if h in body), None)
+    if heading is None:
+        return None
+    text = body[body.find(heading) + len(heading) :]
+    end = _END.search(text)
+    text = text[: end.start()] if end else text[:20000]
+    servers = {kind.lower(): host.lower() for kind, host in _SERVER.findall(text)}
+    from_text = _from_text(text, servers)
+    standard = rfc3464.parse_fields(mail.delivery_status, body) if mail.delivery_status else []
+    if not standard:
+        return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(from_text)) if from_text else None
+    by_address = {(r.recipient or "").lower(): r for r in from_text}
+    reports = [_enrich(r, by_address.get((r.recipient or "").lower())) for r in standard]
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
+
+
+def _from_text(text: str, servers: dict[str, str]) -> list[RecipientReport]:
+    reports: list[RecipientReport] = []
+    for block in re.split(r"\n[ \t]*\n", text)[:200]:
+        lines = [ln.strip() for ln in block.strip().split("\n") if ln.strip()]
+        if not lines or not ADDRESS_RE.fullmatch(lines[0]):
+            continue
+        found = _reply(" ".join(lines[1:]))
+        if found is None:
+            continue
+        diagnostic, host = found
+        reports.append(
+            report_from_text(
+                clean_address(lines[0]),
+                diagnostic,
+                remote_mta=host or servers.get("receiving") or _host_line(lines),
+                reporting_mta=servers.get("generating"),
+                dsn_action="failed",
+            )
+        )
+        if len(reports) >= 100:
+            break
+    return reports
+
+
+def _reply(rest: str) -> tuple[str, str | None] | None:
+    """The newest remote reply in a recipient's block, and the host that gave it."""
+    at = rest.find("returned '")
+    if at >= 0:
+        reply = rest[at + len("returned '") :]
+        older = _NEXT_ATTEMPT.search(reply)
+        reply = reply[: older.start()] if older else reply.rstrip().removesuffix("'")
+        host = _AT_HOST.search(rest[max(0, at - 200) : at])
+        return reply.strip(), host.group(1).lower() if host else None
+    legacy = _LEGACY.search(rest)
+    return (legacy.group(1), None) if legacy else None
+
+
+def _host_line(lines: list[str]) -> str | None:
+    """Exchange Online prints the remote host alone on the line after the address."""
+    if len(lines) > 2 and re.fullmatch(r"[\w\-]+(?:\.[\w\-]+)+", lines[1]):
+        return lines[1].lower()
+    return None
+
+
+def _enrich(report: RecipientReport, seen: RecipientReport | None) -> RecipientReport:
+    if seen is None:
+        return report
+    return dataclasses.replace(
+        report,
+        diagnostic=report.diagnostic or seen.diagnostic,
+        reply_code=report.reply_code or seen.reply_code,
+        status=report.status or seen.status,
+        remote_mta=report.remote_mta or seen.remote_mta,
+        reporting_mta=report.reporting_mta or seen.reporting_mta,
+    )
