@@ -70,7 +70,11 @@ def decode_header(value: str | None) -> str:
     """Decode RFC 2047 words and raw 8-bit bytes in a header value; unfold it."""
     if not value:
         return ""
-    if not isinstance(value, str):  # compat32 may hand back a Header object
+    if isinstance(value, email.header.Header):
+        # compat32 hands back raw 8-bit header text as a Header of charset unknown-8bit, whose str()
+        # is U+FFFD for every byte; take its bytes back and decode them like any 8-bit text
+        value = _surrogate_text(value)
+    elif not isinstance(value, str):
         value = str(value)
     if _SURROGATE.search(value):  # raw 8-bit bytes, smuggled through as surrogates by compat32
         return " ".join(decode_bytes(value.encode("ascii", "surrogateescape")).split())
@@ -85,6 +89,17 @@ def decode_header(value: str | None) -> str:
         out.append(decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk)
     # decode_header drops the whitespace between encoded words and plain text inconsistently
     return " ".join("".join(out).split()) if len(pieces) > 1 else " ".join(out[0].split())
+
+
+def _surrogate_text(header: email.header.Header) -> str:
+    """A compat32 Header as the str the parser read: 8-bit bytes as surrogate escapes."""
+    try:
+        chunks = email.header.decode_header(header)
+    except Exception:
+        return str(header)
+    return "".join(
+        chunk.decode("ascii", "surrogateescape") if isinstance(chunk, bytes) else chunk for chunk, _ in chunks
+    )
 
 
 def normalise_line_endings(data: bytes) -> bytes:
