@@ -91,13 +91,27 @@ def clean_address(value: str | None) -> str | None:
     return text or None
 
 
+_XTEXT_RE = re.compile(r"\+(2B|3D)")
+_UTF8_ADDR_RE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
+
+
 def decode_xtext(value: str) -> str:
-    """Undo RFC 3461 xtext (`+2B` for '+') and RFC 6533 `\\x{HHHH}` escapes."""
+    """Undo RFC 3461 xtext (`+2B` for '+') and RFC 6533 `\\x{HHHH}` escapes.
+
+    Only `+2B` and `+3D` are undone: they are the only xtext escapes an address can need, while a
+    plus tag such as `taro+2024@example.jp` or `shop+41@example.jp` is common and must stay intact.
+    """
     if "+" in value:
-        value = re.sub(r"\+([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+        value = _XTEXT_RE.sub(lambda m: chr(int(m.group(1), 16)), value)
     if "\\x{" in value:
-        value = re.sub(r"\\x\{([0-9A-Fa-f]{1,6})\}", lambda m: chr(int(m.group(1), 16)), value)
+        value = _UTF8_ADDR_RE.sub(_code_point, value)
     return value
+
+
+def _code_point(match: re.Match[str]) -> str:
+    """A `\\x{HHHH}` escape as its character; a surrogate or out-of-range one is left as written."""
+    number = int(match.group(1), 16)
+    return chr(number) if number <= 0x10FFFF and not 0xD800 <= number <= 0xDFFF else match.group(0)
 
 
 def find_addresses(text: str) -> list[str]:
