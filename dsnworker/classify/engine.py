@@ -7,8 +7,8 @@ bounce format itself states; then the generic pack; else `undefined`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dsnworker.classify.patterns import bounded
@@ -21,7 +21,18 @@ _DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded", "deliverable
 _SENDER_SIDE = frozenset({"blocked", "bad_reputation", "require_ptr"})
 _IP_RE = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)|\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I)
 _URL_RE = re.compile(r"https?://[^\s<>\"')\]]+", re.I)
-_BLOCKLISTS = ("spamhaus", "spamcop", "barracuda", "sorbs", "uceprotect", "abuseat", "mailspike", "psbl", "surbl", "microsoft")
+_BLOCKLISTS = (
+    "spamhaus",
+    "spamcop",
+    "barracuda",
+    "sorbs",
+    "uceprotect",
+    "abuseat",
+    "mailspike",
+    "psbl",
+    "surbl",
+    "microsoft",
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,7 @@ class Facts:
     """What rules are evaluated against, derived once per report."""
 
     diagnostic: str
+    lowered: str  # the diagnostic lower-cased once, for the patterns' substring pre-checks
     status: str | None
     reply_code: str | None
     quoted_local_part: bool
@@ -44,6 +56,7 @@ class Facts:
         diagnostic = bounded(" ".join(report.diagnostic.split())) if report.diagnostic else ""
         return cls(
             diagnostic=diagnostic,
+            lowered=diagnostic.lower(),
             status=preferred_status(report.status, find_status(diagnostic)),
             reply_code=report.reply_code or find_reply_code(diagnostic),
             quoted_local_part=address.quoted_local_part,
@@ -126,7 +139,7 @@ class Classifier:
                 continue
             hosts, phrases = pack.recognise.hosts, pack.recognise.phrases
             if (hosts is not None and facts.remote_mta and hosts.match(facts.remote_mta)) or (
-                phrases is not None and facts.diagnostic and phrases.search(facts.diagnostic)
+                phrases is not None and facts.diagnostic and phrases.search(facts.diagnostic, facts.lowered)
             ):
                 found.append(pack)
         return _with_siblings(found, self._by_provider)
@@ -261,12 +274,12 @@ def match_rule(rule: Rule, facts: Facts) -> tuple[dict[str, str], tuple[str, ...
         return None
     groups: dict[str, str] = {}
     if when.diagnostic is not None:
-        match = when.diagnostic.search(facts.diagnostic)
+        match = when.diagnostic.search(facts.diagnostic, facts.lowered)
         if match is None:
             return None
         groups = {k: v for k, v in match.groupdict().items() if v}
         evidence.append(f"diagnostic matched {match.group(0)!r}")
-    if when.not_diagnostic is not None and when.not_diagnostic.search(facts.diagnostic):
+    if when.not_diagnostic is not None and when.not_diagnostic.search(facts.diagnostic, facts.lowered):
         return None
     if when.quoted_local_part:
         evidence.append("quoted local part")

@@ -68,3 +68,166 @@ def compile_globs(globs: list[str]) -> regex.Pattern[str] | None:
 
 def bounded(text: str | None) -> str:
     return text[:MAX_TEXT] if text else ""
+
+
+_ESCAPED_LITERALS = frozenset(".-/:@[](){}*+?|^$\\'\"#<>=,;!&%~_` ")
+
+
+class TextPattern:
+    """A compiled rule pattern with a cheap pre-check: most texts are refused by a substring test.
+
+    `literals` holds, for each top-level alternative, a lower-case string that every match of that
+    alternative contains; a text containing none of them cannot match, so the regex is not run.
+    """
+
+    __slots__ = ("regex", "literals")
+
+    def __init__(self, pattern: regex.Pattern[str], alternatives: list[str]) -> None:
+        self.regex = pattern
+        found = [required_literal(a) for a in alternatives]
+        self.literals: tuple[str, ...] | None = None
+        if all(options is not None for options in found):
+            self.literals = tuple(dict.fromkeys(o for options in found for o in options))  # type: ignore[union-attr]
+
+    @property
+    def pattern(self) -> str:
+        return self.regex.pattern
+
+    def search(self, text: str, lowered: str) -> regex.Match[str] | None:
+        if self.literals is not None and not any(literal in lowered for literal in self.literals):
+            return None
+        return self.regex.search(text)
+
+
+def split_alternatives(source: str) -> list[str]:
+    """The top-level alternatives of a pattern (`a|b(c|d)` -> [`a`, `b(c|d)`])."""
+    parts, depth, start, index, in_class = [], 0, 0, 0, False
+    while index < len(source):
+        char = source[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(source[start:index])
+            start = index + 1
+        index += 1
+    parts.append(source[start:])
+    return parts
+
+
+def required_literal(alternative: str) -> tuple[str, ...] | None:
+    """Lower-case strings one of which any match of the alternative must contain, or None.
+
+    Prefers the longest run of plain characters outside groups; else a mandatory group made only
+    of plain alternatives (`(?:account|mailbox)...`). None when nothing of three or more characters
+    (two for Japanese) is certain: the pre-check would not pay.
+    """
+    runs: list[str] = []
+    groups: list[tuple[str, ...]] = []
+    run: list[str] = []
+    index = 0
+
+    def close() -> None:
+        if run:
+            runs.append("".join(run))
+            run.clear()
+
+    while index < len(alternative):
+        char = alternative[index]
+        if char == "\\":
+            escaped = alternative[index + 1 : index + 2]
+            index += 2
+            if escaped and escaped in _ESCAPED_LITERALS:
+                run.append(escaped)
+            else:
+                close()
+            continue
+        if char in "([":
+            close()
+            end = _skip_group(alternative, index)
+            optional = alternative[end : end + 1] in ("?", "*") or alternative[end : end + 3] in ("{0,", "{0}")
+            if char == "(" and not optional:
+                options = _plain_options(alternative[index + 1 : end - 1])
+                if options:
+                    groups.append(options)
+            index = end
+            continue
+        if char in "?*":
+            if run:
+                run.pop()  # the character before was optional
+            close()
+        elif char == "{":
+            end = alternative.find("}", index)
+            minimum = alternative[index + 1 : end].split(",")[0].strip() if end > 0 else ""
+            if run and minimum in ("", "0"):
+                run.pop()
+            close()
+            index = end if end > 0 else index
+        elif char == "+" or char in ".^$|)":
+            close()
+        elif char.isascii() or char.lower() == char.upper():
+            run.append(char.lower())
+        else:
+            close()  # a cased non-ASCII letter: lower() may not agree with the engine's case folding
+        index += 1
+    close()
+    best = max(runs, key=len, default="")
+    if _long_enough(best):
+        return (best,)
+    usable = [g for g in groups if all(_long_enough(o) for o in g)]
+    return min(usable, key=len) if usable else None
+
+
+def _long_enough(text: str) -> bool:
+    return len(text.strip()) >= (3 if text.isascii() else 2)  # two Japanese characters are rare enough
+
+
+def _plain_options(body: str) -> tuple[str, ...] | None:
+    """The options of a group like `?:a|b|c` when each is plain text; else None."""
+    named = regex.match(r"\?P<\w+>", body)
+    if body.startswith("?:") or named:
+        body = body[named.end() if named else 2 :]
+    elif body.startswith("?"):
+        return None  # look-arounds, inline flags, named groups: not plain
+    options = []
+    for option in split_alternatives(body):
+        if not option or any(c in option for c in "\\()[]{}?*+.^$|"):
+            return None
+        if not all(c.isascii() or c.lower() == c.upper() for c in option):
+            return None
+        options.append(option.lower())
+    return tuple(options)
+
+
+def _skip_group(source: str, index: int) -> int:
+    """The index just past the group or class that starts at `index`."""
+    if source[index] == "[":
+        index += 1
+        if index < len(source) and source[index] == "]":
+            index += 1
+        while index < len(source) and source[index] != "]":
+            index += 2 if source[index] == "\\" else 1
+        return index + 1
+    depth = 0
+    while index < len(source):
+        char = source[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "[":
+            index = _skip_group(source, index)
+            continue
+        depth += char == "("
+        depth -= char == ")"
+        index += 1
+        if depth == 0:
+            return index
+    return index

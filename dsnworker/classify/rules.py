@@ -16,7 +16,7 @@ from typing import Any
 import regex
 import yaml
 
-from dsnworker.classify.patterns import UnsafePattern, compile_globs, compile_pattern
+from dsnworker.classify.patterns import TextPattern, UnsafePattern, compile_globs, compile_pattern, split_alternatives
 from dsnworker.classify.vocabulary import ACTIONS, HARD_REASONS, REASONS
 from dsnworker.errors import RuleError
 
@@ -64,8 +64,8 @@ class Condition:
 
     status: tuple[str, ...] = ()
     reply_code: tuple[str, ...] = ()
-    diagnostic: regex.Pattern[str] | None = None
-    not_diagnostic: regex.Pattern[str] | None = None
+    diagnostic: TextPattern | None = None
+    not_diagnostic: TextPattern | None = None
     quoted_local_part: bool | None = None
     command: tuple[str, ...] = ()
     dsn_action: tuple[str, ...] = ()
@@ -98,7 +98,7 @@ class Rule:
 class Recognise:
     domains: frozenset[str] = frozenset()
     hosts: regex.Pattern[str] | None = None
-    phrases: regex.Pattern[str] | None = None
+    phrases: TextPattern | None = None
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def _recognise(where: str, raw: Any) -> Recognise:
     return Recognise(
         domains=frozenset(d.lower().lstrip("@") for d in domains),
         hosts=compile_globs(list(hosts)),
-        phrases=_pattern(where, None, "recognise.phrases", "|".join(f"(?:{p})" for p in phrases)) if phrases else None,
+        phrases=_pattern(where, None, "recognise.phrases", list(phrases)) if phrases else None,
     )
 
 
@@ -296,7 +296,7 @@ def _result(where: str, rule_id: str, raw: dict[str, Any]) -> Result:
     return Result(reason=reason, hard=hard, action=action, status=status, details=details)
 
 
-def _optional_pattern(where: str, rule_id: str, key: str, value: Any) -> regex.Pattern[str] | None:
+def _optional_pattern(where: str, rule_id: str, key: str, value: Any) -> TextPattern | None:
     """A regular expression, or a list of them meaning any of them (one alternative a line)."""
     if value is None:
         return None
@@ -307,15 +307,16 @@ def _optional_pattern(where: str, rule_id: str, key: str, value: Any) -> regex.P
         or not all(isinstance(a, str) and a for a in alternatives)
     ):
         raise RuleError(where, rule_id, f"'{key}' must be a regular expression or a list of them")
+    return _pattern(where, rule_id, key, alternatives)
+
+
+def _pattern(where: str, rule_id: str | None, key: str, alternatives: list[str]) -> TextPattern:
     source = alternatives[0] if len(alternatives) == 1 else "|".join(f"(?:{a})" for a in alternatives)
-    return _pattern(where, rule_id, key, source)
-
-
-def _pattern(where: str, rule_id: str | None, key: str, source: str) -> regex.Pattern[str]:
     try:
-        return compile_pattern(source)
+        compiled = compile_pattern(source)
     except UnsafePattern as exc:
         raise RuleError(where, rule_id, f"'{key}': {exc}") from exc
+    return TextPattern(compiled, [part for a in alternatives for part in split_alternatives(a)])
 
 
 def _strings(where: str, rule_id: str | None, key: str, value: Any) -> tuple[str, ...]:

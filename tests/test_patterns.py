@@ -1,0 +1,83 @@
+"""The substring pre-check of rule patterns must never hide a match the regex would find."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dsnworker.classify.patterns import TextPattern, compile_pattern, required_literal, split_alternatives
+from dsnworker.classify.rules import default_rules_dir, load_packs
+from dsnworker.parse import parse_message
+from tests.conftest import corpus_dir
+
+
+def _pattern(*alternatives: str) -> TextPattern:
+    source = "|".join(f"(?:{a})" for a in alternatives)
+    return TextPattern(compile_pattern(source), [p for a in alternatives for p in split_alternatives(a)])
+
+
+def test_literal_run_outside_groups_is_required():
+    assert required_literal("user(?:name)? (?:unknown|not found)") == ("user",)
+
+
+def test_optional_character_is_not_required():
+    assert required_literal("over ?quota") == ("quota",)
+
+
+def test_mandatory_group_of_plain_options_gives_any_of_them():
+    assert required_literal("(?:account|mailbox|user)[^.;]{0,30}disabled") == ("disabled",)
+    assert required_literal("(?:account|mailbox)[^.;]{0,30}x") == ("account", "mailbox")
+
+
+def test_optional_group_gives_nothing():
+    assert required_literal("(?:mailbox )?ab") is None
+
+
+def test_escaped_punctuation_is_literal():
+    assert required_literal(r"\[TSS04\]") == ("[tss04]",)
+
+
+def test_precheck_is_case_insensitive_like_the_regex():
+    pattern = _pattern("user unknown")
+    text = "550 5.1.1 USER UNKNOWN"
+    assert pattern.search(text, text.lower()) is not None
+
+
+def _shipped_patterns() -> list[tuple[str, TextPattern]]:
+    found = []
+    for pack in load_packs(default_rules_dir()):
+        if pack.recognise.phrases is not None:
+            found.append((f"{pack.provider}.recognise", pack.recognise.phrases))
+        for rule in pack.rules:
+            for pattern in (rule.when.diagnostic, rule.when.not_diagnostic):
+                if pattern is not None:
+                    found.append((rule.id, pattern))
+    return found
+
+
+def _texts() -> list[str]:
+    texts = [
+        str(e.get("diagnostic") or "") for p in load_packs(default_rules_dir()) for r in p.rules for e in r.examples
+    ]
+    for path in sorted((corpus_dir() / "emails").iterdir()):
+        for report in parse_message(path.read_bytes()).reports:
+            if report.diagnostic:
+                texts.append(" ".join(report.diagnostic.split()))
+    return texts
+
+
+def test_precheck_never_hides_a_match_on_real_diagnostics():
+    texts = _texts()
+    hidden = []
+    for rule_id, pattern in _shipped_patterns():
+        for text in texts:
+            if (pattern.regex.search(text) is not None) != (pattern.search(text, text.lower()) is not None):
+                hidden.append((rule_id, text[:120]))
+    assert hidden == []
+
+
+@pytest.mark.parametrize("text", ["", "a" * 3000, json.dumps({"x": "ü" * 50})])
+def test_search_handles_odd_texts(text):
+    pattern = _pattern("mailbox (?:is )?full", "over ?quota")
+    assert pattern.search(text, text.lower()) is None
