@@ -290,7 +290,7 @@ def _status_matches(pattern: str, status: str) -> bool:
     """'5.1.1' matches exactly; '5.7' or '5.7.' match the prefix; 'x' matches any one part."""
     want = pattern.rstrip(".").split(".")
     have = status.split(".")
-    return len(want) <= len(have) and all(w in ("x", h) for w, h in zip(want, have))
+    return len(want) <= len(have) and all(w in ("x", h) for w, h in zip(want, have, strict=False))
 
 
 def _domain_in(domain: str | None, domains: tuple[str, ...]) -> bool:
