@@ -7,9 +7,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from dsnworker.errors import DsnworkerError
+
+if TYPE_CHECKING:  # imported late at run time: `--help` should not pay for flanker and the rules
+    from dsnworker.analyse import Analyser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,7 +64,7 @@ def _rules_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", action="append", default=[], metavar="DIR", help="an extra rule folder (repeatable)")
 
 
-def _analyser(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _analyser(args: argparse.Namespace) -> Analyser:
     from dsnworker.analyse import Analyser
 
     return Analyser.with_rules(tuple(Path(d) for d in args.rules))
@@ -73,9 +76,15 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
     analyser = _analyser(args)
     out: TextIO = sys.stdout
+    unreadable: list[str] = []
+
+    def report_unreadable(path: str, exc: OSError) -> None:
+        unreadable.append(path)
+        print(f"dsnworker: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+
     if args.format == "table":
         out.write(table_header() + "\n")
-    for source, data in iter_messages(args.paths, _report_unreadable):
+    for source, data in iter_messages(args.paths, report_unreadable):
         for outcome in analyser.analyse(data, source):
             record = outcome_record(outcome)
             if args.format == "jsonl":
@@ -83,11 +92,8 @@ def _cmd_parse(args: argparse.Namespace) -> int:
             else:
                 out.write(table_row(record) + "\n")
     out.flush()
-    return 0
-
-
-def _report_unreadable(path: str, exc: OSError) -> None:
-    print(f"dsnworker: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+    # every readable message was still processed; the exit status says that some input was not
+    return 1 if unreadable else 0
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
