@@ -21,6 +21,7 @@ from dsnworker.parse.formats import (
     plaintext,
     postfix,
     qmail,
+    sendmail,
 )
 
 SPECIFIC: tuple[ModuleType, ...] = (
@@ -33,5 +34,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     postfix,
     exchange2003,
     exchange2007,
+    sendmail,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
