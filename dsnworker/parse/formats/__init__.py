@@ -16,8 +16,10 @@ from dsnworker.parse.formats import (
     exchange2003,
     exchange2007,
     exim,
+    ezweb,
     gmail,
     googlegroups,
+    kddi,
     plaintext,
     postfix,
     qmail,
@@ -35,5 +37,7 @@ SPECIFIC: tuple[ModuleType, ...] = (
     exchange2003,
     exchange2007,
     sendmail,
+    ezweb,
+    kddi,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
