@@ -20,6 +20,7 @@ from dsnworker.parse.formats import (
     gmail,
     googlegroups,
     kddi,
+    opensmtpd,
     plaintext,
     postfix,
     qmail,
@@ -39,5 +40,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     sendmail,
     ezweb,
     kddi,
+    opensmtpd,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)

@@ -1,0 +1,62 @@
+"""OpenSMTPD bounces and delay reports: "This is the MAILER-DAEMON, please DO NOT REPLY".
+
+OpenSMTPD lists the recipients unindented, one per line, as "RCPT: error" (the remote reply, or
+its own words such as "Envelope expired" or "Domain does not exist"), between indented
+boilerplate. Older versions send only this text; newer ones add a delivery-status part, whose
+fields are kept and whose missing diagnostic is filled from the line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.parse import rfc3464
+from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.mail import Mail
+from dsnworker.parse.text import clean_address
+
+NAME = "opensmtpd"
+_MARKER = re.compile(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail")
+_LINE = re.compile(r"(?m)^([^\s:<>]{1,512}@[^\s:<>]{1,255}): (.{1,2000})$")
+_END = "Below is a copy of the original message"
+_HINTS = (("Envelope expired", "expired"), ("Domain does not exist", "host_unknown"))
+
+
+def parse(mail: Mail) -> ParsedMessage | None:
+    body = mail.body_text
+    marker = _MARKER.search(body[:3000])
+    if marker is None:
+        return None
+    end = body.find(_END, marker.end())
+    text = body[marker.end() : end if end >= 0 else len(body)]
+    delayed = "A message is delayed" in text
+    lines: dict[str, RecipientReport] = {}
+    for match in list(_LINE.finditer(text))[:100]:
+        recipient = clean_address(match.group(1)) or match.group(1)
+        diagnostic = " ".join(match.group(2).split())
+        hint = next((reason for phrase, reason in _HINTS if diagnostic.startswith(phrase)), None)
+        lines[recipient.lower()] = report_from_text(
+            recipient, diagnostic, hint=hint, dsn_action="delayed" if delayed else "failed"
+        )
+    standard = rfc3464.parse(mail)
+    if standard is None:
+        reports = list(lines.values())
+    else:
+        reports = [_merged(r, lines.get((r.recipient or "").lower())) for r in standard.reports[:100]]
+    if not reports:
+        return None
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
+
+
+def _merged(report: RecipientReport, line: RecipientReport | None) -> RecipientReport:
+    if line is None:
+        return report
+    return dataclasses.replace(
+        report,
+        diagnostic=line.diagnostic or report.diagnostic,
+        reply_code=line.reply_code or report.reply_code,
+        status=report.status if report.status and not report.status.endswith(".0.0") else line.status or report.status,
+        hint=line.hint,
+    )
