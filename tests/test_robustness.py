@@ -1,0 +1,223 @@
+"""Mangled input never raises: whatever the bytes, `Analyser.analyse` returns at least one outcome
+with a reason from the vocabulary, writable as a UTF-8 JSON line, without needing its safety net.
+
+Hypothesis drives random bytes, truncations and byte flips of real and synthetic bounces; the
+hostile shapes (huge headers, deep nesting, bogus charsets and base64, NUL bytes, 5 MB lines) are
+written out. Budget: the whole file runs in well under 20 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dsnworker.analyse import Analyser
+from dsnworker.classify.vocabulary import ACTIONS, REASONS
+from dsnworker.model import Outcome
+from dsnworker.output import outcome_record
+from tests.conftest import CORPUS, ROOT
+
+ANALYSER = Analyser.with_rules()  # hypothesis runs the body many times: one analyser for all of them
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+SYNTHETIC_DSN = (
+    b"From: MAILER-DAEMON@mail.example.com (Mail Delivery System)\n"
+    b"To: bounces@example.com\n"
+    b"Subject: Undelivered Mail Returned to Sender\n"
+    b"MIME-Version: 1.0\n"
+    b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+    b"--B\nContent-Type: text/plain; charset=utf-8\n\n"
+    b"<kim@example.jp>: host mx1.example.jp[198.51.100.25] said: 550 5.1.1 User unknown\n\n"
+    b"--B\nContent-Type: message/delivery-status\n\n"
+    b"Reporting-MTA: dns; mail.example.com\n\n"
+    b"Final-Recipient: rfc822; kim@example.jp\nAction: failed\nStatus: 5.1.1\n"
+    b"Remote-MTA: dns; mx1.example.jp\nDiagnostic-Code: smtp; 550 5.1.1 <kim@example.jp>: User unknown\n\n"
+    b"--B\nContent-Type: text/rfc822-headers\n\n"
+    b"From: newsletter@example.com\nTo: kim@example.jp\nMessage-ID: <a.1@example.com>\n\n"
+    b"--B--\n"
+)
+
+
+def _seeds() -> list[bytes]:
+    """Messages to mangle: the synthetic DSN, the bundled examples, and every 8th corpus file."""
+    seeds = [SYNTHETIC_DSN]
+    seeds += [p.read_bytes() for p in sorted((ROOT / "examples").glob("*.eml"))]
+    emails = CORPUS / "emails"
+    if emails.is_dir():
+        seeds += [p.read_bytes() for p in sorted(emails.iterdir())[::8]]
+    return seeds
+
+
+SEEDS = _seeds()
+
+
+def assert_sane(outcomes: list[Outcome]) -> None:
+    assert outcomes, "no outcome at all"
+    for outcome in outcomes:
+        assert outcome.message.format != "error", f"the analyser's safety net caught: {outcome.verdict.details}"
+        assert outcome.verdict.reason in REASONS
+        assert outcome.verdict.action in ACTIONS
+        json.dumps(outcome_record(outcome), ensure_ascii=False).encode("utf-8")
+
+
+def analyse(data: bytes) -> list[Outcome]:
+    return ANALYSER.analyse(data, "fuzz")
+
+
+# --- generated ------------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(st.binary(max_size=4000))
+def test_random_bytes(data: bytes) -> None:
+    assert_sane(analyse(data))
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_random_bytes_after_bounce_headers(data: bytes) -> None:
+    assert_sane(analyse(SYNTHETIC_DSN.split(b"\n\n", 1)[0] + b"\n\n" + data))
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), st.floats(min_value=0, max_value=1))
+def test_truncated_message(seed: bytes, fraction: float) -> None:
+    assert_sane(analyse(seed[: int(len(seed) * fraction)]))
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=20))
+def test_flipped_bytes(seed: bytes, flips: list[tuple[float, int]]) -> None:
+    data = bytearray(seed)
+    for where, value in flips:
+        data[min(int(where * len(data)), len(data) - 1)] = value
+    assert_sane(analyse(bytes(data)))
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), st.floats(0, 1), st.binary(min_size=1, max_size=200))
+def test_inserted_bytes(seed: bytes, where: float, junk: bytes) -> None:
+    at = int(where * len(seed))
+    assert_sane(analyse(seed[:at] + junk + seed[at:]))
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_arbitrary_unicode_in_the_diagnostic(text: str) -> None:
+    data = SYNTHETIC_DSN.replace(b"Diagnostic-Code: smtp; 550", b"Diagnostic-Code: smtp; " + text.encode() + b" 550")
+    assert_sane(analyse(data))
+
+
+@FUZZ
+@given(st.text(max_size=120))
+def test_arbitrary_unicode_as_the_recipient(text: str) -> None:
+    data = SYNTHETIC_DSN.replace(
+        b"Final-Recipient: rfc822; kim@example.jp", b"Final-Recipient: utf-8; " + text.encode()
+    )
+    assert_sane(analyse(data))
+
+
+# --- hostile shapes -------------------------------------------------------------------------------
+
+
+def test_huge_header_value() -> None:
+    assert_sane(analyse(b"Subject: " + b"Undelivered " * 100_000 + b"\n" + SYNTHETIC_DSN))
+
+
+def test_very_many_headers() -> None:
+    assert_sane(analyse(b"X-Junk: 1\n" * 50_000 + SYNTHETIC_DSN))
+
+
+def test_huge_folded_header() -> None:
+    assert_sane(analyse(b"Subject: bounce\n" + b" folded\n" * 100_000 + SYNTHETIC_DSN[SYNTHETIC_DSN.index(b"From:") :]))
+
+
+@pytest.mark.parametrize("depth", [50, 1000])
+def test_deep_multipart_nesting(depth: int) -> None:
+    head = b"From: MAILER-DAEMON@example.com\nSubject: Undelivered Mail\n"
+    opening = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (level, level) for level in range(depth)
+    )
+    closing = b"".join(b"\n--b%d--\n" % level for level in reversed(range(depth)))
+    body = b"Content-Type: text/plain\n\n550 5.1.1 <kim@example.jp>: User unknown\n"
+    assert_sane(analyse(head + opening + body + closing))
+
+
+def test_deeply_nested_attached_messages() -> None:
+    data = SYNTHETIC_DSN
+    for _ in range(200):
+        data = b"From: MAILER-DAEMON@example.com\nSubject: Undelivered\nContent-Type: message/rfc822\n\n" + data
+    assert_sane(analyse(data))
+
+
+@pytest.mark.parametrize(
+    "charset",
+    [b"x-bogus", b'"utf-8\x00"', b"", b"utf-7", b"iso-2022-jp", b"unknown-8bit", b"\xff\xfe", b"utf-8" * 500],
+)
+def test_bogus_charset(charset: bytes) -> None:
+    data = SYNTHETIC_DSN.replace(
+        b"Content-Type: text/plain; charset=utf-8", b"Content-Type: text/plain; charset=" + charset
+    )
+    data = data.replace(b"User unknown\n\n--B", "宛先不明 \xff\xfe".encode("utf-8", "surrogateescape") + b"\n\n--B")
+    assert_sane(analyse(data))
+
+
+def test_bogus_charset_in_an_encoded_word() -> None:
+    assert_sane(analyse(b"Subject: =?x-bogus?B?5a6b5YWI?= =?utf-8?Q?=ZZ?= =?utf-8?B?!!?=\n" + SYNTHETIC_DSN))
+
+
+@pytest.mark.parametrize("payload", [b"!!!not base64!!!", b"QUJD\n====\n", b"A", b"\x00\xff" * 100, b"=" * 5000])
+def test_bogus_base64(payload: bytes) -> None:
+    data = SYNTHETIC_DSN.replace(
+        b"--B\nContent-Type: message/delivery-status\n\n",
+        b"--B\nContent-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n\n" + payload + b"\n",
+    )
+    assert_sane(analyse(data))
+
+
+def test_bogus_quoted_printable() -> None:
+    data = SYNTHETIC_DSN.replace(
+        b"Content-Type: text/plain; charset=utf-8\n",
+        b"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n",
+    )
+    assert_sane(analyse(data.replace(b"User unknown", b"=ZZ=\n=E3=81 =" * 50)))
+
+
+def test_nul_bytes_everywhere() -> None:
+    assert_sane(analyse(SYNTHETIC_DSN.replace(b"\n", b"\x00\n").replace(b" ", b"\x00")))
+
+
+def test_nul_bytes_only() -> None:
+    assert_sane(analyse(b"\x00" * 100_000))
+
+
+def test_five_megabyte_line_in_the_body() -> None:
+    data = SYNTHETIC_DSN.replace(b"User unknown\n\n--B", b"User unknown " + b"x" * 5_000_000 + b"\n\n--B", 1)
+    assert_sane(analyse(data))
+
+
+def test_five_megabyte_line_of_addresses() -> None:
+    data = SYNTHETIC_DSN.replace(
+        b"User unknown\n\n--B", b"User unknown " + b"<a@b.example> 550 " * 280_000 + b"\n\n--B", 1
+    )
+    assert_sane(analyse(data))
+
+
+def test_five_megabyte_diagnostic_code() -> None:
+    data = SYNTHETIC_DSN.replace(b"Diagnostic-Code: smtp; 550", b"Diagnostic-Code: smtp; 550 " + b"a" * 5_000_000)
+    assert_sane(analyse(data))
+
+
+def test_only_headers_no_body() -> None:
+    assert_sane(analyse(SYNTHETIC_DSN.split(b"\n\n", 1)[0]))
+
+
+def test_boundary_never_closed() -> None:
+    assert_sane(analyse(SYNTHETIC_DSN.replace(b"--B--\n", b"")))
+
+
+def test_mixed_line_endings_and_lone_cr() -> None:
+    assert_sane(analyse(SYNTHETIC_DSN.replace(b"\n", b"\r", 10).replace(b"\n", b"\r\n", 10)))
