@@ -105,3 +105,37 @@ def test_forwarded_quoted_bounce_is_unquoted() -> None:
 def test_cr_only_copy_parses_the_same() -> None:
     parsed = parse_message(V5.replace(b"\n", b"\r"))
     assert [(r.recipient, r.command) for r in parsed.reports] == [("a@example.edu", "MAIL"), ("b@example.net", None)]
+
+
+def test_fatal_errors_heading_without_reason_takes_the_transcript() -> None:
+    data = (
+        b"From: MAILER-DAEMON@mx.example.org\nTo: sender@example.org\nSubject: FAILURE NOTICE : Hello\n\n"
+        b"The original message was received at Thu, 29 Apr 2011 23:34:45 +0900\nfrom example.org\n\n"
+        b"  ----- The following addresses had permanent fatal errors -----\n"
+        b">>> rcpt@example.com <rcpt@example.com>\n\n"
+        b"  ----- Transcript of session follows -----\n"
+        b"550 sorry, no mailbox here by that name (#5.1.1 - chkusr)\n"
+    )
+    rcpt = parse_message(data).reports[0]
+    assert (rcpt.recipient, rcpt.status, rcpt.reply_code) == ("rcpt@example.com", "5.1.1", "550")
+    assert rcpt.diagnostic == "550 sorry, no mailbox here by that name (#5.1.1 - chkusr)"
+
+
+def test_notice_carrying_the_report_as_attachment_reads_the_attached_report() -> None:
+    inner = (
+        b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\nTo: sender@example.org\n"
+        b"Subject: Returned mail: User unknown\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="IN"\n\n'
+        b"--IN\n\n   ----- The following addresses had permanent delivery errors -----\nrcpt@example.com\n\n"
+        b"--IN\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+        b"Final-Recipient: RFC822; rcpt@example.com\nAction: failed\nStatus: 5.1.1\n"
+        b"Diagnostic-Code: SMTP; 550 5.1.1 User unknown\n\n--IN--\n"
+    )
+    outer = (
+        b'From: postmaster@example.net\nTo: sender@example.org\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="OUT"\n\n'
+        b"--OUT\nContent-Type: text/plain\n\nThe original message was received at Thu Oct 13 15:22:22 2015\n"
+        b"----- The following addresses had permanent delivery errors -----\n\n"
+        b"--OUT\nContent-Type: message/rfc822\n\n" + inner + b"\n--OUT--\n"
+    )
+    rcpt = parse_message(outer).reports[0]
+    assert (rcpt.recipient, rcpt.status, rcpt.diagnostic) == ("rcpt@example.com", "5.1.1", "550 5.1.1 User unknown")

@@ -17,11 +17,13 @@ from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, join_reply, report_from_text
 from dsnworker.parse.mail import Mail
-from dsnworker.parse.text import clean_address
+from dsnworker.parse.text import clean_address, find_reply_code, find_status
 
 NAME = "sendmail"
 _MARKER = "----- Transcript of session follows -----"
-_FATAL = re.compile(r"-{3,} The following addresses had (?:permanent fatal|transient non-fatal) errors -{3,}")
+_FATAL = re.compile(
+    r"-{3,} The following addresses had (?:permanent fatal|transient non-fatal|permanent delivery) errors -{3,}"
+)
 _TALKING = re.compile(r"(?i)^(?:\.\.\. )?while talking to ([\w.\-\[\]:]{1,255}?)\.?:\s*$")
 _VERDICT = re.compile(r"^(?:[245]\d\d(?: [245]\.\d{1,3}\.\d{1,3})? )?<?([^<>\s]{1,512}@[^<>\s]{1,255}?)>?\.\.\. (.*)$")
 _HOST_LINE = re.compile(r"^[245]\d\d ([\w.\-\[\]]{1,255}) \(\w{1,20}\)\.\.\. ")
@@ -45,8 +47,20 @@ def parse(mail: Mail) -> ParsedMessage | None:
         recipients = list(dict.fromkeys([*reasons, *entries]))[:100]
         reports = [_enriched(RecipientReport(recipient=None), entries, reasons, body, r) for r in recipients]
     if not reports:
-        return None
+        return _forwarded(mail)
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
+
+
+def _forwarded(mail: Mail) -> ParsedMessage | None:
+    """A notice listing no address that carries the real report as its attached message."""
+    returned = mail.returned
+    if returned is None or not str(returned.get("Content-Type", "")).lower().startswith("multipart/report"):
+        return None
+    try:
+        nested = rfc3464.parse(Mail(returned.as_bytes()))
+    except Exception:  # an attached message too broken to serialise: nothing to read
+        return None
+    return dataclasses.replace(nested, format=NAME) if nested is not None else None
 
 
 def _section(body: str, start: int) -> list[str]:
@@ -102,7 +116,9 @@ def _fatal_reasons(body: str) -> dict[str, str]:
             if text.startswith("(reason:") and current:
                 reasons[current] = text[8:].rstrip(")").strip()
             elif "@" in text and not text.startswith("("):
-                current = clean_address(text)
+                current = clean_address(text.removeprefix(">>> "))
+                if current:
+                    reasons.setdefault(current, "")
     return reasons
 
 
@@ -130,8 +146,8 @@ def _enriched(
         report,
         recipient=recipient,
         diagnostic=diagnostic,
-        status=report.status or (entry.status if entry else None),
-        reply_code=(entry.reply_code if entry else None) or report.reply_code,
+        status=report.status or (entry.status if entry else None) or find_status(diagnostic),
+        reply_code=(entry.reply_code if entry else None) or report.reply_code or find_reply_code(diagnostic),
         remote_mta=report.remote_mta or (entry.remote_mta if entry else None),
         command=(entry.command if entry else None) or report.command,
         hint=hint,
