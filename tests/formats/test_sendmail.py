@@ -132,7 +132,8 @@ def test_notice_carrying_the_report_as_attachment_reads_the_attached_report() ->
         b"Diagnostic-Code: SMTP; 550 5.1.1 User unknown\n\n--IN--\n"
     )
     outer = (
-        b'From: postmaster@example.net\nTo: sender@example.org\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="OUT"\n\n'
+        b"From: postmaster@example.net\nTo: sender@example.org\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="OUT"\n\n'
         b"--OUT\nContent-Type: text/plain\n\nThe original message was received at Thu Oct 13 15:22:22 2015\n"
         b"----- The following addresses had permanent delivery errors -----\n\n"
         b"--OUT\nContent-Type: message/rfc822\n\n" + inner + b"\n--OUT--\n"
