@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
-from dsnworker.parse.mail import Mail
+from dsnworker.parse.mail import Mail, decode_bytes
 from dsnworker.parse.text import (
     clean_address,
     decode_xtext,
@@ -23,22 +23,34 @@ from dsnworker.parse.text import (
 
 NAME = "rfc3464"
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
+_DSN_FIELD_LINE = re.compile(r"[ \t]*(?:final-recipient|original-recipient|x-actual-recipient)[ \t]*:")
 _COMMAND_RE = re.compile(r"(?i)in reply to (RCPT TO|MAIL FROM|end of DATA|DATA|HELO|EHLO|STARTTLS|AUTH)\b")
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
     text = mail.delivery_status
+    body = mail.body_text
     if text is None:
-        body = mail.body_text
         at = body.lower().find("final-recipient:")
+        if at < 0:
+            body = unsplit_multipart(mail)
+            at = body.lower().find("final-recipient:")
         if at < 0:
             return None
         start = body.rfind("\n\n", 0, at)
         text = body[start + 1 if start >= 0 else 0 :]
-    reports = parse_fields(text, mail.body_text)
+    reports = parse_fields(text, body)
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
+
+
+def unsplit_multipart(mail: Mail) -> str:
+    """The raw text of a multipart message the MIME layer could not split (its boundary is lost)."""
+    payload = mail.msg.get_payload() if mail.content_type.startswith("multipart/") else None
+    if not isinstance(payload, str):
+        return ""
+    return decode_bytes(payload[:200_000].encode("ascii", "surrogateescape"))
 
 
 def parse_fields(text: str, body: str = "") -> list[RecipientReport]:
@@ -101,8 +113,12 @@ def _command(text: str) -> str:
 
 def text_near(body: str, address: str, max_lines: int = 6) -> str | None:
     """The human-readable lines a bounce prints next to a recipient, as its diagnostic."""
-    lower = body.lower()
-    at = lower.find(address.lower())
+    lower, needle = body.lower(), address.lower()
+    at = lower.find(needle)
+    for _ in range(8):  # the address in a DSN field line is not prose about it: look further
+        if at < 0 or not _DSN_FIELD_LINE.match(lower, lower.rfind("\n", 0, at) + 1):
+            break
+        at = lower.find(needle, at + len(needle))
     if at < 0:
         return None
     start = body.rfind("\n", 0, at) + 1
