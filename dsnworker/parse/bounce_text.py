@@ -106,3 +106,12 @@ def command_of(text: str | None) -> str | None:
     if word in ("INITIAL CONNECTION", "CONNECT", "GREETING"):
         return "CONN"
     return word.split()[0]
+
+
+def readable_text(mail: Mail) -> str:
+    """The body text; for a multipart whose boundary never occurs (so it has no parts), its raw text."""
+    text = mail.body_text
+    if text.strip():
+        return text
+    payload = mail.msg.get_payload()
+    return payload if isinstance(payload, str) else ""

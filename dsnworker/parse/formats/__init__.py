@@ -20,6 +20,7 @@ from dsnworker.parse.formats import (
     gmail,
     googlegroups,
     kddi,
+    messagingserver,
     opensmtpd,
     plaintext,
     postfix,
@@ -41,5 +42,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     ezweb,
     kddi,
     opensmtpd,
+    messagingserver,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)

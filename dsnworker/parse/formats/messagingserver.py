@@ -1,0 +1,85 @@
+"""Oracle (Sun, iPlanet) Communications Messaging Server and PMDF: the labelled-lines report.
+
+Its text says "This report relates to a message you sent with the following header fields:" and
+then, per recipient, "Recipient address:", "Original address:", "Reason:", "Diagnostic code:" and
+"Remote system:" lines. "Reason:" is the server's own category: "Remote SMTP server has rejected
+address" (the RCPT reply), "Server rejected MAIL FROM address", "Illegal host/domain name found".
+Old PMDF versions declare a multipart whose boundary never occurs, so the raw text is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.parse import rfc3464
+from dsnworker.parse.bounce_text import readable_text, report_from_text
+from dsnworker.parse.mail import Mail
+from dsnworker.parse.text import clean_address, host_of, strip_type
+
+NAME = "messagingserver"
+_MARKER = "This report relates to a message you sent with the following header fields:"
+_LABEL = re.compile(
+    r"(?m)^[ \t]{0,8}(Recipient address|Original address|Reason|Diagnostic code|Remote system):[ \t]*(.*)$"
+)
+_REASONS = (
+    ("Remote SMTP server has rejected address", "RCPT", None),
+    ("Server rejected MAIL FROM address", "MAIL", None),
+    ("Illegal host/domain name found", None, "host_unknown"),
+)
+
+
+def parse(mail: Mail) -> ParsedMessage | None:
+    text = readable_text(mail)
+    if _MARKER not in text[:5000]:
+        return None
+    blocks: list[dict[str, str]] = []
+    for match in list(_LABEL.finditer(text))[:500]:
+        label, value = match.group(1).lower(), match.group(2).strip()
+        if label == "recipient address" or not blocks:
+            if len(blocks) >= 100:
+                break
+            blocks.append({})
+        blocks[-1].setdefault(label, value)
+    texts = [_report(block) for block in blocks if block.get("recipient address")]
+    by_address = {(r.recipient or "").lower(): r for r in texts}
+    standard = rfc3464.parse(mail)
+    if standard is None:
+        reports = texts
+    else:
+        reports = [_merged(r, by_address.get((r.recipient or "").lower())) for r in standard.reports[:100]]
+    if not reports:
+        return None
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
+
+
+def _report(block: dict[str, str]) -> RecipientReport:
+    reason = block.get("reason", "")
+    command, hint = next(((c, h) for phrase, c, h in _REASONS if phrase in reason), (None, None))
+    diagnostic = strip_type(block.get("diagnostic code")) or reason
+    original = clean_address(block.get("original address"))
+    return report_from_text(
+        clean_address(block.get("recipient address")),
+        diagnostic,
+        original_recipient=original,
+        remote_mta=host_of(block.get("remote system")),
+        command=command,
+        hint=hint,
+    )
+
+
+def _merged(report: RecipientReport, text: RecipientReport | None) -> RecipientReport:
+    if text is None:
+        return report
+    general = not report.status or report.status.endswith(".0.0")
+    return dataclasses.replace(
+        report,
+        status=text.status
+        if general and text.status and text.status[0] == (report.status or "5")[0]
+        else report.status,
+        diagnostic=text.diagnostic or report.diagnostic,
+        remote_mta=report.remote_mta or text.remote_mta,
+        command=report.command or text.command,
+        hint=text.hint,
+    )
