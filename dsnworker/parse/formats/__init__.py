@@ -12,6 +12,7 @@ from types import ModuleType
 
 from dsnworker.parse.formats import (
     amazonses,
+    biglobe,
     dragonfly,
     exchange2003,
     exchange2007,
@@ -43,5 +44,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     kddi,
     opensmtpd,
     messagingserver,
+    biglobe,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
