@@ -27,6 +27,7 @@ from dsnworker.parse.formats import (
     postfix,
     qmail,
     sendmail,
+    x1,
 )
 
 SPECIFIC: tuple[ModuleType, ...] = (
@@ -45,5 +46,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     opensmtpd,
     messagingserver,
     biglobe,
+    x1,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
