@@ -196,3 +196,12 @@ def test_extra_folder_rule_wins_over_the_shipped_generic_pack(tmp_path: Path) ->
     )
     (outcome,) = analyser.analyse(bounce, "test")
     assert (outcome.verdict.rule, outcome.verdict.reason) == ("generic.local-table-means-moved", "has_moved")
+
+
+def test_the_annotated_pack_in_the_rules_readme_is_valid_and_its_example_passes(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "rules" / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    packs = load_packs(write_pack(tmp_path, "acme.yaml", block).parent)
+    (rule,) = packs[0].rules
+    verdict = example_verdict(Classifier(packs), packs[0], rule.examples[0])
+    assert (verdict.rule, verdict.reason, verdict.details.get("ref")) == ("acme.ip-listed", "blocked", "ACME-301")
