@@ -28,6 +28,7 @@ from dsnworker.parse.formats import (
     qmail,
     sendmail,
     x1,
+    yahoo,
 )
 
 SPECIFIC: tuple[ModuleType, ...] = (
@@ -47,5 +48,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     messagingserver,
     biglobe,
     x1,
+    yahoo,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
