@@ -33,7 +33,7 @@ _SECTION_END = re.compile(r"^(?:-{3,} |--[\w'()+,./:=?\-]{1,70}$|Content-Type:)"
 def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
     at = body.find(_MARKER)
-    fatal = _FATAL.search(body)
+    fatal = _FATAL.search(body) if "The following addresses had" in body else None
     if at < 0 and fatal is None:
         return None
     if at >= 0 and body[body.rfind("\n", 0, at) + 1 : at].lstrip().startswith(">"):
