@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What a whole message is."""
 
     BOUNCE = "bounce"  # a DSN or non-standard bounce (success DSNs included: per-recipient action says)

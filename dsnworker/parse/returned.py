@@ -76,10 +76,11 @@ def chosen_headers(returned: Message | None) -> dict[str, str]:
     except Exception:
         return {}
     for name, value in items:
+        if name in chosen:
+            continue
         lower = name.lower()
         if lower in _ALWAYS or (lower.startswith("x-") and not _NOISE.match(lower)):
-            if name not in chosen:
-                chosen[name] = decode_header(value)
+            chosen[name] = decode_header(value)
     return chosen
 
 
