@@ -29,6 +29,7 @@ from dsnworker.parse.formats import (
     sendmail,
     x1,
     yahoo,
+    zoho,
 )
 
 SPECIFIC: tuple[ModuleType, ...] = (
@@ -49,5 +50,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     biglobe,
     x1,
     yahoo,
+    zoho,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
