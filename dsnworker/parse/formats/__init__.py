@@ -22,6 +22,7 @@ from dsnworker.parse.formats import (
     googlegroups,
     kddi,
     messagingserver,
+    mfilter,
     opensmtpd,
     plaintext,
     postfix,
@@ -51,5 +52,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     x1,
     yahoo,
     zoho,
+    mfilter,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
