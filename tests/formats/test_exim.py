@@ -100,3 +100,19 @@ def test_cr_only_copy_parses_the_same() -> None:
     data = HEAD + b"  rcpt@example.com\n    retry timeout exceeded\n" + TAIL
     report = parse_message(data.replace(b"\n", b"\r")).reports[0]
     assert (report.recipient, report.hint) == ("rcpt@example.com", "expired")
+
+
+def test_address_and_reply_on_one_line_as_exim_based_relays_write_them() -> None:
+    data = (
+        b"From: Mail Delivery System <MAILER-DAEMON@relay.example.net>\nTo: sender@example.org\n"
+        b"Subject: Mail delivery failed\n\n"
+        b"This message was created automatically by mail delivery software.\n\n"
+        b"A message that you have sent could not be delivered to one or more\n"
+        b"recipients.  This is a permanent error.  The following address failed:\n\n"
+        b"  <rcpt@example.com>: 550 5.1.1 <rcpt@example.com>: Recipient address rejected: User unknown\n\n"
+        b"Included is a copy of the message header:\n-----------------------------------------\n"
+        b"To: rcpt@example.com\nSubject: Hello\n"
+    )
+    rcpt = parse_message(data).reports[0]
+    assert (rcpt.recipient, rcpt.status) == ("rcpt@example.com", "5.1.1")
+    assert rcpt.diagnostic == "550 5.1.1 <rcpt@example.com>: Recipient address rejected: User unknown"

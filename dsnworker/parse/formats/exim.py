@@ -1,7 +1,8 @@
 """Exim bounces and delay warnings: the plain-text list of failed addresses with their errors.
 
-Exim writes "This message was created automatically by mail delivery software." (or "by the SMTP
-relay on HOST."), then "The following address(es) failed:" and, per address, a two-space indented
+Exim (and Exim-based relays such as MXLogic's) writes "This message was created automatically by
+mail delivery software." (or "by the SMTP relay on HOST."), then "The following address(es)
+failed:" and, per address, a two-space indented
 line with the address and four-space indented lines: "host NAME [IP]", "SMTP error from remote
 mail server after RCPT TO:<...>:" and the reply, or Exim's own words ("retry timeout exceeded").
 Its optional delivery-status part says only "Status: 5.0.0" and a folded copy of the reply, so the
@@ -21,12 +22,13 @@ from dsnworker.parse.text import clean_address, find_addresses
 NAME = "exim"
 _MARKERS = ("This message was created automatically by", "could not be delivered to one or more of its")
 _START = re.compile(
-    r"(?m)address\(es\) failed:[ \t]*$|"
+    r"(?m)address(?:\(es\))? failed:[ \t]*$|"
     r"^The address(?:es)? to which the message has not yet been delivered (?:is|are):[ \t]*$"
 )
 _END = re.compile(
     r"(?m)^(?:-{3,} ?This is a copy of|-{3,} ?The body of the message|-{3,} ?The header of the original|"
-    r"No action is required on your part|Reporting-MTA:|Action:|Final-Recipient:)"
+    r"No action is required on your part|Included is a copy of the message header|Reporting-MTA:|Action:|"
+    r"Final-Recipient:)"
 )
 _HOST = re.compile(r"^host ([\w.\-]{1,255}) \[[\d.:a-fA-F]{1,64}\]:?\s*")
 _ERROR_FROM = re.compile(
