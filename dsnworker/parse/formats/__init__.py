@@ -14,6 +14,7 @@ from dsnworker.parse.formats import (
     amazonses,
     biglobe,
     dragonfly,
+    einsundeins,
     exchange2003,
     exchange2007,
     exim,
@@ -53,5 +54,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     yahoo,
     zoho,
     mfilter,
+    einsundeins,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
