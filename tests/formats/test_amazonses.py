@@ -110,3 +110,7 @@ Diagnostic-Code: smtp; 5.1.0 - Unknown address error 550-'5.2.2 <frank@example.c
     report = parse_message(data).reports[0]
     assert report.diagnostic == "550 5.2.2 <frank@example.com>... Mailbox Full"
     assert (report.status, report.reply_code) == ("5.2.2", "550")
+
+
+def test_hostile_deeply_nested_json_does_not_raise() -> None:
+    assert parse_message(notification(b'{"a":' * 100_000 + b"1" + b"}" * 100_000)).kind is Kind.NOT_BOUNCE

@@ -14,7 +14,6 @@ from dsnworker.parse.formats import (
     amazonses,
     biglobe,
     dragonfly,
-    einsundeins,
     exchange2003,
     exchange2007,
     exim,
@@ -54,6 +53,5 @@ SPECIFIC: tuple[ModuleType, ...] = (
     yahoo,
     zoho,
     mfilter,
-    einsundeins,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)

@@ -63,12 +63,13 @@ def _notification(body: str) -> ParsedMessage | None:
         data = json.loads(text[start : end + 1])
         if isinstance(data, dict) and isinstance(data.get("Message"), str):  # a raw SNS envelope
             data = json.loads(data["Message"])
-    except ValueError:
+    except (ValueError, RecursionError):  # broken or hostile JSON: not a notification we can read
         return None
     if not isinstance(data, dict):
         return None
     kind = str(data.get("notificationType") or data.get("eventType") or "").lower()
-    section = _dict(data.get({"deliverydelay": "deliveryDelay"}.get(kind, kind)))
+    section = data.get({"deliverydelay": "deliveryDelay"}.get(kind, kind))
+    section = section if isinstance(section, dict) else {}
     reporting = host_of(str(section.get("reportingMTA") or "")) or None
     if kind == "bounce":
         hint = _SUBTYPE_HINTS.get(str(section.get("bounceSubType") or "").lower())
@@ -112,10 +113,6 @@ def _recipient(entry: dict[str, Any], action: str, reporting: str | None, hint: 
         reporting_mta=reporting,
         hint=hint,
     )
-
-
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _list(value: object) -> list[dict[str, Any]]:

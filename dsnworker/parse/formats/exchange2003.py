@@ -45,7 +45,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
             break
     if current:
         reports.append(_report(*current))
-    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports)) if reports else None
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports[:100])) if reports else None
 
 
 def _is_exchange(mail: Mail) -> bool:
