@@ -458,3 +458,51 @@ def test_jcom_mailbox_full_is_retried(analyser: Analyser) -> None:
         analyser, "jcom", diagnostic="452 4.2.2 <someone@jcom.home.ne.jp>: Recipient address rejected: Mailbox full"
     )
     assert (got.reason, got.action) == ("mailbox_full", "retry")
+
+
+# --- recognition: every pack claims the bounces of its inbound MX and its consumer domains ---------
+
+
+@pytest.mark.parametrize(
+    ("provider", "remote_mta"),
+    [
+        ("microsoft", "contoso-com.mail.protection.outlook.com"),
+        ("microsoft", "outlook-com.olc.protection.outlook.com"),
+        ("google", "aspmx.l.google.com"),
+        ("google", "gmail-smtp-in.l.google.com"),
+        ("yahoo", "mta7.am0.yahoodns.net"),
+        ("yahoo", "mx-aol.mail.gm0.yahoodns.net"),
+        ("apple", "mx01.mail.icloud.com"),
+        ("docomo", "mfsmax.docomo.ne.jp"),
+        ("au", "lsean.ezweb.ne.jp"),
+        ("au", "msmx.au.com"),
+    ],
+)
+def test_provider_is_recognised_by_its_inbound_mx(analyser: Analyser, provider: str, remote_mta: str) -> None:
+    got = verdict(
+        analyser,
+        provider,
+        recipient="someone@example.org",
+        remote_mta=remote_mta,
+        diagnostic="550 5.1.1 <someone@example.org>: Recipient address rejected: User unknown",
+    )
+    assert got.provider == provider
+
+
+@pytest.mark.parametrize(
+    ("provider", "recipient"),
+    [
+        ("microsoft", "someone@hotmail.co.jp"),
+        ("microsoft", "someone@contoso.onmicrosoft.com"),
+        ("google", "someone@googlemail.com"),
+        ("yahoo", "someone@yahoo.co.jp"),
+        ("apple", "someone@me.com"),
+        ("docomo", "someone@docomo.ne.jp"),
+        ("au", "someone@biz.ezweb.ne.jp"),
+        ("softbank", "someone@d.vodafone.ne.jp"),
+        ("jcom", "someone@ccn.zaq.ne.jp"),
+    ],
+)
+def test_provider_is_recognised_by_its_consumer_domains(analyser: Analyser, provider: str, recipient: str) -> None:
+    got = verdict(analyser, provider, recipient=recipient, diagnostic="550 5.1.1 User unknown")
+    assert got.provider == provider

@@ -13,6 +13,7 @@ from types import ModuleType
 from dsnworker.parse.formats import (
     amazonses,
     biglobe,
+    domino,
     dragonfly,
     exchange2003,
     exchange2007,
@@ -53,5 +54,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     yahoo,
     zoho,
     mfilter,
+    domino,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)

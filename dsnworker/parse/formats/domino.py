@@ -1,0 +1,53 @@
+"""HCL (IBM, Lotus) Domino bounces: "Your message ... was not delivered to: ... because: ...".
+
+Domino's text has three labelled paragraphs: the returned message's subject after "Your message",
+the recipients after "was not delivered to:" and the cause after "because:". The cause is Domino's
+own sentence when the router refused the address ("User x (rcpt) not listed in Domino
+Directory", in the server's language), else the remote reply. A delivery-status part, when sent,
+keeps its fields; the cause fills in a missing diagnostic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from dsnworker.model import Kind, ParsedMessage
+from dsnworker.parse import rfc3464
+from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.mail import Mail
+from dsnworker.parse.text import ADDRESS_RE, clean_address
+
+NAME = "domino"
+_NOT_DELIVERED = re.compile(r"(?m)^was not delivered to:[ \t]*$")
+_BECAUSE = re.compile(r"(?m)^because:[ \t]*$")
+_HINTS = (
+    ("not listed in Domino Directory", "user_unknown"),
+    ("not listed in public Name & Address Book", "user_unknown"),
+    ("no se encuentra en el Directorio de Domino", "user_unknown"),
+    ("non répertorié dans l'annuaire Domino", "user_unknown"),
+    ("Domino ディレクトリには見つかりません", "user_unknown"),
+)
+
+
+def parse(mail: Mail) -> ParsedMessage | None:
+    body = mail.body_text
+    if "Your message" not in body[:3000]:
+        return None
+    listed = _NOT_DELIVERED.search(body)
+    because = _BECAUSE.search(body, listed.end()) if listed else None
+    if listed is None or because is None:
+        return None
+    recipients = [clean_address(m.group(0)) for m in ADDRESS_RE.finditer(body[listed.end() : because.start()][:5000])]
+    cause = " ".join(body[because.end() :].lstrip("\n").split("\n\n", 1)[0].split())
+    hint = next((reason for phrase, reason in _HINTS if phrase in cause), None)
+    standard = rfc3464.parse(mail)
+    if standard is not None:
+        reports = [
+            dataclasses.replace(r, diagnostic=r.diagnostic or cause or None, hint=hint) for r in standard.reports
+        ]
+    else:
+        reports = [report_from_text(r, cause, hint=hint) for r in dict.fromkeys(recipients) if r]
+    if not reports:
+        return None
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports[:100]))
