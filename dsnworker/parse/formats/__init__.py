@@ -24,6 +24,7 @@ from dsnworker.parse.formats import (
     kddi,
     messagingserver,
     mfilter,
+    notes,
     opensmtpd,
     plaintext,
     postfix,
@@ -55,5 +56,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     zoho,
     mfilter,
     domino,
+    notes,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
