@@ -25,6 +25,7 @@ from dsnworker.parse.formats import (
     messagingserver,
     mfilter,
     notes,
+    office365,
     opensmtpd,
     plaintext,
     postfix,
@@ -57,5 +58,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     mfilter,
     domino,
     notes,
+    office365,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
