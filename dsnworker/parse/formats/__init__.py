@@ -32,6 +32,7 @@ from dsnworker.parse.formats import (
     qmail,
     sendmail,
     x1,
+    x3,
     yahoo,
     zoho,
 )
@@ -59,5 +60,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     domino,
     notes,
     office365,
+    x3,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
