@@ -33,6 +33,7 @@ from dsnworker.parse.formats import (
     sendmail,
     x1,
     x3,
+    x6,
     yahoo,
     zoho,
 )
@@ -61,5 +62,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     notes,
     office365,
     x3,
+    x6,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
