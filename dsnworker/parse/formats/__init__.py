@@ -31,6 +31,7 @@ from dsnworker.parse.formats import (
     postfix,
     qmail,
     sendmail,
+    verizon,
     x1,
     x3,
     x6,
@@ -63,5 +64,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     office365,
     x3,
     x6,
+    verizon,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
