@@ -2,27 +2,29 @@
 
 Outlook refuses `"taro.yamada"@outlook.jp` as if the mailbox did not exist; for such a recipient we
 say how to write it without quotes, when the provider's own local-part rules allow that.
+
+Most recipients are plain dot-atom addresses, and some are junk no parser makes an address of;
+both are split here. flanker parses the rest (quoted local parts, internationalised addresses): it
+is imported only then, as its grammar costs ~150 ms to build.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 from types import ModuleType
+from typing import Any
 
 from dsnworker.model import AddressInfo
 
-# flanker builds its grammar on first import and warns through logging about unreachable symbols;
-# those warnings say nothing to our users and would dirty the CLI's stderr.
-logging.getLogger("flanker.addresslib._parser.parser").setLevel(logging.ERROR)
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PLAIN = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
 
-from flanker.addresslib import address as flanker_address  # noqa: E402
-from flanker.addresslib.plugins import aol, gmail, hotmail, icloud, yahoo  # noqa: E402
-
-# Domains whose local-part rules flanker knows; any other domain gets RFC 5321's dot-atom check.
-_VALIDATORS: dict[str, ModuleType] = {}
-for _domains, _plugin in (
-    (
+# Domains whose local-part rules flanker knows (plugin module names); others get RFC 5321's check.
+_PLUGIN_FOR_DOMAIN = {
+    **dict.fromkeys(
         (
             "outlook.com",
             "outlook.jp",
@@ -33,24 +35,45 @@ for _domains, _plugin in (
             "live.jp",
             "msn.com",
         ),
-        hotmail,
+        "hotmail",
     ),
-    (("gmail.com", "googlemail.com"), gmail),
-    (("yahoo.com", "yahoo.co.jp", "yahoo.co.uk", "ymail.com", "rocketmail.com"), yahoo),
-    (("icloud.com", "me.com", "mac.com"), icloud),
-    (("aol.com", "aim.com"), aol),
-):
-    for _domain in _domains:
-        _VALIDATORS[_domain] = _plugin
+    **dict.fromkeys(("gmail.com", "googlemail.com"), "gmail"),
+    **dict.fromkeys(("yahoo.com", "yahoo.co.jp", "yahoo.co.uk", "ymail.com", "rocketmail.com"), "yahoo"),
+    **dict.fromkeys(("icloud.com", "me.com", "mac.com"), "icloud"),
+    **dict.fromkeys(("aol.com", "aim.com"), "aol"),
+}
+
+
+@lru_cache(maxsize=1)
+def _flanker() -> Any:
+    # flanker builds its grammar on first import and warns through logging about unreachable
+    # symbols; those warnings say nothing to our users and would dirty the CLI's stderr.
+    logging.getLogger("flanker.addresslib._parser.parser").setLevel(logging.ERROR)
+    from flanker.addresslib import address
+
+    return address
+
+
+@lru_cache(maxsize=16)
+def _plugin(name: str) -> ModuleType:
+    import importlib
+
+    _flanker()
+    return importlib.import_module(f"flanker.addresslib.plugins.{name}")
 
 
 @lru_cache(maxsize=4096)
 def address_info(recipient: str | None) -> AddressInfo:
     if not recipient:
         return AddressInfo(address=None, domain=None)
-    parsed = flanker_address.parse(recipient, addr_spec_only=True)
+    local, at, domain = recipient.rpartition("@")
+    if _PLAIN.fullmatch(recipient) or not (at and (local.startswith('"') or not recipient.isascii())):
+        # plain dot-atom, or junk that no parser makes an address of (no '@', a dangling dot, ...)
+        if not at:
+            return AddressInfo(address=recipient, domain=None)
+        return AddressInfo(address=f"{local}@{domain.lower()}", domain=domain.lower() or None)
+    parsed = _flanker().parse(recipient, addr_spec_only=True)
     if parsed is None:
-        local, at, domain = recipient.rpartition("@")
         return AddressInfo(
             address=recipient, domain=domain.lower() if at else None, quoted_local_part=_is_quoted(local)
         )
@@ -72,11 +95,11 @@ def suggest_unquoted(quoted_local: str, domain: str) -> str | None:
     """The address without quotes, if that is a valid address (for this provider); else None."""
     local = quoted_local[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     candidate = f"{local}@{domain}"
-    parsed = flanker_address.parse(candidate, addr_spec_only=True)
+    parsed = _flanker().parse(candidate, addr_spec_only=True)
     # the unquoted text must parse to exactly the same local part, not to a fragment of it
     if parsed is None or parsed.mailbox != local or parsed.hostname.lower() != domain:
         return None
-    validator = _VALIDATORS.get(domain)
-    if validator is not None and not validator.validate(parsed):
+    plugin = _PLUGIN_FOR_DOMAIN.get(domain)
+    if plugin is not None and not _plugin(plugin).validate(parsed):
         return None
     return parsed.address
