@@ -85,3 +85,9 @@ def test_lf_crlf_and_cr_only_copies_give_identical_records(analyser: Analyser, n
     assert _records(analyser, lf.replace(b"\n", b"\r\n")) == expected, "CRLF copy differs"
     assert _records(analyser, lf.replace(b"\n", b"\r")) == expected, "CR-only copy differs"
     assert _records(analyser, raw) == expected, "the file as it is differs from its LF copy"
+
+
+@pytest.mark.parametrize("name", EMAILS or [pytest.param(None, id="corpus-missing")])
+def test_corpus_file_is_analysed_without_the_safety_net(analyser: Analyser, name: str | None) -> None:
+    outcomes = analyser.analyse(corpus_file(name or ""), name or "")
+    assert all(o.message.format != "error" for o in outcomes), [dict(o.verdict.details) for o in outcomes]
