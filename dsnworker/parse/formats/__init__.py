@@ -31,6 +31,7 @@ from dsnworker.parse.formats import (
     postfix,
     qmail,
     sendmail,
+    trendmicro,
     verizon,
     x1,
     x3,
@@ -65,5 +66,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     x3,
     x6,
     verizon,
+    trendmicro,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
