@@ -22,6 +22,7 @@ from dsnworker.parse.formats import (
     gmail,
     googlegroups,
     kddi,
+    mailfoundry,
     messagingserver,
     mfilter,
     notes,
@@ -67,5 +68,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     x6,
     verizon,
     trendmicro,
+    mailfoundry,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
