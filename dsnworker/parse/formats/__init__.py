@@ -21,6 +21,7 @@ from dsnworker.parse.formats import (
     ezweb,
     gmail,
     googlegroups,
+    imailserver,
     kddi,
     mailfoundry,
     messagingserver,
@@ -69,5 +70,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     verizon,
     trendmicro,
     mailfoundry,
+    imailserver,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
