@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
+    _set_output_encoding(json_lines=getattr(args, "format", None) == "jsonl")
     try:
         return int(args.run(args))
     except DsnworkerError as exc:
@@ -31,6 +33,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _set_output_encoding(json_lines: bool) -> None:
+    """JSON lines are UTF-8 whatever the locale (RFC 8259); text for people never fails to print."""
+    if not isinstance(sys.stdout, io.TextIOWrapper):
+        return
+    if json_lines:
+        sys.stdout.reconfigure(encoding="utf-8")
+    else:
+        sys.stdout.reconfigure(errors="replace")
 
 
 def _parser() -> argparse.ArgumentParser:
