@@ -6,6 +6,7 @@ Inputs are the bundled `examples/` (hand-made bounces, one of each kind) and mes
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,9 @@ QUOTED = EXAMPLES / "microsoft365-quoted-local-part.eml"
 SPAMHAUS = EXAMPLES / "microsoft-spamhaus-listed-ip.eml"
 
 
-def dsnworker(*args: str | Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def dsnworker(
+    *args: str | Path, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dsnworker", *map(str, args)],
         input=stdin.decode("utf-8") if stdin is not None else None,
@@ -31,6 +34,7 @@ def dsnworker(*args: str | Path, stdin: bytes | None = None) -> subprocess.Compl
         encoding="utf-8",
         cwd=ROOT,
         timeout=120,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -233,3 +237,39 @@ def test_no_command_prints_help_and_fails() -> None:
     result = dsnworker()
     assert result.returncode == 2
     assert "parse" in result.stderr
+
+
+def test_json_lines_are_utf8_whatever_the_locale() -> None:
+    result = dsnworker("parse", EXAMPLES / "out-of-office.eml", env={"PYTHONIOENCODING": "latin-1"})
+    assert result.returncode == 0, result.stderr
+    (record,) = records(result)
+    assert record["diagnostic"].startswith("自動応答")
+
+
+@pytest.mark.parametrize(
+    "command", [("parse", "--format", "table", EXAMPLES), ("explain", EXAMPLES / "out-of-office.eml")]
+)
+def test_text_for_people_prints_on_an_ascii_terminal(command: tuple[str | Path, ...]) -> None:
+    result = dsnworker(*command, env={"PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_output_cut_short_by_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    # far more output than a pipe buffers, so the reader's early close hits dsnworker mid-run
+    big = tmp_path / "big.mbox"
+    big.write_bytes(
+        b"".join(b"From kenji@example.jp  Mon May 13 2024\n" + PERSONAL.read_bytes() + b"\n" for _ in range(3000))
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dsnworker", "parse", str(big)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 0
+    assert stderr == b""
