@@ -76,3 +76,34 @@ def test_delay_warning_is_delayed_and_finds_the_indented_recipient() -> None:
 def test_crlf_copy_parses_the_same() -> None:
     crlf = parse_message(OLD_PERMANENT.replace(b"\n", b"\r\n")).reports[0]
     assert crlf == parse_message(OLD_PERMANENT).reports[0]
+
+
+MODERN = b"""From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
+To: sender@example.org
+X-Failed-Recipients: carol@example.com
+Subject: Delivery Status Notification (Failure)
+Content-Type: text/plain; charset="UTF-8"
+
+
+** Address not found **
+
+Your message wasn't delivered to carol@example.com because the address couldn't be found, or is unable to receive mail.
+
+Learn more here: https://support.google.com/mail/answer/6596
+
+The response from the remote server was:
+550 5.1.1 <carol@example.com>: Recipient address rejected: User unknown in virtual mailbox table
+
+----- Original message -----
+
+To: carol@example.com
+"""
+
+
+def test_modern_format_takes_the_response_from_the_remote_server() -> None:
+    report = parse_message(MODERN).reports[0]
+    assert report.recipient == "carol@example.com"
+    assert report.diagnostic == (
+        "550 5.1.1 <carol@example.com>: Recipient address rejected: User unknown in virtual mailbox table"
+    )
+    assert report.dsn_action == "failed"
