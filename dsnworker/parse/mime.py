@@ -19,6 +19,7 @@ from email.message import Message
 # A field as compat32 reads it: a name of printable characters but ':', the colon, the value with
 # its folded continuation lines (kept, newlines and all, as compat32 keeps them).
 _FIELD = re.compile(r"([\041-\071\073-\176]+):([^\n]*\n(?:[ \t][^\n]*\n)*)")
+_FIELDS = re.compile(r"(?:[\041-\071\073-\176]+:[^\n]*\n(?:[ \t][^\n]*\n)*)*")  # a block of nothing else
 _MAX_DEPTH = 12
 # str.splitlines, which compat32 uses, also breaks lines at these; the splitter only knows "\n".
 _OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
@@ -102,14 +103,11 @@ def _header_text(msg: Message, block: str) -> None:
         end = block.find("\n")
         msg.set_unixfrom(block[:end])
         position = end + 1
-    headers = msg._headers  # noqa: SLF001 - what Message.set_raw appends to
-    while position < len(block):
-        field = _FIELD.match(block, position)
-        if field is None:
-            raise _GiveUp
-        value = field.group(2).lstrip(" \t").rstrip("\r\n")
-        headers.append((field.group(1), value))
-        position = field.end()
+    if not _FIELDS.fullmatch(block, position):
+        raise _GiveUp
+    msg._headers.extend(  # noqa: SLF001 - what Message.set_raw appends to, in one go
+        (name, value.lstrip(" \t").rstrip("\r\n")) for name, value in _FIELD.findall(block, position)
+    )
 
 
 def _multipart(msg: Message, body: str, depth: int) -> None:

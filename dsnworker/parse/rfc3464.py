@@ -28,6 +28,13 @@ _COMMAND_RE = re.compile(r"(?i)in reply to (RCPT TO|MAIL FROM|end of DATA|DATA|H
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
+    """The standard reading of a message; several format modules start from it, so it is kept."""
+    if "rfc3464" not in mail.memo:
+        mail.memo["rfc3464"] = _parse(mail)
+    return mail.memo["rfc3464"]  # type: ignore[return-value]
+
+
+def _parse(mail: Mail) -> ParsedMessage | None:
     text = mail.delivery_status
     body = mail.body_text
     if text is None:
