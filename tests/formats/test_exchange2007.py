@@ -89,3 +89,8 @@ def test_exchange_2007_hash_form_drops_the_trailing_recipient() -> None:
     report = parse_message(LEGACY).reports[0]
     assert report.diagnostic == "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found"
     assert report.status == "5.1.1"
+
+
+def test_an_ndr_forwarded_by_a_person_is_not_read_as_exchanges_own() -> None:
+    forwarded = TEXT_ONLY.replace(b"Subject: Undeliverable: Nyaan", b"Subject: FW: Undeliverable: Nyaan")
+    assert parse_message(forwarded).format != "exchange2007"

@@ -19,6 +19,7 @@ from dsnworker.parse.bounce_text import report_from_text
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address
 
+_FORWARDED = re.compile(r"(?i)\s*(?:fwd?|fw|re|aw|wg|tr|rv)\s*:")  # a person passing an NDR on
 NAME = "exchange2007"
 _HEADINGS = (
     "Diagnostic information for administrators:",
@@ -35,6 +36,8 @@ _LEGACY = re.compile(r"#([245]\d\d[ \-].{0,2000}?)\s*##")
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
+    if _FORWARDED.match(mail.subject):
+        return None
     body = mail.body_text
     heading = next((h for h in _HEADINGS if h in body), None)
     if heading is None:

@@ -18,6 +18,7 @@ from dsnworker.parse.bounce_text import report_from_text
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address, unfold
 
+_FORWARDED = re.compile(r"(?i)\s*(?:fwd?|fw|re|aw|wg|tr|rv)\s*:")  # a person passing an NDR on
 NAME = "office365"
 _MARKERS = ("Reported error:", "More Info for Email Admins")
 _LINE = re.compile(
@@ -27,6 +28,8 @@ _HEADLINE = re.compile(r"Your message to (\S{3,256}) couldn't be delivered\.\s*\
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
+    if _FORWARDED.match(mail.subject):
+        return None
     body = mail.body_text
     if not any(marker in body for marker in _MARKERS):
         return None
