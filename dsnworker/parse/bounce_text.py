@@ -109,9 +109,10 @@ def command_of(text: str | None) -> str | None:
 
 
 def readable_text(mail: Mail) -> str:
-    """The body text; for a multipart whose boundary never occurs (so it has no parts), its raw text."""
+    """The body text; else the raw text of multiparts whose boundary never occurs (so have no parts)."""
     text = mail.body_text
     if text.strip():
         return text
-    payload = mail.msg.get_payload()
-    return payload if isinstance(payload, str) else ""
+    raw = [part.get_payload() for ctype, part in mail.leaves if ctype.startswith(("multipart/", "text/"))]
+    top = mail.msg.get_payload()
+    return "\n".join(dict.fromkeys(p for p in [*raw, top] if isinstance(p, str)))

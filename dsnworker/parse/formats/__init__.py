@@ -12,6 +12,7 @@ from types import ModuleType
 
 from dsnworker.parse.formats import (
     amazonses,
+    apachejames,
     biglobe,
     domino,
     dragonfly,
@@ -71,5 +72,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     trendmicro,
     mailfoundry,
     imailserver,
+    apachejames,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
