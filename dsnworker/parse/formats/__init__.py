@@ -20,6 +20,7 @@ from dsnworker.parse.formats import (
     exchange2007,
     exim,
     ezweb,
+    fml,
     gmail,
     googlegroups,
     imailserver,
@@ -73,5 +74,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     mailfoundry,
     imailserver,
     apachejames,
+    fml,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
