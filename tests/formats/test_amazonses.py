@@ -114,3 +114,20 @@ Diagnostic-Code: smtp; 5.1.0 - Unknown address error 550-'5.2.2 <frank@example.c
 
 def test_hostile_deeply_nested_json_does_not_raise() -> None:
     assert parse_message(notification(b'{"a":' * 100_000 + b"1" + b"}" * 100_000)).kind is Kind.NOT_BOUNCE
+
+
+def test_reject_event_reports_every_destination_as_a_virus_refusal() -> None:
+    data = notification(
+        b'{"eventType":"Reject","mail":{"destination":["gina@example.com","hank@example.com"]},'
+        b'"reject":{"reason":"Bad content"}}'
+    )
+    reports = parse_message(data).reports
+    assert [(r.recipient, r.hint, r.diagnostic) for r in reports] == [
+        ("gina@example.com", "virus_detected", "Bad content"),
+        ("hank@example.com", "virus_detected", "Bad content"),
+    ]
+
+
+def test_open_and_click_events_are_not_bounces() -> None:
+    data = notification(b'{"eventType":"Open","mail":{"destination":["ivy@example.com"]},"open":{}}')
+    assert parse_message(data).kind is Kind.NOT_BOUNCE

@@ -107,3 +107,8 @@ def test_modern_format_takes_the_response_from_the_remote_server() -> None:
         "550 5.1.1 <carol@example.com>: Recipient address rejected: User unknown in virtual mailbox table"
     )
     assert report.dsn_action == "failed"
+
+
+def test_delivery_incomplete_letter_is_a_delay() -> None:
+    letter = MODERN.replace(b"** Address not found **", b"** Delivery incomplete **")
+    assert parse_message(letter).reports[0].dsn_action == "delayed"

@@ -2,8 +2,8 @@
 
 A notification's body is SES's JSON: `notificationType` (or `eventType` for event publishing) is
 Bounce (one report per bouncedRecipients entry, bounceSubType stating the reason where it is a
-category: MailboxFull, NoEmail, Suppressed, ...), Complaint (a feedback report), Delivery (success)
-or DeliveryDelay. E-mail transports fold long lines with "!" + newline + space; undone first.
+category: MailboxFull, NoEmail, Suppressed, ...), Complaint (a feedback report), Delivery (success),
+DeliveryDelay, or Reject (SES found a virus and sent to no one). E-mail transports fold long lines with "!" + newline + space; undone first.
 SES's older DSNs wrap the remote server's reply in its own words,
 `5.1.0 - Unknown address error 550-'5.7.1 ... Access denied' (delivery attempts: 0)`; the quoted
 reply is the diagnostic, its status beats the generic one SES puts in Status.
@@ -68,8 +68,7 @@ def _notification(body: str) -> ParsedMessage | None:
     if not isinstance(data, dict):
         return None
     kind = str(data.get("notificationType") or data.get("eventType") or "").lower()
-    section = data.get({"deliverydelay": "deliveryDelay"}.get(kind, kind))
-    section = section if isinstance(section, dict) else {}
+    section = _dict(data.get({"deliverydelay": "deliveryDelay"}.get(kind, kind)))
     reporting = host_of(str(section.get("reportingMTA") or "")) or None
     if kind == "bounce":
         hint = _SUBTYPE_HINTS.get(str(section.get("bounceSubType") or "").lower())
@@ -83,20 +82,12 @@ def _notification(body: str) -> ParsedMessage | None:
             for r in _list(section.get("complainedRecipients"))
         ]
         return ParsedMessage(kind=Kind.FEEDBACK, format=NAME, reports=tuple(reports)) if reports else None
-    elif kind == "delivery":
-        response = str(section.get("smtpResponse") or "") or None
-        reports = [
-            RecipientReport(
-                recipient=clean_address(str(r)),
-                dsn_action="delivered",
-                status=find_status(response),
-                reply_code=find_reply_code(response),
-                diagnostic=response,
-                reporting_mta=reporting,
-            )
-            for r in section.get("recipients") or []
-            if isinstance(r, str)
-        ][:100]
+    elif kind in ("delivery", "reject"):  # a success, or SES found a virus and sent to no one
+        sent = section.get("recipients") if kind == "delivery" else _dict(data.get("mail")).get("destination")
+        words = str(section.get("smtpResponse") or section.get("reason") or "")
+        action, hint = ("delivered", None) if kind == "delivery" else ("failed", "virus_detected")
+        entries = [{"emailAddress": r, "diagnosticCode": words} for r in sent or [] if isinstance(r, str)]
+        reports = [_recipient(e, action, reporting, hint) for e in entries[:100]]
     else:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports)) if reports else None
@@ -113,6 +104,10 @@ def _recipient(entry: dict[str, Any], action: str, reporting: str | None, hint: 
         reporting_mta=reporting,
         hint=hint,
     )
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _list(value: object) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ NAME = "gmail"
 _MARKERS = ("Delivery to the following recipient", "Technical details of", "** ", "The response")
 _END = re.compile(r"(?m)^-{3,} ?(?:Original message|Message header follows)|^Original message headers:")
 _DETAILS = re.compile(r"(?m)^Technical details of (permanent|temporary) failure:[ \t]*$")
+_DELAYED = re.compile(r"has been delayed|\*\* Delivery incomplete \*\*|There was a temporary problem delivering")
 _RESPONSE = re.compile(r"(?im)^The response (?:from the remote server )?was:[ \t]*$")
 _BOILERPLATE = re.compile(
     r"(?is)^Google tried to deliver your message, but it was rejected by the (?:recipient domain|"
@@ -46,7 +47,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     end = _END.search(body)
     text = body[: end.start()] if end else body[:20000]
     details = _DETAILS.search(text)
-    delayed = "has been delayed" in text or bool(details and details.group(1) == "temporary")
+    delayed = bool(_DELAYED.search(text)) or bool(details and details.group(1) == "temporary")
     diagnostic, host, command = _diagnostic(text, details)
     reports = [
         report_from_text(
