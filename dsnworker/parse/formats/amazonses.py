@@ -3,7 +3,8 @@
 A notification's body is SES's JSON: `notificationType` (or `eventType` for event publishing) is
 Bounce (one report per bouncedRecipients entry, bounceSubType stating the reason where it is a
 category: MailboxFull, NoEmail, Suppressed, ...), Complaint (a feedback report), Delivery (success),
-DeliveryDelay, or Reject (SES found a virus and sent to no one). E-mail transports fold long lines with "!" + newline + space; undone first.
+DeliveryDelay, or Reject (SES found a virus and sent to no one). E-mail transports fold long lines
+with "!" + newline + space; that is undone first.
 SES's older DSNs wrap the remote server's reply in its own words,
 `5.1.0 - Unknown address error 550-'5.7.1 ... Access denied' (delivery attempts: 0)`; the quoted
 reply is the diagnostic, its status beats the generic one SES puts in Status.
