@@ -124,7 +124,7 @@ def part_text(part: Message) -> str:
     if payload is None:
         raw = part.get_payload()
         if isinstance(raw, list):  # message/* parts the parser split into header blocks
-            return "\n\n".join(_block_text(sub) for sub in raw if isinstance(sub, Message))
+            return decode_bytes(_blocks_bytes(raw), _safe_charset(part))
         if isinstance(raw, str):
             return decode_bytes(raw.encode("ascii", "surrogateescape"), part.get_content_charset())
         return ""
@@ -147,12 +147,29 @@ def content_type(part: Message) -> str:
         return "text/plain"
 
 
-def _block_text(sub: Message) -> str:
-    lines = [f"{name}: {value}" for name, value in sub.items()]
-    body = sub.get_payload()
-    if isinstance(body, str) and body.strip():
-        lines.append(body)
-    return "\n".join(lines)
+def _blocks_bytes(blocks: list[Message | str]) -> bytes:
+    """The header blocks of a message/* part as the bytes they were read from, blank-line separated.
+
+    Raw 8-bit text (a message/global-delivery-status in UTF-8) must come back as bytes: compat32's
+    str views of it are U+FFFD per byte (`Header` objects, `get_payload()`).
+    """
+    texts = []
+    for sub in blocks:
+        if not isinstance(sub, Message):
+            continue
+        lines = [
+            f"{name}: {_surrogate_text(value) if isinstance(value, email.header.Header) else value}"
+            for name, value in sub.items()
+        ]
+        try:
+            body = sub.get_payload(decode=True)  # no transfer encoding here: the raw bytes as read
+        except Exception:
+            body = None
+        text = "\n".join(lines)
+        if isinstance(body, bytes) and body.strip():  # a body followed a blank line: keep it apart
+            text += "\n\n" + body.decode("ascii", "surrogateescape")
+        texts.append(text)
+    return "\n\n".join(texts).encode("utf-8", "surrogateescape")
 
 
 class Mail:
@@ -240,16 +257,14 @@ class Mail:
         for part in self.parts_of_type("message/delivery-status", "message/global-delivery-status"):
             payload = part.get_payload()
             if isinstance(payload, list):
-                text = "\n\n".join(_block_text(sub) for sub in payload if isinstance(sub, Message))
+                raw = _blocks_bytes(payload)
                 cte = part.get("Content-Transfer-Encoding", "").strip().lower()
                 if cte in ("base64", "quoted-printable"):
                     holder = Message()
                     holder["Content-Transfer-Encoding"] = cte
-                    holder.set_payload(text)
-                    text = part_text(holder)
-                else:
-                    text = decode_bytes(text.encode("ascii", "surrogateescape"), "utf-8")
-                return text
+                    holder.set_payload(raw.decode("ascii", "surrogateescape"))
+                    return part_text(holder)
+                return decode_bytes(raw, "utf-8")
             return part_text(part)
         return None
 
