@@ -245,6 +245,38 @@ def test_delivery_status_in_a_text_part_is_read() -> None:
     assert [r.recipient for r in parsed.reports] == ["kim@example.jp"]
 
 
+def test_raw_utf8_diagnostic_code_in_a_delivery_status_is_decoded() -> None:
+    parsed = parse_message(
+        dsn(
+            """
+            Reporting-MTA: dns; mail.example.com
+
+            Final-Recipient: rfc822; kim@example.jp
+            Action: failed
+            Status: 5.1.1
+            Diagnostic-Code: smtp; 550 5.1.1 <kim@example.jp>: ユーザが存在しません
+            """
+        )
+    )
+    assert parsed.reports[0].diagnostic == "550 5.1.1 <kim@example.jp>: ユーザが存在しません"
+
+
+def test_rfc6533_global_delivery_status_in_raw_utf8_is_read() -> None:
+    data = dsn(
+        """
+        Reporting-MTA: dns; mail.example.com
+
+        Final-Recipient: utf-8; 田中@example.jp
+        Action: failed
+        Status: 5.1.1
+        Diagnostic-Code: smtp; 550 5.1.1 <田中@example.jp>: ユーザが存在しません
+        """
+    ).replace(b"message/delivery-status", b"message/global-delivery-status")
+    (report,) = parse_message(data).reports
+    assert (report.recipient, report.status, report.reporting_mta) == ("田中@example.jp", "5.1.1", "mail.example.com")
+    assert report.diagnostic == "550 5.1.1 <田中@example.jp>: ユーザが存在しません"
+
+
 def test_reply_code_is_read_from_the_diagnostic() -> None:
     assert parse_message(USER_UNKNOWN_DSN).reports[0].reply_code == "550"
 
