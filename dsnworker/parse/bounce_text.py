@@ -5,6 +5,7 @@ Format modules under `formats/` use these to stay small: each one only knows its
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from dsnworker.model import RecipientReport
@@ -116,3 +117,30 @@ def readable_text(mail: Mail) -> str:
     raw = [part.get_payload() for ctype, part in mail.leaves if ctype.startswith(("multipart/", "text/"))]
     top = mail.msg.get_payload()
     return "\n".join(dict.fromkeys(p for p in [*raw, top] if isinstance(p, str)))
+
+
+def merge_reports(standard: RecipientReport, text: RecipientReport | None) -> RecipientReport:
+    """A delivery-status part's report, with what the bounce's own text says better.
+
+    The text's diagnostic, reply code, command and hint win (it shows the remote reply without
+    the part's folding, and the command it answered); the part's fields win otherwise. A generic
+    `X.0.0` status gives way to the specific code of the same class that the text carries.
+    """
+    if text is None:
+        return standard
+    status = standard.status
+    if text.status and (not status or (status.endswith(".0.0") and text.status[0] == status[0])):
+        status = text.status
+    return dataclasses.replace(
+        standard,
+        recipient=standard.recipient or text.recipient,
+        original_recipient=standard.original_recipient or text.original_recipient,
+        dsn_action=standard.dsn_action or text.dsn_action,
+        status=status,
+        reply_code=text.reply_code or standard.reply_code,
+        diagnostic=text.diagnostic or standard.diagnostic,
+        remote_mta=standard.remote_mta or text.remote_mta,
+        reporting_mta=standard.reporting_mta or text.reporting_mta,
+        command=text.command or standard.command,
+        hint=text.hint or standard.hint,
+    )

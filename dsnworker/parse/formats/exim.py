@@ -11,11 +11,12 @@ text is read first and the standard part only fills in what the text lacks.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse import rfc3464
-from dsnworker.parse.bounce_text import command_of, join_reply, report_from_text
+from dsnworker.parse.bounce_text import command_of, join_reply, merge_reports, report_from_text
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, find_addresses
 
@@ -68,8 +69,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
     for index, (head, details) in enumerate(blocks):
         report = _report(head, details, failed[index] if index < len(failed) else None, delayed, generated)
         known = standard.get((report.recipient or "").lower()) or (positional[index] if positional else None)
-        if known is not None:
-            report = _filled(report, known)
+        if known is not None:  # the text's recipient: the part may name a pipe or a file instead
+            report = dataclasses.replace(merge_reports(known, report), recipient=report.recipient)
         reports.append(report)
     if not reports:
         return None
@@ -129,20 +130,4 @@ def _report(head: str, details: list[str], failed: str | None, delayed: bool, ge
         command=command,
         hint=hint,
         dsn_action="delayed" if delayed else "failed",
-    )
-
-
-def _filled(report: RecipientReport, known: RecipientReport) -> RecipientReport:
-    """The text's report, with what only the delivery-status part says filled in."""
-    return RecipientReport(
-        recipient=report.recipient,
-        original_recipient=known.original_recipient,
-        dsn_action=known.dsn_action or report.dsn_action,
-        status=report.status or known.status,
-        reply_code=report.reply_code or known.reply_code,
-        diagnostic=report.diagnostic or known.diagnostic,
-        remote_mta=report.remote_mta or known.remote_mta,
-        reporting_mta=known.reporting_mta,
-        command=report.command,
-        hint=report.hint,
     )

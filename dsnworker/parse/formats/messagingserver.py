@@ -9,12 +9,11 @@ Old PMDF versions declare a multipart whose boundary never occurs, so the raw te
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse import rfc3464
-from dsnworker.parse.bounce_text import readable_text, report_from_text
+from dsnworker.parse.bounce_text import merge_reports, readable_text, report_from_text
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, host_of, strip_type
 
@@ -48,7 +47,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if standard is None:
         reports = texts
     else:
-        reports = [_merged(r, by_address.get((r.recipient or "").lower())) for r in standard.reports[:100]]
+        reports = [merge_reports(r, by_address.get((r.recipient or "").lower())) for r in standard.reports[:100]]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
@@ -66,20 +65,4 @@ def _report(block: dict[str, str]) -> RecipientReport:
         remote_mta=host_of(block.get("remote system")),
         command=command,
         hint=hint,
-    )
-
-
-def _merged(report: RecipientReport, text: RecipientReport | None) -> RecipientReport:
-    if text is None:
-        return report
-    general = not report.status or report.status.endswith(".0.0")
-    return dataclasses.replace(
-        report,
-        status=text.status
-        if general and text.status and text.status[0] == (report.status or "5")[0]
-        else report.status,
-        diagnostic=text.diagnostic or report.diagnostic,
-        remote_mta=report.remote_mta or text.remote_mta,
-        command=report.command or text.command,
-        hint=text.hint,
     )

@@ -8,12 +8,11 @@ fields are kept and whose missing diagnostic is filled from the line.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse import rfc3464
-from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.bounce_text import merge_reports, report_from_text
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -44,19 +43,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if standard is None:
         reports = list(lines.values())
     else:
-        reports = [_merged(r, lines.get((r.recipient or "").lower())) for r in standard.reports[:100]]
+        reports = [merge_reports(r, lines.get((r.recipient or "").lower())) for r in standard.reports[:100]]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
-
-
-def _merged(report: RecipientReport, line: RecipientReport | None) -> RecipientReport:
-    if line is None:
-        return report
-    return dataclasses.replace(
-        report,
-        diagnostic=line.diagnostic or report.diagnostic,
-        reply_code=line.reply_code or report.reply_code,
-        status=report.status if report.status and not report.status.endswith(".0.0") else line.status or report.status,
-        hint=line.hint,
-    )

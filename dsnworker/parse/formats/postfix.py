@@ -10,11 +10,12 @@ transcript ("In: RCPT TO:<...>", "Out: 451 ..."): the last refused command is th
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse import rfc3464
-from dsnworker.parse.bounce_text import command_of, report_from_text
+from dsnworker.parse.bounce_text import command_of, merge_reports, report_from_text
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, field_blocks, find_reply_code, strip_type
 
@@ -110,24 +111,11 @@ def _unix_recipients(status_text: str) -> set[str]:
 
 def _merged(report: RecipientReport, texts: dict[str, RecipientReport], unix: set[str]) -> RecipientReport:
     text = texts.get((report.recipient or "").lower()) or texts.get((report.original_recipient or "").lower())
-    diagnostic = (text.diagnostic if text else None) or report.diagnostic or ""
+    merged = merge_reports(report, text)
     # a local program that failed without saying why: Postfix only names its exit status
-    unexplained = "Command output:" not in diagnostic
+    unexplained = "Command output:" not in (merged.diagnostic or "")
     hint = "mailer_error" if (report.recipient or "").lower() in unix and unexplained else None
-    if text is None:
-        return RecipientReport(**{**report.__dict__, "hint": hint})
-    return RecipientReport(
-        recipient=report.recipient,
-        original_recipient=report.original_recipient or text.original_recipient,
-        dsn_action=report.dsn_action,
-        status=report.status or text.status,
-        reply_code=text.reply_code or report.reply_code,
-        diagnostic=text.diagnostic or report.diagnostic,
-        remote_mta=report.remote_mta or text.remote_mta,
-        reporting_mta=report.reporting_mta or text.reporting_mta,
-        command=text.command or report.command,
-        hint=hint,
-    )
+    return dataclasses.replace(merged, hint=hint)
 
 
 def _transcript(body: str) -> ParsedMessage | None:
