@@ -111,6 +111,26 @@ def test_arbitrary_unicode_in_the_diagnostic(text: str) -> None:
     assert_sane(analyse(data))
 
 
+ONE_LINE_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=200)
+
+
+@FUZZ
+@given(ONE_LINE_TEXT)
+def test_any_raw_utf8_diagnostic_keeps_the_dsn_readable(text: str) -> None:
+    data = SYNTHETIC_DSN.replace(b"Diagnostic-Code: smtp; 550", b"Diagnostic-Code: smtp; " + text.encode() + b" 550")
+    (outcome,) = analyse(data)
+    assert outcome.report is not None
+    assert (outcome.report.recipient, outcome.verdict.status) == ("kim@example.jp", "5.1.1")
+
+
+@FUZZ
+@given(ONE_LINE_TEXT)
+def test_any_raw_utf8_subject_keeps_the_dsn_readable(text: str) -> None:
+    data = SYNTHETIC_DSN.replace(b"Subject: Undelivered Mail Returned to Sender", b"Subject: " + text.encode())
+    (outcome,) = analyse(data)
+    assert outcome.report is not None and outcome.report.recipient == "kim@example.jp"
+
+
 @FUZZ
 @given(st.text(max_size=120))
 def test_arbitrary_unicode_as_the_recipient(text: str) -> None:
