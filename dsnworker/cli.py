@@ -110,15 +110,19 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from dsnworker.explain import explain
+    from dsnworker.inputs import iter_messages
 
     analyser = _analyser(args)
-    try:
-        data = Path(args.path).read_bytes() if args.path != "-" else sys.stdin.buffer.read()
-    except OSError as exc:
-        print(f"dsnworker: cannot read {args.path}: {exc.strerror}", file=sys.stderr)
-        return 2
-    sys.stdout.write(explain(analyser, data, args.path))
-    return 0
+    unreadable: list[str] = []
+
+    def report_unreadable(path: str, exc: OSError) -> None:
+        unreadable.append(path)
+        print(f"dsnworker: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+
+    # an mbox is explained message by message (path#1, path#2, ...), like `parse` reads it
+    for number, (source, data) in enumerate(iter_messages([args.path], report_unreadable)):
+        sys.stdout.write(("\n" if number else "") + explain(analyser, data, source))
+    return 2 if unreadable else 0
 
 
 def _cmd_rules_check(args: argparse.Namespace) -> int:
