@@ -273,3 +273,11 @@ def test_output_cut_short_by_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     stderr = process.stderr.read()
     assert process.wait(timeout=60) == 0
     assert stderr == b""
+
+
+def test_explain_of_an_mbox_explains_every_message() -> None:
+    result = dsnworker("explain", EXAMPLES / "bounces.mbox")
+    assert result.returncode == 0, result.stderr
+    headings = [line for line in result.stdout.splitlines() if line and not line.startswith(" ")]
+    assert headings == [f"{EXAMPLES / 'bounces.mbox'}#1", f"{EXAMPLES / 'bounces.mbox'}#2"]
+    assert "decision:           vacation" in result.stdout
