@@ -97,3 +97,27 @@ def test_crlf_copy_parses_the_same() -> None:
     data = HEAD + b"<rcpt@example.com>:\nSorry, no mailbox here by that name. (#5.1.1)\n" + TAIL
     report = parse_message(data.replace(b"\n", b"\r\n")).reports[0]
     assert (report.recipient, report.status, report.hint) == ("rcpt@example.com", "5.1.1", "user_unknown")
+
+
+def test_qmail_derivative_with_its_own_opening_sentence() -> None:
+    data = (
+        b"From: MAILER-DAEMON@example.org\nTo: sender@example.org\nSubject: Delivery failure\n\n"
+        b"Message from example.org.\nUnable to deliver message to the following address(es).\n\n"
+        b"<rcpt@example.com>:\nSorry, your message to rcpt@example.com cannot be delivered.  "
+        b"This account is over quota.\n\n"
+        b"--- Original message follows.\n\nTo: rcpt@example.com\n"
+    )
+    parsed = parse_message(data)
+    assert parsed.format == "qmail"
+    assert parsed.reports[0].diagnostic == (
+        "Sorry, your message to rcpt@example.com cannot be delivered. This account is over quota."
+    )
+
+
+def test_queue_too_long_after_a_local_error_without_remote_answer_is_expired() -> None:
+    report = parse(
+        b"<rcpt@example.com>:\nunable to connect to remote server [192.0.2.222:25]: Operation timed\nout\n"
+        b"I'm not going to try again; this message has been in the queue too long.\n"
+    ).reports[0]
+    assert report.hint == "expired"
+    assert report.diagnostic == "unable to connect to remote server [192.0.2.222:25]: Operation timed out"

@@ -5,6 +5,7 @@ recipient: "<RCPT>:" on its own line, qmail's account of the session ("Connected
 was rejected.", "IP does not like recipient.", "IP failed after I sent the message.") and the
 remote reply after "Remote host said:". No delivery-status part is sent. qmail's own fixed
 sentences name the cause when there was no remote reply ("Sorry, I couldn't find any host named").
+Derivatives (Yahoo!'s old MTA and others) keep the paragraphs under their own opening sentence.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
 NAME = "qmail"
-_MARKERS = ("This is the qmail-send program", "I'm afraid I wasn't able to deliver your message")
+_MARKERS = (
+    "This is the qmail-send program",
+    "I'm afraid I wasn't able to deliver your message",
+    "Unable to deliver message to the following address(es).",  # Yahoo!'s and other qmail derivatives
+    "Your mail message to the following address(es) could not be delivered.",
+)
 _AGENT = re.compile(r"This is the qmail-send program at ([\w.\-]{1,255})")
 _RECIPIENT = re.compile(r"(?m)^<([^<>\s]{1,512}@[^<>\s]{1,255})>:[ \t]*$")
-_END = re.compile(r"(?m)^--- (?:Below this line|Enclosed is)")
+_END = re.compile(r"(?m)^--- (?:Below this line|Enclosed is|Original message follows)")
 _SESSION = (
     (re.compile(r"Connected to (\S+) but sender was rejected"), "MAIL", None),
     (re.compile(r"Connected to (\S+) but my name was rejected"), "HELO", "blocked"),
@@ -82,8 +88,8 @@ def _report(address: str, block: str, reporting: str | None) -> RecipientReport:
             own.append(line)
     diagnostic = join_reply(said) if said else " ".join(own)
     hint = hint or next((reason for phrase, reason in _HINTS if phrase in diagnostic), None)
-    if expired and not diagnostic:
-        diagnostic, hint = "this message has been in the queue too long", "expired"
+    if expired and not said and hint is None:  # the queue gave up without a remote answer
+        diagnostic, hint = diagnostic or "this message has been in the queue too long", "expired"
     return report_from_text(
         clean_address(address), diagnostic, remote_mta=remote, reporting_mta=reporting, command=command, hint=hint
     )
