@@ -14,6 +14,7 @@ from dsnworker.parse.formats import (
     amazonses,
     apachejames,
     biglobe,
+    courier,
     domino,
     dragonfly,
     exchange2003,
@@ -75,5 +76,6 @@ SPECIFIC: tuple[ModuleType, ...] = (
     imailserver,
     apachejames,
     fml,
+    courier,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
