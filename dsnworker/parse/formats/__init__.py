@@ -14,7 +14,6 @@ from dsnworker.parse.formats import (
     amazonses,
     apachejames,
     biglobe,
-    courier,
     domino,
     dragonfly,
     exchange2003,
@@ -76,6 +75,5 @@ SPECIFIC: tuple[ModuleType, ...] = (
     imailserver,
     apachejames,
     fml,
-    courier,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)

@@ -39,7 +39,11 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if _FORWARDED.match(mail.subject):
         return None
     body = mail.body_text
-    heading = next((h for h in _HEADINGS if h in body), None)
+    # one cheap scan before the five headings, which follow the short user-facing text
+    if body.find("dministra", 0, 30000) < 0 and body.find("管理者", 0, 30000) < 0:
+        return None
+    head = body[:30000]
+    heading = next((h for h in _HEADINGS if h in head), None)
     if heading is None:
         return None
     text = body[body.find(heading) + len(heading) :]

@@ -26,7 +26,7 @@ _EXPIRED = re.compile(r"Your message was not delivered within \d+ days? and \d+ 
 
 def parse(mail: Mail) -> ParsedMessage | None:
     sender = mail.from_.lower()
-    if "ezweb.ne.jp" not in sender and "(EZweb Mail)" not in " ".join(mail.headers("Received")):
+    if "ezweb.ne.jp" not in sender and b"(EZweb Mail)" not in mail.raw[: mail.raw.find(b"\n\n")]:
         return None
     if mail.delivery_status:
         return None  # a standard DSN: the RFC 3464 parser reads it
