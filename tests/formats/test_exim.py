@@ -116,3 +116,26 @@ def test_address_and_reply_on_one_line_as_exim_based_relays_write_them() -> None
     rcpt = parse_message(data).reports[0]
     assert (rcpt.recipient, rcpt.status) == ("rcpt@example.com", "5.1.1")
     assert rcpt.diagnostic == "550 5.1.1 <rcpt@example.com>: Recipient address rejected: User unknown"
+
+
+def test_delay_warning_is_delayed_with_its_reason() -> None:
+    data = (
+        b"From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: sender@example.org\n"
+        b"Subject: Warning: message 1Qz4a3-0001aB-Cd delayed 24 hours\n\n"
+        b"This message was created automatically by mail delivery software.\n"
+        b"A message that you sent has not yet been delivered to one or more of its\n"
+        b"recipients after more than 24 hours on the queue on mx.example.org.\n\n"
+        b"The address to which the message has not yet been delivered is:\n\n"
+        b"  rcpt@example.com\n    host mx.example.com [192.0.2.1]\n"
+        b"    Delay reason: SMTP error from remote mail server after RCPT TO:<rcpt@example.com>:\n"
+        b"    451 4.7.1 Greylisted, try again later\n\n"
+        b"No action is required on your part. Delivery attempts will continue for\nsome time.\n"
+    )
+    rcpt = parse_message(data).reports[0]
+    assert (rcpt.dsn_action, rcpt.status, rcpt.command, rcpt.remote_mta) == (
+        "delayed",
+        "4.7.1",
+        "RCPT",
+        "mx.example.com",
+    )
+    assert rcpt.diagnostic == "451 4.7.1 Greylisted, try again later"
