@@ -120,7 +120,9 @@ def test_any_raw_utf8_diagnostic_keeps_the_dsn_readable(text: str) -> None:
     data = SYNTHETIC_DSN.replace(b"Diagnostic-Code: smtp; 550", b"Diagnostic-Code: smtp; " + text.encode() + b" 550")
     (outcome,) = analyse(data)
     assert outcome.report is not None
-    assert (outcome.report.recipient, outcome.verdict.status) == ("kim@example.jp", "5.1.1")
+    assert outcome.report.recipient == "kim@example.jp"
+    # the Status field, unless the text itself carries a more specific code (the server's own)
+    assert outcome.verdict.status == "5.1.1" or outcome.verdict.status in text
 
 
 @FUZZ

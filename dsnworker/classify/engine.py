@@ -12,14 +12,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dsnworker.classify.patterns import bounded
-from dsnworker.classify.rules import GENERIC, Pack, Rule
+from dsnworker.classify.rules import GENERIC, Condition, Pack, Result, Rule
 from dsnworker.classify.vocabulary import DEFAULT_STATUS, default_action, is_hard
 from dsnworker.model import AddressInfo, Kind, ParsedMessage, RecipientReport, Verdict
 from dsnworker.parse.text import find_reply_code, find_status
 
+_NO_CONDITION = Condition()
 _DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded", "deliverable"})
 _SENDER_SIDE = frozenset({"blocked", "bad_reputation", "require_ptr"})
 _IP_RE = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)|\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I)
+_CLIENT_IP_RE = re.compile(
+    r"(?:client host|sending ip|your ip|ip address|messages from|connecting ip|client|from|ip)[:= ]{1,3}"
+    r"\[?(?P<ip>(?:\d{1,3}\.){3}\d{1,3})\]?",
+    re.I,
+)
 _URL_RE = re.compile(r"https?://[^\s<>\"')\]]+", re.I)
 _BLOCKLISTS = (
     "spamhaus",
@@ -53,7 +59,9 @@ class Facts:
 
     @classmethod
     def of(cls, report: RecipientReport, address: AddressInfo, fmt: str) -> Facts:
-        diagnostic = bounded(" ".join(report.diagnostic.split())) if report.diagnostic else ""
+        diagnostic = (
+            bounded(_without_continuation_codes(" ".join(report.diagnostic.split()))) if report.diagnostic else ""
+        )
         return cls(
             diagnostic=diagnostic,
             lowered=diagnostic.lower(),
@@ -100,29 +108,28 @@ class Classifier:
         provider = recognised[0].provider if recognised else None
         found = next((m for pack in recognised if (m := self._first_match(pack, facts))), None)
         if found is not None:
-            provider = found.provider
-        elif facts.hint:
-            reason = facts.hint
-            refined = self._refinement(recognised, facts, reason)
-            if refined is None:
-                return self._verdict(reason, facts, None, provider, rule_id=f"format.{message.format}")
-            found = refined
-        else:
-            found = next((m for pack in self.generic if (m := self._first_match(pack, facts))), None)
-            if found is None:
-                return self._verdict("undefined", facts, None, provider)
-        refined = self._refinement(recognised, facts, found.rule.then.reason)
-        final = refined or found
-        return self._verdict(final.rule.then.reason, facts, final, provider)
+            # a provider's verdict is final but for that provider's own refinements
+            refined = self._refinement([p for p in recognised if p.provider == found.provider], facts, found)
+            return self._verdict(refined or found, facts, found.provider)
+        if facts.hint:
+            hinted = Match(rule=_hint_rule(facts.hint, message.format), provider="format", groups={}, evidence=())
+            refined = self._refinement([*recognised, *self.generic], facts, hinted)
+            return self._verdict(refined or hinted, facts, provider)
+        found = next((m for pack in self.generic if (m := self._first_match(pack, facts))), None)
+        if found is None:
+            return self._verdict(None, facts, provider)
+        refined = self._refinement([*recognised, *self.generic], facts, found)
+        return self._verdict(refined or found, facts, provider)
 
-    def _refinement(self, recognised: list[Pack], facts: Facts, reason: str) -> Match | None:
+    def _refinement(self, packs: list[Pack], facts: Facts, found: Match) -> Match | None:
         """A refinement rule (one with `when.reason`) that turns the reason found into another."""
-        for pack in (*recognised, *self.generic):
+        reason = found.rule.then.reason
+        for pack in packs:
             for rule in pack.refinements:
                 if reason in rule.when.reason:
-                    found = match_rule(rule, facts)
-                    if found is not None:
-                        return Match(rule=rule, provider=pack.provider, groups=found[0], evidence=found[1])
+                    matched = match_rule(rule, facts)
+                    if matched is not None:
+                        return Match(rule=rule, provider=pack.provider, groups=matched[0], evidence=matched[1])
         return None
 
     def recognise(self, facts: Facts) -> list[Pack]:
@@ -172,10 +179,10 @@ class Classifier:
                 return Match(rule=rule, provider=pack.provider, groups=groups, evidence=evidence)
         return None
 
-    def _verdict(
-        self, reason: str, facts: Facts, found: Match | None, provider: str | None, rule_id: str | None = None
-    ) -> Verdict:
+    def _verdict(self, found: Match | None, facts: Facts, provider: str | None) -> Verdict:
+        """The verdict of the deciding rule (None: no rule decided, the reason is `undefined`)."""
         then = found.rule.then if found else None
+        reason = then.reason if then else "undefined"
         status = facts.status or (then.status if then else None) or _inferred_status(reason, facts)
         hard = then.hard if then and then.hard is not None else is_hard(reason, status, facts.reply_code)
         action = (then.action if then and then.action else None) or default_action(reason, hard, self.action_overrides)
@@ -190,11 +197,29 @@ class Classifier:
             action=action,
             status=status,
             provider=provider,
-            rule=found.rule.id if found else rule_id,
+            rule=found.rule.id if found else None,
             details=details,
             evidence=found.evidence if found else (),
             reply_code=facts.reply_code,
         )
+
+
+# Multi-line SMTP replies repeat their codes on every line ("550-5.1.1 ... 550-5.1.1 ..."); once the
+# lines are joined, the repeats sit inside sentences and break the phrases rules look for.
+_CONTINUATION = re.compile(r"(?<=\S) [245]\d\d[- ](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
+
+
+def _without_continuation_codes(text: str) -> str:
+    match = re.match(r"([245]\d\d)[- ]", text)
+    if match is None or f" {match.group(1)}" not in text[4:]:
+        return text
+    code = match.group(1)
+    return _CONTINUATION.sub(lambda m: " " if m.group(0)[1:4] == code else m.group(0), text)
+
+
+def _hint_rule(reason: str, fmt: str) -> Rule:
+    """A stand-in rule for a reason the bounce format itself states."""
+    return Rule(id=f"format.{fmt}", when=_NO_CONDITION, then=Result(reason=reason), examples=())
 
 
 def preferred_status(field: str | None, in_text: str | None) -> str | None:
@@ -221,9 +246,10 @@ def _sender_side_details(details: dict[str, str], diagnostic: str) -> None:
         if name:
             details["blocklist"] = name
     if "listed_ip" not in details and "listed_host" not in details:
-        match = _IP_RE.search(diagnostic)
+        # the IP a refusal names as the client's, else the first in the text
+        match = _CLIENT_IP_RE.search(diagnostic) or _IP_RE.search(diagnostic)
         if match:
-            details["listed_ip"] = match.group(0)
+            details["listed_ip"] = match.group("ip") if "ip" in match.groupdict() else match.group(0)
     if "delist_url" not in details:
         match = _URL_RE.search(diagnostic)
         if match:
