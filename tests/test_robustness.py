@@ -243,3 +243,19 @@ def test_boundary_never_closed() -> None:
 
 def test_mixed_line_endings_and_lone_cr() -> None:
     assert_sane(analyse(SYNTHETIC_DSN.replace(b"\n", b"\r", 10).replace(b"\n", b"\r\n", 10)))
+
+
+def _records(data: bytes) -> list[dict]:
+    return [outcome_record(o) for o in analyse(data)]
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), st.floats(0, 1), ONE_LINE_TEXT)
+def test_line_endings_never_change_the_records(seed: bytes, where: float, text: str) -> None:
+    lf = seed.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    at = lf.find(b"\n", int(where * len(lf)))
+    at = len(lf) if at < 0 else at
+    lf = lf[:at] + text.encode() + lf[at:]
+    expected = _records(lf)
+    assert _records(lf.replace(b"\n", b"\r\n")) == expected
+    assert _records(lf.replace(b"\n", b"\r")) == expected
