@@ -94,3 +94,28 @@ def test_exchange_2007_hash_form_drops_the_trailing_recipient() -> None:
 def test_an_ndr_forwarded_by_a_person_is_not_read_as_exchanges_own() -> None:
     forwarded = TEXT_ONLY.replace(b"Subject: Undeliverable: Nyaan", b"Subject: FW: Undeliverable: Nyaan")
     assert parse_message(forwarded).format != "exchange2007"
+
+
+LOCALISED = """From: <postmaster@example.jp>
+To: <sender@example.org>
+Subject: 配信不能: Nyaan
+Content-Type: text/plain; charset="utf-8"
+Content-Transfer-Encoding: 8bit
+
+管理者向けの診断情報:
+
+生成サーバー: mail.example.jp
+
+dave@example.jp
+リモート サーバーから '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found' が返されました
+
+元のメッセージ ヘッダー:
+
+Subject: Nyaan
+""".encode()
+
+
+def test_localised_ndr_keeps_the_quoted_remote_reply() -> None:
+    report = parse_message(LOCALISED).reports[0]
+    assert report.recipient == "dave@example.jp"
+    assert report.diagnostic == "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found"

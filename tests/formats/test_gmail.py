@@ -112,3 +112,8 @@ def test_modern_format_takes_the_response_from_the_remote_server() -> None:
 def test_delivery_incomplete_letter_is_a_delay() -> None:
     letter = MODERN.replace(b"** Address not found **", b"** Delivery incomplete **")
     assert parse_message(letter).reports[0].dsn_action == "delayed"
+
+
+def test_newer_letter_without_failed_recipients_header_names_the_recipient_in_its_sentence() -> None:
+    letter = MODERN.replace(b"X-Failed-Recipients: carol@example.com\n", b"")
+    assert [r.recipient for r in parse_message(letter).reports] == ["carol@example.com"]

@@ -31,6 +31,7 @@ _HEADINGS = (
 _END = re.compile(r"(?m)^(?:Original message headers|元のメッセージ ヘッダー|Ursprüngliche Nachrichtenkopfzeilen)")
 _SERVER = re.compile(r"(?m)^(Generating|Receiving) server: ?([\w.\-]+)")
 _NEXT_ATTEMPT = re.compile(r"'\s+\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4} ")
+_QUOTED_REPLY = re.compile(r"'[245]\d\d[ \-]")
 _AT_HOST = re.compile(r"Server at ([\w.\-]+)")
 _LEGACY = re.compile(r"#([245]\d\d[ \-].{0,2000}?)\s*##")
 
@@ -86,10 +87,14 @@ def _from_text(text: str, servers: dict[str, str]) -> list[RecipientReport]:
 def _reply(rest: str) -> tuple[str, str | None] | None:
     """The newest remote reply in a recipient's block, and the host that gave it."""
     at = rest.find("returned '")
-    if at >= 0:
-        reply = rest[at + len("returned '") :]
+    quote = at + len("returned '") if at >= 0 else -1
+    if quote < 0:  # localised NDRs ("リモート サーバーから '550 ...' が返されました") keep the quotes
+        localised = _QUOTED_REPLY.search(rest)
+        at = quote = localised.start() + 1 if localised else -1
+    if quote >= 0:
+        reply = rest[quote:]
         older = _NEXT_ATTEMPT.search(reply)
-        reply = reply[: older.start()] if older else reply.rstrip().removesuffix("'")
+        reply = reply[: older.start()] if older else reply[: max(reply.rfind("'"), 0) or len(reply)]
         host = _AT_HOST.search(rest[max(0, at - 200) : at])
         return reply.strip(), host.group(1).lower() if host else None
     legacy = _LEGACY.search(rest)

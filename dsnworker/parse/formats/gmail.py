@@ -23,6 +23,7 @@ _MARKERS = ("Delivery to the following recipient", "Technical details of", "** "
 _END = re.compile(r"(?m)^-{3,} ?(?:Original message|Message header follows)|^Original message headers:")
 _DETAILS = re.compile(r"(?m)^Technical details of (permanent|temporary) failure:[ \t]*$")
 _DELAYED = re.compile(r"has been delayed|\*\* Delivery incomplete \*\*|There was a temporary problem delivering")
+_LETTER_RECIPIENT = re.compile(r"(?:delivered to|delivering your message to) (" + ADDRESS_RE.pattern + ")")
 _RESPONSE = re.compile(r"(?im)^The response (?:from the remote server )?was:[ \t]*$")
 _BOILERPLATE = re.compile(
     r"(?is)^Google tried to deliver your message, but it was rejected by the (?:recipient domain|"
@@ -67,6 +68,8 @@ def _recipients(mail: Mail, text: str) -> list[str | None]:
     if not any(found):
         head = text.split("Technical details of", 1)[0]
         found = [clean_address(m.group(0)) for m in re.finditer(r"(?m)^[ \t]+" + ADDRESS_RE.pattern, head)]
+    if not any(found):  # newer letters name one recipient in a sentence
+        found = [clean_address(m.group(1)) for m in _LETTER_RECIPIENT.finditer(text[:5000])]
     recipients: list[str | None] = list(dict.fromkeys(a for a in found if a))[:100]
     return recipients or [None]
 
