@@ -25,11 +25,11 @@ SCORER = ROOT.parent / "shared" / "tools" / "score_corpus.py"
 # Floors: ~2 points under the score measured when each was last raised (see git log of this file).
 # Floors only go up: when the score rises for good, raise them; never lower one to make a change pass.
 FLOORS = {
-    "detected_pct": 95.0,  # measured 97.4
-    "count_exact_pct": 92.0,  # measured 94.4
-    "reason_pct": 77.0,  # measured 78.9
-    "hard_pct": 87.0,  # measured 89.3
-    "status_pct": 92.0,  # measured 93.8
+    "detected_pct": 98.0,  # measured 100.0
+    "count_exact_pct": 97.0,  # measured 99.2
+    "reason_pct": 85.0,  # measured 87.2
+    "hard_pct": 92.0,  # measured 94.1
+    "status_pct": 94.5,  # measured 96.8
 }
 
 
