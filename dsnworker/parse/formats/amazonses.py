@@ -41,7 +41,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
     marks = mail.header("X-SES-Outgoing") or mail.header("X-AWS-Outgoing") or "amazonses.com" in mail.from_.lower()
     if not marks or not mail.delivery_status:
         return None
-    reports = [_unwrap(r) for r in rfc3464.parse_fields(mail.delivery_status, mail.body_text)]
+    standard = rfc3464.parse(mail)
+    reports = [_unwrap(r) for r in standard.reports] if standard else []
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports)) if reports else None
 
 

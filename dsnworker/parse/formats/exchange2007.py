@@ -52,11 +52,11 @@ def parse(mail: Mail) -> ParsedMessage | None:
     text = text[: end.start()] if end else text[:20000]
     servers = {kind.lower(): host.lower() for kind, host in _SERVER.findall(text)}
     from_text = _from_text(text, servers)
-    standard = rfc3464.parse_fields(mail.delivery_status, body) if mail.delivery_status else []
+    standard = rfc3464.parse(mail)
     if not standard:
         return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(from_text)) if from_text else None
     by_address = {(r.recipient or "").lower(): r for r in from_text}
-    reports = [_enrich(r, by_address.get((r.recipient or "").lower())) for r in standard]
+    reports = [_enrich(r, by_address.get((r.recipient or "").lower())) for r in standard.reports]
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
 
 

@@ -40,7 +40,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     sender = mail.from_.lower()
     if "mailer-daemon@google" not in sender:
         return None
-    if mail.delivery_status and rfc3464.parse_fields(mail.delivery_status):
+    if rfc3464.parse(mail) is not None:
         return None  # a real DSN: the standard parser reads it
     body = mail.body_text
     if not any(marker in body for marker in _MARKERS) or "groups.google.com/support" in body:
