@@ -14,8 +14,10 @@ from dsnworker.parse.formats import (
     amazonses,
     apachejames,
     biglobe,
+    courier,
     domino,
     dragonfly,
+    einsundeins,
     exchange2003,
     exchange2007,
     exim,
@@ -75,5 +77,7 @@ SPECIFIC: tuple[ModuleType, ...] = (
     imailserver,
     apachejames,
     fml,
+    courier,
+    einsundeins,
 )
 FALLBACK: tuple[ModuleType, ...] = (plaintext,)
