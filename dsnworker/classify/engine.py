@@ -273,8 +273,15 @@ def _inferred_status(reason: str, facts: Facts) -> str | None:
 
 
 def match_rule(rule: Rule, facts: Facts) -> tuple[dict[str, str], tuple[str, ...]] | None:
-    """The captured details and the evidence if every condition of the rule holds, else None."""
-    when = rule.when
+    """The captured details and the evidence if the rule applies, else None."""
+    found = match_condition(rule.when, facts)
+    if found is None or any(match_condition(condition, facts) is not None for condition in rule.unless):
+        return None
+    return found
+
+
+def match_condition(when: Condition, facts: Facts) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    """The captured details and the evidence if every condition given holds, else None."""
     evidence: list[str] = []
     if when.quoted_local_part is not None and when.quoted_local_part != facts.quoted_local_part:
         return None

@@ -40,7 +40,7 @@ _WHEN_KEYS = {
     "reason",
 }
 _THEN_KEYS = {"reason", "hard", "action", "status", "details"}
-_RULE_KEYS = {"id", "description", "when", "then", "examples"}
+_RULE_KEYS = {"id", "description", "when", "unless", "then", "examples"}
 _EXAMPLE_KEYS = {
     "diagnostic",
     "status",
@@ -92,6 +92,7 @@ class Rule:
     then: Result
     examples: tuple[Mapping[str, Any], ...]
     description: str = ""
+    unless: tuple[Condition, ...] = ()  # the rule does not apply when any of these holds
 
 
 @dataclass(frozen=True)
@@ -222,12 +223,20 @@ def _rule(where: str, provider: str, raw: Any, index: int) -> Rule:
         _no_unknown_keys(where, rule_id, "example", example, _EXAMPLE_KEYS)
         if not isinstance(example.get("expect"), dict):
             raise RuleError(where, rule_id, "every example needs 'expect' (a mapping such as {reason: user_unknown})")
+    unless_raw = raw.get("unless") or []
+    if isinstance(unless_raw, dict):
+        unless_raw = [unless_raw]
+    if not isinstance(unless_raw, list) or not all(isinstance(u, dict) and u for u in unless_raw):
+        raise RuleError(where, rule_id, "'unless' must be a condition mapping, or a list of them (any one cancels)")
+    for condition in unless_raw:
+        _no_unknown_keys(where, rule_id, "unless", condition, _WHEN_KEYS - {"reason"})
     return Rule(
         id=rule_id,
         when=_condition(where, rule_id, when_raw),
         then=_result(where, rule_id, then_raw),
         examples=tuple(examples),
         description=str(raw.get("description") or ""),
+        unless=tuple(_condition(where, rule_id, u) for u in unless_raw),
     )
 
 
