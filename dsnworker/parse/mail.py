@@ -142,9 +142,11 @@ def _safe_charset(part: Message) -> str | None:
 
 def content_type(part: Message) -> str:
     try:
-        return part.get_content_type()
+        ctype = part.get_content_type()
     except Exception:
         return "text/plain"
+    # "text/plain\n charset=..." (a parameter folded without ';') comes back whole: keep the type
+    return ctype.split(None, 1)[0] if " " in ctype or "\n" in ctype or "\t" in ctype else ctype
 
 
 def _blocks_bytes(blocks: list[Message | str]) -> bytes:
@@ -279,7 +281,9 @@ class Mail:
             return strip_html("\n".join(html))
         if self.content_type.startswith("text/") or not self.leaves:
             return part_text(self.msg)
-        return "\n".join(plain)
+        # a multipart whose boundary never occurs has no parts: its raw text is all there is
+        raw = [p.get_payload() for ctype, p in self.leaves if ctype.startswith(("multipart/", "text/"))]
+        return "\n".join(dict.fromkeys(text for text in [*raw, self.msg.get_payload()] if isinstance(text, str)))
 
     @cached_property
     def returned(self) -> Message | None:

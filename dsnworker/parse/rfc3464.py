@@ -24,6 +24,11 @@ from dsnworker.parse.text import (
 NAME = "rfc3464"
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
 _DSN_FIELD_LINE = re.compile(r"[ \t]*(?:final-recipient|original-recipient|x-actual-recipient)[ \t]*:")
+# Header and DSN field lines: quoted headers of the original, the report's own fields. Not prose.
+_FIELD_LINE = re.compile(
+    r"(?i)[ \t]*(?:to|from|cc|subject|date|sent|message-id|received|return-path|reporting-mta|action|status|"
+    r"remote-mta|diagnostic-code|last-attempt-date|final-recipient|original-recipient|arrival-date)[ \t]*:"
+)
 _COMMAND_RE = re.compile(r"(?i)in reply to (RCPT TO|MAIL FROM|end of DATA|DATA|HELO|EHLO|STARTTLS|AUTH)\b")
 
 
@@ -130,11 +135,13 @@ def text_near(body: str, address: str, max_lines: int = 6) -> str | None:
         return None
     start = body.rfind("\n", 0, at) + 1
     lines: list[str] = []
-    for line in body[start:].split("\n")[: max_lines + 1]:
+    for number, line in enumerate(body[start:].split("\n")[: max_lines + 1]):
         if not line.strip():
             if lines:
                 break
             continue
+        if number and _FIELD_LINE.match(line):
+            break  # the report's fields or the original's headers begin: no longer about this address
         lines.append(line.strip())
     text = " ".join(lines)
     at = text.lower().find(address.lower())  # drop the address itself (a plain find: no regex per address)

@@ -6,7 +6,8 @@ import re
 
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 # A reply code where servers put one: at the start of the text or of a line, before a space or '-'.
-REPLY_RE = re.compile(r"(?:^|[\s:;(\[\"'<>])([245][0-5]\d)(?:[\s\-.,;:)\]]|$)")
+# (not the first number of an IP address: "[203.0.113.225]" has no reply code)
+REPLY_RE = re.compile(r"(?:^|[\s:;(\[\"'<>])([245][0-5]\d)(?:[\s\-,;:)\]]|\.(?!\d)|$)")
 ADDRESS_RE = re.compile(
     r"""(?:"[^"\r\n]{1,64}"|[\w!#$%&'*+/=?^`{|}~.\-]{1,128})@(?:\[[\d.:a-fA-F]{3,64}\]|[\w\-]+(?:\.[\w\-]+)+)""",
 )
