@@ -8,8 +8,11 @@ STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 # A reply code where servers put one: at the start of the text or of a line, before a space or '-'.
 # (not the first number of an IP address: "[203.0.113.225]" has no reply code)
 REPLY_RE = re.compile(r"(?:^|[\s:;(\[\"'<>])([245][0-5]\d)(?:[\s\-,;:)\]]|\.(?!\d)|$)")
+# A local part starts where a run of local-part characters starts (the lookbehind): otherwise every
+# position of a long run (a 5 MB line of digits) would start its own 128-character attempt.
 ADDRESS_RE = re.compile(
-    r"""(?:"[^"\r\n]{1,64}"|[\w!#$%&'*+/=?^`{|}~.\-]{1,128})@(?:\[[\d.:a-fA-F]{3,64}\]|[\w\-]+(?:\.[\w\-]+)+)""",
+    r"""(?:"[^"\r\n]{1,64}"|(?<![\w!#$%&'*+/=?^`{|}~.\-])[\w!#$%&'*+/=?^`{|}~.\-]{1,128})"""
+    r"""@(?:\[[\d.:a-fA-F]{3,64}\]|[\w\-]+(?:\.[\w\-]+)+)""",
 )
 FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{1,63})[ \t]*:[ \t]*(.*)$")
 
