@@ -259,3 +259,9 @@ def test_line_endings_never_change_the_records(seed: bytes, where: float, text: 
     expected = _records(lf)
     assert _records(lf.replace(b"\n", b"\r\n")) == expected
     assert _records(lf.replace(b"\n", b"\r")) == expected
+
+
+@pytest.mark.parametrize("filler", [b"5", b"a", b".", b"5."], ids=["digits", "letters", "dots", "digit-dot"])
+def test_five_megabyte_line_in_a_plain_text_bounce(filler: bytes) -> None:
+    head = b"From: MAILER-DAEMON@mail.example.com\nSubject: Undelivered Mail Returned to Sender\n\n"
+    assert_sane(analyse(head + filler * (5_000_000 // len(filler)) + b"\n"))
