@@ -10,8 +10,10 @@ from pathlib import Path
 
 from dsnworker.parse.mail import normalise_line_endings
 
-# An mbox separator: a "From " line at the start or after an empty line (mboxo/mboxrd).
-_MBOX_SPLIT = re.compile(rb"(?:^|\n\n)From [^\n]*\n")
+# An mbox separator: a From_ line ("From sender date-with-time-and-year") at the start of the data
+# or after an empty line. Requiring the date keeps a sentence starting "From " from splitting a body.
+_FROM_LINE = rb"From [^\n]{0,300}?\d{1,2}:\d{2}[^\n]{0,80}\n"
+_MBOX_SPLIT = re.compile(rb"^From [^\n]*\n|\n\n" + _FROM_LINE)  # the very first line needs no date
 _UNESCAPE = re.compile(rb"(?m)^>(>*From )")
 
 
@@ -43,11 +45,16 @@ def _files_below(folder: Path) -> list[Path]:
 
 
 def is_mbox(source: str, data: bytes) -> bool:
-    """An mbox starts with a From_ line; a `.eml` file that does is still one message."""
-    return data.startswith(b"From ") and not source.lower().endswith(".eml")
+    """Data that starts with a From_ line is an mbox; a `.eml` file only if it holds two or more."""
+    if not data.startswith(b"From "):
+        return False
+    if not source.lower().endswith(".eml"):
+        return True
+    return len(_MBOX_SPLIT.findall(normalise_line_endings(data), 0)) >= 2
 
 
 def _split(source: str, data: bytes) -> Iterator[tuple[str, bytes]]:
+    """One message, or each message of an mbox as `source#N`."""
     if not is_mbox(source, data):
         yield source, data
         return
