@@ -19,7 +19,7 @@ from email import policy
 from email.parser import Parser
 from functools import cached_property
 
-from dsnworker.parse.mime import split_message
+from dsnworker.parse.mime import CTYPE, split_message
 
 Message = email.message.Message
 
@@ -141,6 +141,9 @@ def _safe_charset(part: Message) -> str | None:
 
 
 def content_type(part: Message) -> str:
+    known = part.__dict__.get(CTYPE)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     try:
         ctype = part.get_content_type()
     except Exception:

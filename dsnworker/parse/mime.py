@@ -25,6 +25,10 @@ _MAX_DEPTH = 12
 _OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
 
 
+# The attribute under which the splitter leaves each part's content type (see mail.content_type).
+CTYPE = "_dsnworker_ctype"
+
+
 class _GiveUp(Exception):
     """The message has a shape this splitter does not reproduce exactly."""
 
@@ -47,6 +51,7 @@ def _message(text: str, depth: int, default_type: str) -> Message:
         msg.set_default_type(default_type)
     body = _headers(msg, text)
     ctype = msg.get_content_type()
+    msg.__dict__[CTYPE] = ctype  # remembered: readers ask for it many times, Message re-parses it
     maintype = ctype.partition("/")[0]
     if maintype == "multipart":
         _multipart(msg, body, depth)
@@ -124,7 +129,7 @@ def _multipart(msg: Message, body: str, depth: int) -> None:
     if first > 0:
         msg.preamble = body[: first - 1]  # without the line ending before the delimiter
     parts: list[Message] = []
-    part_type = "message/rfc822" if msg.get_content_type() == "multipart/digest" else "text/plain"
+    part_type = "message/rfc822" if msg.__dict__[CTYPE] == "multipart/digest" else "text/plain"
     for (_, _, line_end), (next_start, _, _) in zip(starts, starts[1:], strict=False):
         if line_end >= next_start:
             raise _GiveUp  # two delimiter lines in a row
@@ -163,9 +168,9 @@ def _strip_last_line_ending(part: Message) -> None:
     It trims the message it created last: for an attached message, the innermost one; for a
     delivery-status part, its last field group.
     """
-    while part.get_content_maintype() == "message" and isinstance(part._payload, list) and part._payload:  # noqa: SLF001
+    while _ctype(part).startswith("message/") and isinstance(part._payload, list) and part._payload:  # noqa: SLF001
         part = part._payload[-1]  # noqa: SLF001
-    if part.get_content_maintype() == "multipart":
+    if _ctype(part).startswith("multipart/"):
         epilogue = part.epilogue
         if epilogue == "":
             part.epilogue = None
@@ -175,3 +180,7 @@ def _strip_last_line_ending(part: Message) -> None:
     payload = part._payload  # noqa: SLF001 - the same attribute compat32's parser adjusts
     if isinstance(payload, str) and payload.endswith("\n"):
         part._payload = payload[:-1]  # noqa: SLF001
+
+
+def _ctype(part: Message) -> str:
+    return part.__dict__.get(CTYPE, "text/plain")  # type: ignore[no-any-return]  # field groups: text/plain
