@@ -119,8 +119,15 @@ def test_delivery_status_is_split_into_field_groups_like_compat32():
     assert [g.get("Final-Recipient") for g in groups] == [None, "rfc822; kijitora@example.jp"]
 
 
-def test_a_missing_close_delimiter_is_left_to_compat32():
-    assert fast(DSN.replace(b"--XX.1--", b"")) is None
+def test_a_truncated_bounce_without_close_delimiter_gets_compat32s_tree():
+    truncated = DSN.replace(b"--XX.1--", b"")
+    tree = fast(truncated)
+    assert tree is not None
+    assert shape(tree) == shape(compat32(truncated))
+
+
+def test_a_close_delimiter_before_any_part_is_left_to_compat32():
+    assert fast(DSN.replace(b"--XX.1\nContent-Type: text/plain", b"--XX.1--\nContent-Type: text/plain", 1)) is None
 
 
 def test_a_header_line_without_colon_is_left_to_compat32():
@@ -173,7 +180,17 @@ def test_mangled_messages_are_either_declined_or_parsed_exactly(data):
 
 
 def test_a_declined_message_still_gets_its_parts_through_compat32():
-    broken = DSN.replace(b"--XX.1--", b"")  # the splitter declines: no close delimiter
+    broken = DSN.replace(b"Content-Type: message/rfc822\n", b"Content-Type: message/rfc822\nnot a header\n")
     assert fast(broken) is None
     mail = Mail(broken)
     assert [ctype for ctype, _ in mail.leaves] == ["text/plain", "message/delivery-status", "message/rfc822"]
+
+
+def test_truncated_corpus_messages_are_declined_or_parsed_exactly():
+    # real bounces arrive cut short (MTAs truncate the returned message): the common damage
+    for path in sorted((corpus_dir() / "emails").iterdir()):
+        raw = normalise_line_endings(path.read_bytes())
+        for cut in (len(raw) // 3, len(raw) // 2, len(raw) * 4 // 5):
+            tree = fast(raw[:cut])
+            if tree is not None:
+                assert shape(tree) == shape(compat32(raw[:cut])), (path.name, cut)

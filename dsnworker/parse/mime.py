@@ -121,24 +121,34 @@ def _multipart(msg: Message, body: str, depth: int) -> None:
         raise _GiveUp
     delimiter = "--" + boundary
     starts = _delimiter_lines(body, delimiter)
-    if len(starts) < 2 or starts[-1][1] is False or starts[0][1]:
-        raise _GiveUp  # no part, or no close delimiter: compat32 records a defect and keeps what it has
-    if any(close for _, close, _ in starts[:-1]):
-        raise _GiveUp  # parts after a close delimiter
+    if not starts:  # no delimiter at all: compat32 keeps the body as the payload
+        msg.set_payload(body)
+        msg.epilogue = ""
+        return
+    closed = starts[-1][1]
+    if starts[0][1] or any(close for _, close, _ in starts[:-1]):
+        raise _GiveUp  # a close delimiter first, or parts after one
     first = starts[0][0]
     if first > 0:
         msg.preamble = body[: first - 1]  # without the line ending before the delimiter
     parts: list[Message] = []
     part_type = "message/rfc822" if msg.__dict__[CTYPE] == "multipart/digest" else "text/plain"
-    for (_, _, line_end), (next_start, _, _) in zip(starts, starts[1:], strict=False):
-        if line_end >= next_start:
+    # a truncated bounce has no close delimiter: like compat32, its last part runs to the end
+    ends: list[int | None] = [start for start, _, _ in starts[1:]] + ([] if closed else [None])
+    for (_, _, line_end), end in zip(starts, ends, strict=False):
+        if end is None:
+            text = body[line_end:]
+        elif line_end >= end:
             raise _GiveUp  # two delimiter lines in a row
-        part = _message(body[line_end : next_start - 1] + "\n", depth + 1, part_type)
+        else:
+            text = body[line_end : end - 1] + "\n"
+        part = _message(text, depth + 1, part_type)
         _strip_last_line_ending(part)
         parts.append(part)
     msg.set_payload(parts)
-    close_end = starts[-1][2]
-    msg.epilogue = body[close_end:] if close_end <= len(body) else ""
+    if closed:
+        close_end = starts[-1][2]
+        msg.epilogue = body[close_end:] if close_end <= len(body) else ""
 
 
 def _delimiter_lines(body: str, delimiter: str) -> list[tuple[int, bool, int]]:
