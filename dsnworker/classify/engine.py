@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import regex
+
 from dsnworker.classify.patterns import bounded
 from dsnworker.classify.rules import GENERIC, Condition, Pack, Result, Rule
 from dsnworker.classify.vocabulary import DEFAULT_STATUS, default_action, is_hard
@@ -282,51 +284,32 @@ def match_rule(rule: Rule, facts: Facts) -> tuple[dict[str, str], tuple[str, ...
 
 def match_condition(when: Condition, facts: Facts) -> tuple[dict[str, str], tuple[str, ...]] | None:
     """The captured details and the evidence if every condition given holds, else None."""
-    evidence: list[str] = []
-    if when.quoted_local_part is not None and when.quoted_local_part != facts.quoted_local_part:
-        return None
-    if when.status:
-        if not facts.status or not any(_status_matches(p, facts.status) for p in when.status):
+    for check in when.checks:
+        if not check(facts):
             return None
-        evidence.append(f"status {facts.status}")
-    if when.reply_code:
-        if not facts.reply_code or not any(facts.reply_code.startswith(c) for c in when.reply_code):
-            return None
-        evidence.append(f"reply code {facts.reply_code}")
-    if when.command and facts.command not in when.command:
-        return None
-    if when.dsn_action and facts.dsn_action not in when.dsn_action:
-        return None
-    if when.hint and facts.hint not in when.hint:
-        return None
-    if when.format and facts.format not in when.format:
-        return None
-    if when.remote_mta is not None and not (facts.remote_mta and when.remote_mta.match(facts.remote_mta)):
-        return None
-    if when.recipient_domain and not _domain_in(facts.recipient_domain, when.recipient_domain):
-        return None
-    groups: dict[str, str] = {}
+    match = None
     if when.diagnostic is not None:
         match = when.diagnostic.search(facts.diagnostic, facts.lowered)
         if match is None:
             return None
-        groups = {k: v for k, v in match.groupdict().items() if v}
-        evidence.append(f"diagnostic matched {match.group(0)!r}")
     if when.not_diagnostic is not None and when.not_diagnostic.search(facts.diagnostic, facts.lowered):
         return None
+    return _evidence(when, facts, match)
+
+
+def _evidence(when: Condition, facts: Facts, match: regex.Match[str] | None) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Named groups captured, and what held, in words (built only for the rule that matched)."""
+    evidence: list[str] = []
+    if when.status:
+        evidence.append(f"status {facts.status}")
+    if when.reply_code:
+        evidence.append(f"reply code {facts.reply_code}")
+    if when.command:
+        evidence.append(f"command {facts.command}")
+    groups: dict[str, str] = {}
+    if match is not None:
+        groups = {k: v for k, v in match.groupdict().items() if v}
+        evidence.append(f"diagnostic matched {match.group(0)!r}")
     if when.quoted_local_part:
         evidence.append("quoted local part")
     return groups, tuple(evidence)
-
-
-def _status_matches(pattern: str, status: str) -> bool:
-    """'5.1.1' matches exactly; '5.7' or '5.7.' match the prefix; 'x' matches any one part."""
-    want = pattern.rstrip(".").split(".")
-    have = status.split(".")
-    return len(want) <= len(have) and all(w in ("x", h) for w, h in zip(want, have, strict=False))
-
-
-def _domain_in(domain: str | None, domains: tuple[str, ...]) -> bool:
-    if not domain:
-        return False
-    return any(domain == d or domain.endswith("." + d) for d in domains)
