@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import regex
 
-from dsnworker.classify.patterns import bounded
+from dsnworker.classify.patterns import bounded, compile_globs
 from dsnworker.classify.rules import GENERIC, Condition, Pack, Result, Rule
 from dsnworker.classify.vocabulary import DEFAULT_STATUS, default_action, is_hard
 from dsnworker.model import AddressInfo, Kind, ParsedMessage, RecipientReport, Verdict
@@ -96,6 +96,9 @@ class Classifier:
         self._by_domain: dict[str, list[Pack]] = {}
         # every pack of a provider, extra folders' first: a refining pack need not repeat `recognise`
         self._by_provider: dict[str, list[Pack]] = {}
+        self._any_host = compile_globs([g for p in self.providers for g in p.recognise.host_globs])
+        phrase_sets = [p.recognise.phrases.literals for p in self.providers if p.recognise.phrases is not None]
+        self._phrase_literals = None if None in phrase_sets else tuple({lit for lits in phrase_sets for lit in lits})  # type: ignore[union-attr]
         for pack in self.providers:
             self._by_provider.setdefault(pack.provider, []).append(pack)
             for domain in pack.recognise.domains:
@@ -143,15 +146,21 @@ class Classifier:
                 if pack not in found:
                     found.append(pack)
             domain = domain.partition(".")[2]
-        for pack in self.providers:
-            if pack in found:
-                continue
-            hosts, phrases = pack.recognise.hosts, pack.recognise.phrases
-            if (hosts is not None and facts.remote_mta and hosts.match(facts.remote_mta)) or (
-                phrases is not None and facts.diagnostic and phrases.search(facts.diagnostic, facts.lowered)
-            ):
-                found.append(pack)
-        return _with_siblings(found, self._by_provider)
+        # one cheap test across all packs first: most reports name no provider's host or phrase
+        by_host = bool(facts.remote_mta) and self._any_host is not None and self._any_host.match(facts.remote_mta)
+        by_text = bool(facts.diagnostic) and (
+            self._phrase_literals is None or any(map(facts.lowered.__contains__, self._phrase_literals))
+        )
+        if by_host or by_text:
+            for pack in self.providers:
+                if pack in found:
+                    continue
+                hosts, phrases = pack.recognise.hosts, pack.recognise.phrases
+                if (by_host and hosts is not None and hosts.match(facts.remote_mta)) or (
+                    by_text and phrases is not None and phrases.search(facts.diagnostic, facts.lowered)
+                ):
+                    found.append(pack)
+        return _with_siblings(found, self._by_provider) if found else found
 
     def _structural(self, message: ParsedMessage, report: RecipientReport, facts: Facts) -> Verdict | None:
         if message.kind is Kind.FEEDBACK:

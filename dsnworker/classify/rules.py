@@ -150,6 +150,7 @@ class Recognise:
     domains: frozenset[str] = frozenset()
     hosts: regex.Pattern[str] | None = None
     phrases: TextPattern | None = None
+    host_globs: tuple[str, ...] = ()  # the globs `hosts` was compiled from
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,7 @@ def _recognise(where: str, raw: Any) -> Recognise:
     return Recognise(
         domains=frozenset(d.lower().lstrip("@") for d in domains),
         hosts=compile_globs(list(hosts)),
+        host_globs=tuple(hosts),
         phrases=_pattern(where, None, "recognise.phrases", list(phrases)) if phrases else None,
     )
 
