@@ -199,7 +199,10 @@ def required_literal(alternative: str) -> tuple[str, ...] | None:
 
 
 def _long_enough(text: str) -> bool:
-    return len(text.strip()) >= (3 if text.isascii() else 2)  # two Japanese characters are rare enough
+    text = text.strip()
+    if not text.isascii() or not text.isalnum():
+        return len(text) >= 2  # two Japanese characters, or "(s" / "[t", are rare enough
+    return len(text) >= 3
 
 
 def _plain_options(body: str) -> tuple[str, ...] | None:
