@@ -317,7 +317,10 @@ def _evidence(when: Condition, facts: Facts, match: regex.Match[str] | None) -> 
         evidence.append(f"command {facts.command}")
     groups: dict[str, str] = {}
     if match is not None:
-        groups = {k: v for k, v in match.groupdict().items() if v}
+        order = when.diagnostic.regex.groupindex if when.diagnostic is not None else {}
+        # in the order the pattern names them (the match may come from one alternative alone)
+        captured = sorted(match.groupdict().items(), key=lambda item: order.get(item[0], 0))
+        groups = {k: v for k, v in captured if v}
         evidence.append(f"diagnostic matched {match.group(0)!r}")
     if when.quoted_local_part:
         evidence.append("quoted local part")

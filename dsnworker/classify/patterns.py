@@ -86,18 +86,22 @@ _ESCAPED_LITERALS = frozenset(".-/:@[](){}*+?|^$\\'\"#<>=,;!&%~_` ")
 
 
 class TextPattern:
-    """A compiled rule pattern with a cheap pre-check: most texts are refused by a substring test.
+    """A compiled rule pattern with cheap pre-checks: most texts are refused by substring tests.
 
-    `literals` holds, for each top-level alternative, a lower-case string that every match of that
-    alternative contains; a text containing none of them cannot match, so the regex is not run.
+    Each top-level alternative has the lower-case strings one of which every match of it contains
+    (`required_literal`); only the alternatives whose strings occur in the text are searched, each
+    with its own small regex (compiled when first needed). The result is the one the whole pattern
+    would give: the leftmost match, the first alternative at that position.
     """
 
-    __slots__ = ("regex", "literals")
+    __slots__ = ("regex", "literals", "_alternatives", "_compiled")
 
     def __init__(self, pattern: regex.Pattern[str], alternatives: list[str]) -> None:
-        self.regex = pattern
+        self.regex = pattern  # the whole pattern: what the load-time probes proved safe
         found = [required_literal(a) for a in alternatives]
-        self.literals: tuple[str, ...] | None = None
+        self._alternatives = list(zip(found, alternatives, strict=True))
+        self._compiled: list[regex.Pattern[str] | None] = [None] * len(alternatives)
+        self.literals: tuple[str, ...] | None = None  # all of them: a text with none cannot match
         if all(options is not None for options in found):
             self.literals = tuple(dict.fromkeys(o for options in found for o in options))  # type: ignore[union-attr]
 
@@ -108,7 +112,20 @@ class TextPattern:
     def search(self, text: str, lowered: str) -> regex.Match[str] | None:
         if self.literals is not None and not any(map(lowered.__contains__, self.literals)):
             return None
-        return self.regex.search(text)
+        if len(self._alternatives) == 1:
+            return self.regex.search(text)
+        best: regex.Match[str] | None = None
+        for index, (literals, source) in enumerate(self._alternatives):
+            if literals is not None and not any(map(lowered.__contains__, literals)):
+                continue
+            compiled = self._compiled[index]
+            if compiled is None:
+                # a piece of a pattern proved safe is safe: no probing again
+                compiled = self._compiled[index] = regex.compile(source, regex.IGNORECASE | regex.V0)
+            found = compiled.search(text)
+            if found is not None and (best is None or found.start() < best.start()):
+                best = found
+        return best
 
 
 def split_alternatives(source: str) -> list[str]:
