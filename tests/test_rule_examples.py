@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dsnworker.classify.engine import Classifier
-from dsnworker.classify.examples import example_verdict
+from dsnworker.classify.examples import example_mismatches
 from dsnworker.classify.rules import Pack, Rule, default_rules_dir, load_packs
 
 PACKS = load_packs(default_rules_dir())  # loaded (validated, compiled) once for the whole module
@@ -31,16 +31,5 @@ def test_shipped_packs_have_examples() -> None:
 
 @pytest.mark.parametrize(("pack", "rule", "number", "example"), CASES)
 def test_rule_example(pack: Pack, rule: Rule, number: int, example: Mapping[str, Any]) -> None:
-    verdict = example_verdict(CLASSIFIER, pack, example)
-    got = {
-        "reason": verdict.reason,
-        "hard": verdict.hard,
-        "action": verdict.action,
-        "rule": verdict.rule,
-        "status": verdict.status,
-        "provider": verdict.provider,
-        **verdict.details,
-    }
-    expected = {"rule": rule.id, **example["expect"]}
-    wrong = {key: {"expected": value, "got": got.get(key)} for key, value in expected.items() if got.get(key) != value}
+    wrong = example_mismatches(CLASSIFIER, pack, rule, example)
     assert not wrong, f"{pack.path}: example {number} of {rule.id} ({example.get('diagnostic')!r}): {wrong}"

@@ -39,22 +39,28 @@ def _default_recipient(pack: Pack) -> str:
     return f"user@{domains[0]}" if domains and pack.provider != GENERIC else "user@example.com"
 
 
+def example_mismatches(
+    classifier: Classifier, pack: Pack, rule: Rule, example: Mapping[str, Any]
+) -> dict[str, tuple[Any, Any]]:
+    """What the example expects and did not get: {key: (expected, got)}; empty when it passes."""
+    verdict = example_verdict(classifier, pack, example)
+    got = {
+        "reason": verdict.reason,
+        "hard": verdict.hard,
+        "action": verdict.action,
+        "rule": verdict.rule,
+        "status": verdict.status,
+        "provider": verdict.provider,
+        **verdict.details,
+    }
+    expect = {"rule": rule.id, **example["expect"]}  # decided by its own rule unless it says otherwise
+    return {key: (value, got.get(key)) for key, value in expect.items() if got.get(key) != value}
+
+
 def example_failures(classifier: Classifier, pack: Pack, rule: Rule) -> list[str]:
     failures = []
     for number, example in enumerate(rule.examples, 1):
-        verdict = example_verdict(classifier, pack, example)
-        expect = dict(example["expect"])
-        expect.setdefault("rule", rule.id)
-        got = {
-            "reason": verdict.reason,
-            "hard": verdict.hard,
-            "action": verdict.action,
-            "rule": verdict.rule,
-            "status": verdict.status,
-            "provider": verdict.provider,
-            **verdict.details,
-        }
-        wrong = {k: (v, got.get(k)) for k, v in expect.items() if got.get(k) != v}
+        wrong = example_mismatches(classifier, pack, rule, example)
         if wrong:
             text = ", ".join(f"{k}: expected {v[0]!r}, got {v[1]!r}" for k, v in wrong.items())
             failures.append(f"{pack.path}: rule {rule.id!r} example {number}: {text}")
