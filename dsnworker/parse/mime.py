@@ -14,12 +14,14 @@ Input is text after `normalise_line_endings` (LF only) decoded as ASCII with sur
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from email.message import Message
+from email.utils import unquote
 
-# A field as compat32 reads it: a name of printable characters but ':', the colon, the value with
-# its folded continuation lines (kept, newlines and all, as compat32 keeps them).
-_FIELD = re.compile(r"([\041-\071\073-\176]+):([^\n]*\n(?:[ \t][^\n]*\n)*)")
-_FIELDS = re.compile(r"(?:[\041-\071\073-\176]+:[^\n]*\n(?:[ \t][^\n]*\n)*)*")  # a block of nothing else
+# A field as compat32 reads it, at the start of a line: a name of printable characters but ':', the
+# colon, the value with its folded continuation lines (kept, newlines and all, as compat32 keeps
+# them) but without the blanks after the colon and the final newline, which compat32 strips.
+_FIELD = re.compile(r"(?m)^([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)\n")
 _MAX_DEPTH = 12
 # str.splitlines, which compat32 uses, also breaks lines at these; the splitter only knows "\n".
 _OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
@@ -50,11 +52,12 @@ def _message(text: str, depth: int, default_type: str) -> Message:
     if default_type != "text/plain":
         msg.set_default_type(default_type)
     body = _headers(msg, text)
-    ctype = msg.get_content_type()
+    value = _first_value(msg, "content-type")
+    ctype = _content_type(msg, value)
     msg.__dict__[CTYPE] = ctype  # remembered: readers ask for it many times, Message re-parses it
     maintype = ctype.partition("/")[0]
     if maintype == "multipart":
-        _multipart(msg, body, depth)
+        _multipart(msg, body, depth, value)
     elif ctype == "message/delivery-status":
         msg.set_payload(_status_blocks(body))
     elif maintype == "message":
@@ -108,15 +111,57 @@ def _header_text(msg: Message, block: str) -> None:
         end = block.find("\n")
         msg.set_unixfrom(block[:end])
         position = end + 1
-    if not _FIELDS.fullmatch(block, position):
+    # fields start only at line starts, so the block is nothing but fields exactly when nothing
+    # is left between them: split gives [gap, name, value, gap, name, value, ..., gap]
+    pieces = _FIELD.split(block[position:] if position else block)
+    if any(pieces[::3]):
         raise _GiveUp
-    msg._headers.extend(  # noqa: SLF001 - what Message.set_raw appends to, in one go
-        (name, value.lstrip(" \t").rstrip("\r\n")) for name, value in _FIELD.findall(block, position)
-    )
+    fields: Iterable[tuple[str, str]] = zip(pieces[1::3], pieces[2::3], strict=True)
+    if "\r" in block:  # compat32 strips a value's line ending, CR included
+        fields = ((name, value.rstrip("\r")) for name, value in fields)
+    msg._headers.extend(fields)  # noqa: SLF001 - what Message.set_raw appends to, in one go
 
 
-def _multipart(msg: Message, body: str, depth: int) -> None:
-    boundary = msg.get_boundary()
+def _first_value(msg: Message, name: str) -> str | None:
+    """The raw value of the first `name` field (lower case), as Message.get finds it."""
+    for field, value in msg._headers:  # noqa: SLF001
+        if field.lower() == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def _content_type(msg: Message, value: str | None) -> str:
+    """`msg.get_content_type()` given its Content-Type value, without parsing the header again."""
+    if value is None:
+        return msg.get_default_type()
+    if not value.isascii():  # 8-bit text, which compat32 hands back as a Header: let it decide
+        return msg.get_content_type()
+    ctype = value.partition(";")[0].strip().lower()
+    return ctype if ctype.count("/") == 1 else "text/plain"
+
+
+def _boundary(msg: Message, value: str | None) -> str | None:
+    """`msg.get_boundary()` given its Content-Type value.
+
+    The plain parameter lists real messages have (no RFC 2231 '*', no backslash, quotes balanced
+    in every ';'-separated piece) are split here exactly as compat32 splits them; it unquotes a
+    boundary twice (get_param, then collapse_rfc2231_value). Anything else goes to compat32.
+    """
+    if value is None:
+        return None
+    if value.isascii() and "*" not in value and "\\" not in value:
+        for piece in value.split(";"):
+            if piece.count('"') % 2:
+                return msg.get_boundary()  # a ';' inside quotes: compat32 splits elsewhere
+            name, equals, param = piece.partition("=")
+            if name.strip().lower() == "boundary":
+                return unquote(unquote(param.strip())).rstrip() if equals else msg.get_boundary()
+        return None
+    return msg.get_boundary()
+
+
+def _multipart(msg: Message, body: str, depth: int, content_type: str | None) -> None:
+    boundary = _boundary(msg, content_type)
     if not boundary:
         raise _GiveUp
     delimiter = "--" + boundary
