@@ -41,9 +41,10 @@ def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
     except Exception:
         returned = None
     reports = parsed.reports
-    fallback = clean_address(original_recipient(returned)) if returned is not None else None
-    if fallback and any(r.recipient is None for r in reports) and parsed.kind is Kind.BOUNCE:
-        reports = tuple(r if r.recipient else dataclasses.replace(r, recipient=fallback) for r in reports)
+    if returned is not None and parsed.kind is Kind.BOUNCE and any(r.recipient is None for r in reports):
+        fallback = clean_address(original_recipient(returned))
+        if fallback:
+            reports = tuple(r if r.recipient else dataclasses.replace(r, recipient=fallback) for r in reports)
     return dataclasses.replace(
         parsed,
         reports=reports,

@@ -19,7 +19,7 @@ from email import policy
 from email.parser import Parser
 from functools import cached_property
 
-from dsnworker.parse.mime import CTYPE, split_message
+from dsnworker.parse.mime import CTYPE, content_charset, split_message
 
 Message = email.message.Message
 
@@ -82,7 +82,7 @@ def decode_header(value: str | None) -> str:
         value = _surrogate_text(value)
     elif not isinstance(value, str):
         value = str(value)
-    if _SURROGATE.search(value):  # raw 8-bit bytes, smuggled through as surrogates by compat32
+    if not value.isascii() and _SURROGATE.search(value):  # raw 8-bit bytes, as surrogates (compat32)
         return " ".join(decode_bytes(value.encode("ascii", "surrogateescape")).split())
     if "=?" not in value:
         return " ".join(value.split())
@@ -135,7 +135,7 @@ def part_text(part: Message) -> str:
 
 def _safe_charset(part: Message) -> str | None:
     try:
-        return part.get_content_charset()
+        return content_charset(part)
     except Exception:
         return None
 

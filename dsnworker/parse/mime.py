@@ -140,24 +140,49 @@ def _content_type(msg: Message, value: str | None) -> str:
     return ctype if ctype.count("/") == 1 else "text/plain"
 
 
-def _boundary(msg: Message, value: str | None) -> str | None:
-    """`msg.get_boundary()` given its Content-Type value.
+class _NotPlain(Exception):
+    """A Content-Type value whose parameters only compat32 should split."""
 
-    The plain parameter lists real messages have (no RFC 2231 '*', no backslash, quotes balanced
-    in every ';'-separated piece) are split here exactly as compat32 splits them; it unquotes a
-    boundary twice (get_param, then collapse_rfc2231_value). Anything else goes to compat32.
+
+def _param(value: str, name: str) -> str | None:
+    """`Message.get_param(name)` for a Content-Type value, None when it has no such parameter.
+
+    The plain parameter lists real messages have (ASCII, no RFC 2231 '*', no backslash, quotes
+    balanced in every ';'-separated piece) are split here exactly as compat32 splits them, which is
+    several times faster; anything else raises `_NotPlain`, for the caller to ask compat32.
     """
+    if not value.isascii() or "*" in value or "\\" in value:
+        raise _NotPlain
+    for piece in value.split(";"):
+        if piece.count('"') % 2:
+            raise _NotPlain  # a ';' inside quotes: compat32 splits elsewhere
+        key, equals, param = piece.partition("=")
+        if key.strip().lower() == name:
+            return unquote(param.strip()) if equals else ""
+    return None
+
+
+def _boundary(msg: Message, value: str | None) -> str | None:
+    """`msg.get_boundary()` given its Content-Type value (get_param, then unquoted once more)."""
     if value is None:
         return None
-    if value.isascii() and "*" not in value and "\\" not in value:
-        for piece in value.split(";"):
-            if piece.count('"') % 2:
-                return msg.get_boundary()  # a ';' inside quotes: compat32 splits elsewhere
-            name, equals, param = piece.partition("=")
-            if name.strip().lower() == "boundary":
-                return unquote(unquote(param.strip())).rstrip() if equals else msg.get_boundary()
+    try:
+        boundary = _param(value, "boundary")
+    except _NotPlain:
+        return msg.get_boundary()
+    return None if boundary is None else unquote(boundary).rstrip()
+
+
+def content_charset(msg: Message) -> str | None:
+    """`msg.get_content_charset()`, without compat32's generic parameter parsing when it can."""
+    value = _first_value(msg, "content-type")
+    if value is None:
         return None
-    return msg.get_boundary()
+    try:
+        charset = _param(value, "charset") if isinstance(value, str) else _param("*", "")
+    except _NotPlain:
+        return msg.get_content_charset()  # type: ignore[no-any-return]
+    return None if charset is None else charset.lower()
 
 
 def _multipart(msg: Message, body: str, depth: int, content_type: str | None) -> None:

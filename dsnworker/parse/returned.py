@@ -24,6 +24,11 @@ _QUOTE_MARKERS = re.compile(
     r"original message headers|content-type: message/rfc822|the headers of the message|"
     r"以下.*(?:元|原|オリジナル).*メッセージ|元のメッセージ|送信したメッセージ)"
 )
+# The same search on lower-cased ASCII text, led by the newline before the line: a literal start
+# lets the search skip ahead instead of trying every position. Only for ASCII: (?i) also takes
+# 'ı', 'İ', 'K' and 'ſ' for i, k and s, which lower() does not.
+_QUOTE_MARKERS_LOWER = re.compile("\n" + _QUOTE_MARKERS.pattern.removeprefix("(?im)^"))
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _HEADER_LINE = re.compile(r"(?m)^(?:Message-I[Dd]|Subject|From|To|Date|Return-Path|Received|X-[\w-]+)[ \t]*:")
 
 
@@ -39,11 +44,10 @@ def returned_message(mail: Mail) -> Message | None:
 
 def _find_returned(mail: Mail) -> Message | None:
     attached = mail.returned
-    if attached is not None and len(attached.keys()) > 0:
+    if attached is not None and len(attached) > 0:  # it has headers
         return attached
     body = mail.body_text
-    marker = _QUOTE_MARKERS.search(body)
-    start = marker.end() if marker else None
+    start = _quote_end(body)
     if start is None:
         return None
     first = _HEADER_LINE.search(body, start)
@@ -57,11 +61,20 @@ def _find_returned(mail: Mail) -> Message | None:
     return _headers_message("\n".join(lines) + "\n\n")
 
 
+def _quote_end(body: str) -> int | None:
+    """Where the text starts quoting the original message (the end of the line's marker), if it does."""
+    if body.isascii():
+        marker = _QUOTE_MARKERS_LOWER.search("\n" + body.lower())
+        return marker.end() - 1 if marker else None
+    found = _QUOTE_MARKERS.search(body)
+    return found.end() if found else None
+
+
 def original_message_id(returned: Message | None) -> str | None:
     if returned is None:
         return None
     value = decode_header(returned.get("Message-ID") or returned.get("Message-Id"))
-    match = re.search(r"<[^<>\s]+>", value)
+    match = _MESSAGE_ID.search(value)
     if match:
         return match.group(0)
     return value or None
@@ -71,16 +84,12 @@ def chosen_headers(returned: Message | None) -> dict[str, str]:
     if returned is None:
         return {}
     chosen: dict[str, str] = {}
-    try:
-        items = returned.items()
-    except Exception:
-        return {}
-    for name, value in items:
+    for name, value in returned._headers:  # noqa: SLF001 - only the chosen values are fetched, not all
         if name in chosen:
             continue
         lower = name.lower()
         if lower in _ALWAYS or (lower.startswith("x-") and not _NOISE.match(lower)):
-            chosen[name] = decode_header(value)
+            chosen[name] = decode_header(returned.policy.header_fetch_parse(name, value))
     return chosen
 
 

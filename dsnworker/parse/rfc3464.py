@@ -30,6 +30,9 @@ _FIELD_LINE = re.compile(
     r"remote-mta|diagnostic-code|last-attempt-date|final-recipient|original-recipient|arrival-date)[ \t]*:"
 )
 _COMMAND_RE = re.compile(r"(?i)in reply to (RCPT TO|MAIL FROM|end of DATA|DATA|HELO|EHLO|STARTTLS|AUTH)\b")
+# The same on lower-cased ASCII text: a literal first, so the search skips ahead instead of trying
+# every position. Only for ASCII: (?i) also takes 'ı' and 'İ' for an 'i', which lower() does not.
+_COMMAND_LOWER = re.compile(r"in reply to (rcpt to|mail from|end of data|data|helo|ehlo|starttls|auth)\b")
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -68,6 +71,7 @@ def unsplit_multipart(mail: Mail) -> str:
 def parse_fields(text: str, body: str = "") -> list[RecipientReport]:
     per_message: dict[str, str] = {}
     reports: list[RecipientReport] = []
+    command: str | None = None
     for block in field_blocks(text):
         fields: dict[str, str] = {}
         for name, value in block:
@@ -79,11 +83,13 @@ def parse_fields(text: str, body: str = "") -> list[RecipientReport]:
             if not reports:
                 per_message.update(fields)
             continue
-        reports.append(_report(fields, per_message, body))
+        if not reports and body:
+            command = _command_in(body)  # the text's, the same for every recipient: searched once
+        reports.append(_report(fields, per_message, body, command))
     return reports
 
 
-def _report(fields: dict[str, str], per_message: dict[str, str], body: str) -> RecipientReport:
+def _report(fields: dict[str, str], per_message: dict[str, str], body: str, command: str | None) -> RecipientReport:
     final = _address(fields.get("final-recipient"))
     original = _address(fields.get("original-recipient"))
     recipient = final or original or _address(fields.get("x-actual-recipient"))
@@ -92,11 +98,6 @@ def _report(fields: dict[str, str], per_message: dict[str, str], body: str) -> R
         diagnostic = text_near(body, recipient)
     status = find_status(fields.get("status"))
     reporting = host_of(per_message.get("reporting-mta"))
-    command = None
-    if body and recipient:
-        match = _COMMAND_RE.search(body)
-        if match:
-            command = _command(match.group(1))
     return RecipientReport(
         recipient=recipient,
         original_recipient=original if original and original != recipient else None,
@@ -106,7 +107,7 @@ def _report(fields: dict[str, str], per_message: dict[str, str], body: str) -> R
         diagnostic=diagnostic,
         remote_mta=host_of(fields.get("remote-mta")),
         reporting_mta=reporting,
-        command=command,
+        command=command if body and recipient else None,
     )
 
 
@@ -114,6 +115,12 @@ def _address(value: str | None) -> str | None:
     if not value:
         return None
     return clean_address(decode_xtext(strip_type(value)))
+
+
+def _command_in(body: str) -> str | None:
+    """The SMTP command the text says the failure answered ("in reply to RCPT TO"), if it says."""
+    match = _COMMAND_LOWER.search(body.lower()) if body.isascii() else _COMMAND_RE.search(body)
+    return _command(match.group(1)) if match else None
 
 
 def _command(text: str) -> str:

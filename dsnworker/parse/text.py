@@ -15,6 +15,8 @@ ADDRESS_RE = re.compile(
     r"""@(?:\[[\d.:a-fA-F]{3,64}\]|[\w\-]+(?:\.[\w\-]+)+)""",
 )
 FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{1,63})[ \t]*:[ \t]*(.*)$")
+_TYPE_RE = re.compile(r"\s*[A-Za-z][\w\-]{0,20}\s*")  # the type before ';' in 'rfc822; user@example.com'
+_ANGLED_RE = re.compile(r"<([^<>\s]*@[^<>\s]*)>")
 
 
 def find_status(text: str | None) -> str | None:
@@ -72,7 +74,7 @@ def strip_type(value: str | None) -> str:
     if not value:
         return ""
     head, sep, tail = value.partition(";")
-    if sep and re.fullmatch(r"\s*[A-Za-z][\w\-]{0,20}\s*", head):
+    if sep and _TYPE_RE.fullmatch(head):
         return tail.strip()
     return value.strip()
 
@@ -82,7 +84,7 @@ def clean_address(value: str | None) -> str | None:
     if not value:
         return None
     text = value.strip()
-    match = re.search(r"<([^<>\s]*@[^<>\s]*)>", text)
+    match = _ANGLED_RE.search(text)
     if match:
         text = match.group(1)
     elif '"' not in text:

@@ -52,7 +52,8 @@ _HINTS = (
 
 def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
-    if not any(marker in body[:3000] for marker in _MARKERS):
+    head = body[:3000]
+    if not any(marker in head for marker in _MARKERS):
         return None
     start = _START.search(body)
     if start is None:

@@ -53,6 +53,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
 def _paragraphs(body: str, reporting: str | None) -> list[tuple[str, RecipientReport]]:
     found: list[tuple[str, RecipientReport]] = []
     for paragraph in body.split("\n\n")[:500]:
+        if not paragraph.lstrip().startswith("<"):
+            continue  # not a recipient's paragraph: no need to join its lines
         paragraph = " ".join(paragraph.split())
         match = _ENTRY.match(paragraph)
         if match is None:

@@ -46,7 +46,8 @@ _HINTS = (
 
 def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
-    if not any(marker in body[:5000] for marker in _MARKERS):
+    head = body[:5000]
+    if not any(marker in head for marker in _MARKERS):
         return None
     end = _END.search(body)
     text = body[: end.start()] if end else body
