@@ -96,11 +96,12 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
     if args.format == "table":
         out.write(table_header() + "\n")
+    to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build one per record
     for source, data in iter_messages(args.paths, report_unreadable):
         for outcome in analyser.analyse(data, source):
             record = outcome_record(outcome)
             if args.format == "jsonl":
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.write(to_json(record) + "\n")
             else:
                 out.write(table_row(record) + "\n")
     out.flush()
