@@ -26,7 +26,7 @@ BOUNCE_SUBJECT = re.compile(
 )
 # Lines that begin quoting the original message: nothing after them is the bounce's own text.
 QUOTE_START = re.compile(
-    r"(?im)^[ \t]*(?:-{2,}|={2,}|\*{2,})?[ \t]*(?:"
+    r"(?im)^[ \t]*(?:(?:-{2,}|={2,}|\*{2,})[ \t]*)?(?:"  # not [ \t]*(...)?[ \t]*: quadratic on blank runs
     r"this is a copy of the message|original message follows|below this line is a copy|"
     r"the original message (?:was|is|follows|headers)|returned message|undelivered message (?:headers )?follows|"
     r"message headers follow|original message headers|headers of (?:the|your) (?:original )?message|"

@@ -18,7 +18,7 @@ _NOISE = re.compile(
 )
 # Where non-MIME bounces start quoting the original message.
 _QUOTE_MARKERS = re.compile(
-    r"(?im)^[ \t>|\-]*(?:-+ ?)?(?:"
+    r"(?im)^[ \t>|\-]*(?:"  # one run of leading decoration: two overlapping ones backtrack quadratically
     r"this is a copy of the message|original message follows|below this line is a copy|"
     r"the original message|returned message|undelivered message|message headers follow|"
     r"original message headers|content-type: message/rfc822|the headers of the message|"
