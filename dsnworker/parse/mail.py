@@ -152,6 +152,12 @@ def content_type(part: Message) -> str:
     return ctype.split(None, 1)[0] if " " in ctype or "\n" in ctype or "\t" in ctype else ctype
 
 
+def _plain_payload(part: Message) -> bool:
+    """A payload compat32's get_payload() returns as it is, without decoding anything."""
+    payload = part._payload  # noqa: SLF001
+    return isinstance(payload, list) or (isinstance(payload, str) and payload.isascii())
+
+
 def _blocks_bytes(blocks: list[Message | str]) -> bytes:
     """The header blocks of a message/* part as the bytes they were read from, blank-line separated.
 
@@ -162,12 +168,9 @@ def _blocks_bytes(blocks: list[Message | str]) -> bytes:
     for sub in blocks:
         if not isinstance(sub, Message):
             continue
-        lines = [
-            f"{name}: {_surrogate_text(value) if isinstance(value, email.header.Header) else value}"
-            for name, value in sub.items()
-        ]
-        try:
-            body = sub.get_payload(decode=True)  # no transfer encoding here: the raw bytes as read
+        lines = [f"{name}: {_raw_text(sub, name, value)}" for name, value in sub._headers]  # noqa: SLF001
+        try:  # no transfer encoding here: the raw bytes as read
+            body = b"" if sub._payload == "" else sub.get_payload(decode=True)  # noqa: SLF001
         except Exception:
             body = None
         text = "\n".join(lines)
@@ -175,6 +178,14 @@ def _blocks_bytes(blocks: list[Message | str]) -> bytes:
             text += "\n\n" + body.decode("ascii", "surrogateescape")
         texts.append(text)
     return "\n\n".join(texts).encode("utf-8", "surrogateescape")
+
+
+def _raw_text(msg: Message, name: str, value: str) -> str:
+    """A header value as read: compat32 hands 8-bit text back as a Header, made text again here."""
+    if isinstance(value, str) and value.isascii():
+        return value  # what compat32 would hand back unchanged
+    fetched = msg.policy.header_fetch_parse(name, value)
+    return _surrogate_text(fetched) if isinstance(fetched, email.header.Header) else fetched  # type: ignore[no-any-return]
 
 
 class Mail:
@@ -201,20 +212,19 @@ class Mail:
         key = name.lower()
         decoded = self._decoded.get(key)
         if decoded is None:
-            values = self._header_index.get(key)
-            decoded = self._decoded[key] = self._fetch(name, values[0]) if values else ""
+            value = self._header_index.get(key)
+            decoded = self._decoded[key] = self._fetch(name, value) if value is not None else ""
         return decoded
 
     def headers(self, name: str) -> list[str]:
-        return [self._fetch(name, value) for value in self._header_index.get(name.lower(), ())]
+        key = name.lower()
+        return [self._fetch(name, value) for field, value in self.msg._headers if field.lower() == key]  # noqa: SLF001
 
     @cached_property
-    def _header_index(self) -> dict[str, list[str]]:
-        """Raw top-level header values by lower-case name, built in one pass (Message.get scans)."""
-        index: dict[str, list[str]] = {}
-        for raw_name, value in self.msg._headers:  # noqa: SLF001 - read-only, one pass instead of many
-            index.setdefault(raw_name.lower(), []).append(value)
-        return index
+    def _header_index(self) -> dict[str, str]:
+        """The first raw value of each top-level header, by lower-case name (Message.get scans them all)."""
+        # the last value written wins: reversed, the first of each name is written last
+        return {field.lower(): value for field, value in reversed(self.msg._headers)}  # noqa: SLF001
 
     @cached_property
     def _decoded(self) -> dict[str, str]:
@@ -246,11 +256,14 @@ class Mail:
         while stack and len(found) < 200:
             part = stack.pop(0)
             ctype = content_type(part)
-            payload = part.get_payload()
-            if ctype.startswith("multipart/") and isinstance(payload, list):
-                stack[0:0] = [p for p in payload if isinstance(p, Message)]
-            else:
-                found.append((ctype, part))
+            if ctype.startswith("multipart/"):
+                payload = part.get_payload()
+                if isinstance(payload, list):
+                    stack[0:0] = [p for p in payload if isinstance(p, Message)]
+                    continue
+            elif not _plain_payload(part):
+                part.get_payload()  # compat32 raises on some 8-bit payloads: such a part fails here as before
+            found.append((ctype, part))
         return found
 
     def parts_of_type(self, *ctypes: str) -> list[Message]:
