@@ -265,3 +265,14 @@ def test_line_endings_never_change_the_records(seed: bytes, where: float, text: 
 def test_five_megabyte_line_in_a_plain_text_bounce(filler: bytes) -> None:
     head = b"From: MAILER-DAEMON@mail.example.com\nSubject: Undelivered Mail Returned to Sender\n\n"
     assert_sane(analyse(head + filler * (5_000_000 // len(filler)) + b"\n"))
+
+
+@pytest.mark.parametrize(
+    "filler", [b"\t", b" ", b"-", b" -", b"="], ids=["tabs", "spaces", "dashes", "space-dash", "equals"]
+)
+def test_megabyte_run_of_blanks_or_rules_where_quoting_markers_are_sought(filler: bytes) -> None:
+    # the "where does the bounce start quoting the original" searches once backtracked quadratically here
+    run = filler * (1_000_000 // len(filler))
+    plain = b"From: MAILER-DAEMON@mail.example.com\nSubject: Undelivered Mail Returned to Sender\n\n" + run + b"\n"
+    assert_sane(analyse(plain))
+    assert_sane(analyse(SYNTHETIC_DSN.replace(b"User unknown\n\n--B", b"User unknown\n" + run + b"\n\n--B", 1)))
