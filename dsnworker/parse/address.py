@@ -62,7 +62,6 @@ def _plugin(name: str) -> ModuleType:
     return importlib.import_module(f"flanker.addresslib.plugins.{name}")
 
 
-@lru_cache(maxsize=4096)
 def address_info(recipient: str | None) -> AddressInfo:
     if not recipient:
         return AddressInfo(address=None, domain=None)

@@ -23,7 +23,8 @@ _RCPT = re.compile(r"(?m)^[ \t]+RCPT TO:[ \t]*(.{1,5000})$")
 def parse(mail: Mail) -> ParsedMessage | None:
     body = readable_text(mail)
     details = body.find("Message details:")
-    error = _ERROR.search(body[: details if details >= 0 else 20000])
+    head = body[: details if details >= 0 else 20000]
+    error = _ERROR.search(head) if "Error message" in head else None  # the literal first: a cheap test
     if error is None or (details < 0 and _FAILED.search(body) is None):
         return None
     ends = [i for i in (details, body.find("\n\n", error.end() + 1)) if i > error.end()]

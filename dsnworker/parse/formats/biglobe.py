@@ -23,7 +23,8 @@ _HINTS = (("mailbox exceeded the local limit", "mailbox_full"),)
 
 def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
-    problems = _PROBLEMS.search(body[:5000])
+    head = body[:5000]
+    problems = _PROBLEMS.search(head) if "addresses had delivery problems" in head else None  # literal first
     information = _INFORMATION.search(body, problems.end()) if problems else None
     if problems is None or information is None:  # McAfee's gateway uses the first heading alone
         return None

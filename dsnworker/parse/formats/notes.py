@@ -26,7 +26,8 @@ _HINTS = (
 
 def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
-    start = _START.search(body[:5000])
+    head = body[:5000]
+    start = _START.search(head) if "Failure Reasons" in head else None  # the literal first: a cheap test
     if start is None:
         return None
     end = _END.search(body, start.end())
