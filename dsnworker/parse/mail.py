@@ -15,13 +15,15 @@ import email.header
 import email.message
 import html as html_lib
 import re
+from collections.abc import Callable
 from email import policy
 from email.parser import Parser
-from functools import cached_property
+from typing import Any, Generic, TypeVar
 
-from dsnworker.parse.mime import CTYPE, content_charset, split_message
+from dsnworker.parse.mime import CTYPE, content_charset, payload_bytes, split_message
 
 Message = email.message.Message
+_T = TypeVar("_T")
 
 # Charset labels seen in the wild, mapped to the codec that actually decodes them.
 _CHARSET_ALIASES = {
@@ -51,7 +53,7 @@ _MAX_BYTES = 10_000_000  # beyond this we only look at the start: bounces are sm
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
     """Decode text of unknown or mislabelled charset; never raises."""
-    if b"\x1b$" in data or b"\x1b(" in data:  # JIS escapes: ISO-2022-JP whatever the label says
+    if b"\x1b" in data and (b"\x1b$" in data or b"\x1b(" in data):  # JIS escapes: ISO-2022-JP whatever the label says
         try:
             return data.decode("iso2022_jp_ext")
         except (UnicodeDecodeError, LookupError):
@@ -118,7 +120,7 @@ def normalise_line_endings(data: bytes) -> bytes:
 def part_text(part: Message) -> str:
     """The decoded text of a leaf part (transfer encoding and charset undone)."""
     try:
-        payload = part.get_payload(decode=True)
+        payload = payload_bytes(part)
     except Exception:
         payload = None
     if payload is None:
@@ -188,12 +190,35 @@ def _raw_text(msg: Message, name: str, value: str) -> str:
     return _surrogate_text(fetched) if isinstance(fetched, email.header.Header) else fetched  # type: ignore[no-any-return]
 
 
+class cached_view(Generic[_T]):  # noqa: N801 - used like functools.cached_property
+    """functools.cached_property without its lock: Python 3.11's takes an RLock on every first read.
+
+    A Mail belongs to one thread; the value is stored in the instance's __dict__, where later reads
+    find it without calling this descriptor again.
+    """
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> _T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 class Mail:
     """One parsed message with cached, decoded views; building one never raises."""
 
     def __init__(self, data: bytes) -> None:
         self.raw = normalise_line_endings(data[:_MAX_BYTES])
         self.memo: dict[str, object] = {}  # results that parsers share, computed once per message
+        self._decoded: dict[str, str] = {}  # top-level header values by lower-case name, once decoded
         text = self.raw.decode("ascii", "surrogateescape")  # what message_from_bytes does first
         try:
             self.msg: Message = split_message(text) or _COMPAT32.parsestr(text)
@@ -220,35 +245,32 @@ class Mail:
         key = name.lower()
         return [self._fetch(name, value) for field, value in self.msg._headers if field.lower() == key]  # noqa: SLF001
 
-    @cached_property
+    @cached_view
     def _header_index(self) -> dict[str, str]:
         """The first raw value of each top-level header, by lower-case name (Message.get scans them all)."""
         # the last value written wins: reversed, the first of each name is written last
         return {field.lower(): value for field, value in reversed(self.msg._headers)}  # noqa: SLF001
 
-    @cached_property
-    def _decoded(self) -> dict[str, str]:
-        return {}
-
     def _fetch(self, name: str, value: str) -> str:
         try:
-            return decode_header(self.msg.policy.header_fetch_parse(name, value))
+            # an ASCII value is what compat32 would hand back unchanged
+            return decode_header(value if value.isascii() else self.msg.policy.header_fetch_parse(name, value))
         except Exception:
             return ""
 
-    @cached_property
+    @cached_view
     def subject(self) -> str:
         return self.header("Subject")
 
-    @cached_property
+    @cached_view
     def from_(self) -> str:
         return self.header("From")
 
-    @cached_property
+    @cached_view
     def content_type(self) -> str:
         return content_type(self.msg)
 
-    @cached_property
+    @cached_view
     def leaves(self) -> list[tuple[str, Message]]:
         """(content type, part) for every leaf part, not descending into attached messages."""
         found: list[tuple[str, Message]] = []
@@ -269,7 +291,7 @@ class Mail:
     def parts_of_type(self, *ctypes: str) -> list[Message]:
         return [part for ctype, part in self.leaves if ctype in ctypes]
 
-    @cached_property
+    @cached_view
     def delivery_status(self) -> str | None:
         """The text of the message/delivery-status part (or its RFC 6533 global form), if any."""
         for part in self.parts_of_type("message/delivery-status", "message/global-delivery-status"):
@@ -286,7 +308,7 @@ class Mail:
             return part_text(part)
         return None
 
-    @cached_property
+    @cached_view
     def body_text(self) -> str:
         """The human-readable text of the message: text/plain parts, else text/html stripped."""
         plain = [part_text(p) for ctype, p in self.leaves if ctype == "text/plain"]
@@ -301,7 +323,7 @@ class Mail:
         raw = [p.get_payload() for ctype, p in self.leaves if ctype.startswith(("multipart/", "text/"))]
         return "\n".join(dict.fromkeys(text for text in [*raw, self.msg.get_payload()] if isinstance(text, str)))
 
-    @cached_property
+    @cached_view
     def returned(self) -> Message | None:
         """The returned original message (or its headers) as a Message, if the bounce carries it."""
         for ctype, part in self.leaves:

@@ -185,6 +185,27 @@ def content_charset(msg: Message) -> str | None:
     return None if charset is None else charset.lower()
 
 
+_TRANSFER_ENCODED = ("quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue")
+
+
+def payload_bytes(part: Message) -> bytes | None:
+    """`part.get_payload(decode=True)`; a payload without transfer encoding is encoded here directly.
+
+    compat32 looks the header up through its policy and encodes the whole payload once more to test
+    it for surrogates first; the bytes are the same. Transfer encodings, 8-bit header values and
+    text that is not ASCII or surrogate escapes are left to compat32 (errors included).
+    """
+    payload = part._payload  # noqa: SLF001
+    if isinstance(payload, str):
+        encoding = _first_value(part, "content-transfer-encoding")
+        if encoding is None or (encoding.isascii() and encoding.lower() not in _TRANSFER_ENCODED):
+            try:
+                return payload.encode("ascii", "surrogateescape")
+            except UnicodeEncodeError:
+                pass
+    return part.get_payload(decode=True)  # type: ignore[no-any-return]
+
+
 def _multipart(msg: Message, body: str, depth: int, content_type: str | None) -> None:
     boundary = _boundary(msg, content_type)
     if not boundary:
