@@ -52,7 +52,7 @@ def field_blocks(text: str) -> list[list[tuple[str, str]]]:
     blocks: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []
     for line in text.split("\n"):
-        if not line.strip():
+        if not line or line.isspace():  # blank (what `not line.strip()` tests, without a copy)
             if current:
                 blocks.append(current)
                 current = []
