@@ -525,6 +525,28 @@ DSN_CASES = [
     ("icloud-hme1", "someone@icloud.com", "mx01.mail.icloud.com", "5.7.1",
      data("554 5.7.1 [HME1] This message was blocked for failing both SPF and DKIM authentication checks."),
      {"reason": "auth_failure", "hard": False, "action": "sender_fix", "provider": "apple"}),
+    # --- more generic MTA texts --------------------------------------------------------------------
+    ("postfix-verify-in-progress", "someone@example.jp", "mx.example.jp", "4.1.1",
+     rcpt("451 4.1.1 <someone@example.jp>: Recipient address rejected: unverified address: Address verification in progress"),
+     {"reason": "on_hold", "hard": False, "action": "retry"}),
+    ("sender-blocked-by-recipient", "someone@example.jp", "mx.example.jp", "5.2.0",
+     rcpt("550 5.2.0 Mailbox unavailable. Sender blocked by recipient"),
+     {"reason": "filtered", "hard": False, "action": "retry"}),
+    ("ip-blocked-complaints", "someone@example.jp", "mx.example.jp", "5.7.1",
+     "550 5.7.1 Your IP address 192.0.2.44 has been blocked due to excessive spam complaints (in reply to MAIL FROM command)",
+     {"reason": "blocked", "hard": False, "action": "sender_fix", "listed_ip": "192.0.2.44"}),
+    ("postfix-local-unknown", "taro@example.jp", None, "5.1.1",
+     'unknown user: "taro"',
+     {"reason": "user_unknown", "hard": True, "action": "suppress"}),
+    ("postfix-loops-back", "someone@example.jp", None, "5.4.6",
+     "mail for example.jp loops back to myself",
+     {"reason": "network_error", "hard": False, "action": "retry"}),
+    ("spamhaus-pbl", "someone@example.jp", "mx.example.jp", "5.7.1",
+     "554 5.7.1 Rejected: IP 192.0.2.44 in Spamhaus PBL (in reply to MAIL FROM command)",
+     {"reason": "blocked", "hard": False, "action": "sender_fix", "blocklist": "spamhaus", "listed_ip": "192.0.2.44"}),
+    ("exim-sender-verify", "someone@example.jp", "mx.example.jp", "5.0.0",
+     rcpt("550-Verification failed for <news@example.com> 550-Unrouteable address 550 Sender verify failed"),
+     {"reason": "rejected", "hard": False, "action": "sender_fix"}),
 ]
 
 
