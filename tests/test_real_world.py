@@ -547,6 +547,25 @@ DSN_CASES = [
     ("exim-sender-verify", "someone@example.jp", "mx.example.jp", "5.0.0",
      rcpt("550-Verification failed for <news@example.com> 550-Unrouteable address 550 Sender verify failed"),
      {"reason": "rejected", "hard": False, "action": "sender_fix"}),
+    # --- the sender's own account or limits, said by the receiving side ----------------------------
+    ("ms-5.7.501-sender-banned", "someone@example.com", "example-com.mail.protection.outlook.com", "5.7.501",
+     data("550 5.7.501 Access denied, spam abuse detected. The sending account has been banned due to detected spam activity. For details, see Fix email delivery issues for error code 451 5.7.500-699 (ASxxx) in Exchange Online."),
+     {"reason": "rejected", "hard": False, "action": "sender_fix"}),
+    ("gmail-mail-sending-denied", "someone@gmail.com", "gmail-smtp-in.l.google.com", "5.7.0",
+     "550-5.7.0 Mail Sending denied. This error occurs if the sender account is disabled or not registered within your Google Workspace domain. - gsmtp (in reply to MAIL FROM command)",
+     {"reason": "rejected", "hard": False, "action": "sender_fix"}),
+    ("gmail-policy-size-per-transaction", "someone@gmail.com", "gmail-smtp-in.l.google.com", "4.5.3",
+     rcpt("452-4.5.3 Domain policy size per transaction exceeded, please try this recipient in a separate transaction. - gsmtp"),
+     {"reason": "too_many_conn", "hard": False, "action": "retry"}),
+    ("aol-521", "someone@aol.com", "mx-aol.mail.gm0.yahoodns.net", "5.2.1",
+     data("521 5.2.1 : AOL will not accept delivery of this message."),
+     {"reason": "blocked", "hard": False, "action": "sender_fix"}),
+    ("policyd-quota", "someone@example.org", "mx.example.org", "4.7.1",
+     rcpt("450 4.7.1 <someone@example.org>: Recipient address rejected: Policy Rejection- Quota Exceeded"),
+     {"reason": "speeding", "hard": False, "action": "retry"}),
+    ("user-not-local-please-try", "someone@example.org", "mx.example.org", "5.1.6",
+     rcpt("551 5.1.6 User not local; please try <taro@example.net>"),
+     {"reason": "has_moved", "hard": True, "action": "suppress"}),
 ]
 
 
