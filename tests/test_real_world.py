@@ -845,3 +845,52 @@ def test_delay_warning_timeout(eol):
          "connect to mx.example.jp[203.0.113.5]:25: Connection timed out", None),
     ]).replace(b"Undelivered Mail Returned to Sender", b"Delayed Mail (still being retried)"), eol))
     assert [(r["reason"], r["hard"], r["action"]) for r in out] == [("expired", False, "retry")]
+
+
+def japanese_dsn(recipient: str, status: str, diagnostic: str, remote_mta: str, charset: str) -> bytes:
+    """A Japanese ISP's RFC 3464 report: the human-readable part in Japanese (ISO-2022-JP or
+    Shift_JIS), the delivery-status part in ASCII as the RFC requires."""
+    codec = {"iso-2022-jp": "iso-2022-jp", "shift_jis": "cp932"}[charset]
+    human = (
+        "このメールは、送信されたメールが配送できなかったことをお知らせするものです。\n"
+        "以下の宛先に送信できませんでした。\n\n"
+        f"  宛先: {recipient}\n  理由: {diagnostic}\n"
+    ).encode(codec)
+    head = (
+        "Return-Path: <>\n"
+        "Date: Tue, 24 Nov 2026 10:15:02 +0900\n"
+        "From: MAILER-DAEMON@mail.example.jp\n"
+        f"Subject: {Header('配送エラーのお知らせ', 'iso-2022-jp').encode()}\n"
+        "To: bounce+c1@example.com\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="JP"\n\n'
+        f"--JP\nContent-Type: text/plain; charset={charset}\n"
+        f"Content-Transfer-Encoding: {'7bit' if codec == 'iso-2022-jp' else '8bit'}\n\n"
+    ).encode("ascii")
+    tail = (
+        "\n--JP\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mail.example.jp\n\n"
+        f"Final-Recipient: rfc822; {recipient}\nAction: failed\nStatus: {status}\n"
+        f"Remote-MTA: dns; {remote_mta}\nDiagnostic-Code: smtp; {diagnostic}\n\n"
+        "--JP\nContent-Type: text/rfc822-headers\n\n"
+        "From: news@example.com\nSubject: =?ISO-2022-JP?B?GyRCJF4kaSQ3GyhC?=\nMessage-ID: <c1.20261124@example.com>\n\n"
+        "--JP--\n"
+    ).encode("ascii")
+    return head + human + tail
+
+
+@pytest.mark.parametrize("charset", ["iso-2022-jp", "shift_jis"])
+@pytest.mark.parametrize(
+    "recipient,status,diagnostic,remote_mta,expected",
+    [
+        ("nobody-here@example.jp", "5.1.1", "550 5.1.1 <nobody-here@example.jp>... User unknown", "mx.example.jp",
+         ("user_unknown", True, "suppress")),
+        ("someone@ezweb.ne.jp", "5.0.0", "550 : User unknown", "lsean.ezweb.ne.jp", ("filtered", False, "retry")),
+        ("someone@example.jp", "4.2.2", "452 4.2.2 <someone@example.jp>: Mailbox full", "mx.example.jp",
+         ("mailbox_full", False, "retry")),
+    ],
+    ids=["unknown", "au-filter", "full"],
+)
+def test_japanese_human_part(charset, recipient, status, diagnostic, remote_mta, expected, eol):
+    out = records(convert(japanese_dsn(recipient, status, diagnostic, remote_mta, charset), eol))
+    assert [(r["recipient"], r["reason"], r["hard"], r["action"]) for r in out] == [(recipient, *expected)]
