@@ -566,6 +566,21 @@ DSN_CASES = [
     ("user-not-local-please-try", "someone@example.org", "mx.example.org", "5.1.6",
      rcpt("551 5.1.6 User not local; please try <taro@example.net>"),
      {"reason": "has_moved", "hard": True, "action": "suppress"}),
+    ("sender-domain-no-mx", "someone@example.org", "mx.example.org", "5.7.1",
+     "550 5.7.1 Sender domain has no MX or A record (in reply to MAIL FROM command)",
+     {"reason": "rejected", "hard": False, "action": "sender_fix"}),
+    ("postfix-too-much-mail", "someone@example.org", "mx.example.org", "4.7.1",
+     "450 4.7.1 Error: too much mail from 192.0.2.44 (in reply to MAIL FROM command)",
+     {"reason": "speeding", "hard": False, "action": "retry"}),
+    ("server-configuration-problem", "someone@example.org", "mx.example.org", "4.3.5",
+     rcpt("451 4.3.5 Server configuration problem"),
+     {"reason": "system_error", "hard": False, "action": "retry"}),
+    ("uceprotect", "someone@example.org", "mx.example.org", "5.7.1",
+     rcpt("554 5.7.1 Service unavailable; Client host [192.0.2.44] blocked using dnsbl-1.uceprotect.net; IP 192.0.2.44 is UCEPROTECT-Level 1 listed."),
+     {"reason": "blocked", "hard": False, "action": "sender_fix", "blocklist": "uceprotect", "listed_ip": "192.0.2.44"}),
+    ("spamhaus-dbl-sender", "someone@example.org", "mx.example.org", "5.7.1",
+     rcpt("550 5.7.1 Service unavailable; Sender address [news@example.com] blocked using dbl.spamhaus.org; https://www.spamhaus.org/query/domain/example.com"),
+     {"reason": "blocked", "hard": False, "action": "sender_fix", "blocklist": "spamhaus"}),
 ]
 
 
