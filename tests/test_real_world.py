@@ -581,6 +581,18 @@ DSN_CASES = [
     ("spamhaus-dbl-sender", "someone@example.org", "mx.example.org", "5.7.1",
      rcpt("550 5.7.1 Service unavailable; Sender address [news@example.com] blocked using dbl.spamhaus.org; https://www.spamhaus.org/query/domain/example.com"),
      {"reason": "blocked", "hard": False, "action": "sender_fix", "blocklist": "spamhaus"}),
+    ("450-mailbox-unavailable", "someone@example.org", "mx.example.org", "4.0.0",
+     rcpt("450 Requested mail action not taken: mailbox unavailable"),
+     {"reason": "user_unknown", "hard": False, "action": "retry"}),
+    ("450-user-unknown-no-status", "someone@example.org", "mx.example.org", "4.0.0",
+     rcpt("450 <someone@example.org>: User unknown"),
+     {"reason": "user_unknown", "hard": False, "action": "retry"}),
+    ("message-rejected-by-recipient", "someone@example.org", "mx.example.org", "5.7.1",
+     rcpt("550 5.7.1 <someone@example.org>: Recipient address rejected: Message rejected by recipient"),
+     {"reason": "filtered", "hard": False, "action": "retry"}),
+    ("ms-quoted-tenant-notfound", '"hanako"@contoso.example.com', "contoso-example-com.mail.protection.outlook.com", "5.1.10",
+     rcpt("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient \"hanako\"@contoso.example.com not found by SMTP address lookup"),
+     {"reason": "quoted_local_part", "hard": False, "action": "fix_address", "suggested_address": "hanako@contoso.example.com"}),
 ]
 
 
