@@ -593,6 +593,9 @@ DSN_CASES = [
     ("ms-quoted-tenant-notfound", '"hanako"@contoso.example.com', "contoso-example-com.mail.protection.outlook.com", "5.1.10",
      rcpt("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient \"hanako\"@contoso.example.com not found by SMTP address lookup"),
      {"reason": "quoted_local_part", "hard": False, "action": "fix_address", "suggested_address": "hanako@contoso.example.com"}),
+    ("mimecast-host-network", "someone@example.com", "us-smtp-inbound-1.mimecast.com", "5.0.0",
+     rcpt("554 Host network not allowed - https://community.mimecast.com/docs/DOC-1369#554 [AbCdEfGh.us222]"),
+     {"reason": "policy_violation", "hard": False, "action": "review"}),
 ]
 
 
