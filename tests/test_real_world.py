@@ -596,6 +596,24 @@ DSN_CASES = [
     ("mimecast-host-network", "someone@example.com", "us-smtp-inbound-1.mimecast.com", "5.0.0",
      rcpt("554 Host network not allowed - https://community.mimecast.com/docs/DOC-1369#554 [AbCdEfGh.us222]"),
      {"reason": "policy_violation", "hard": False, "action": "review"}),
+    ("ja-utf8-box-full", "someone@example.jp", "mx.example.jp", "5.0.0",
+     rcpt("552 メールボックスがいっぱいです"),
+     {"reason": "mailbox_full", "hard": False, "action": "retry"}),
+    ("ja-utf8-over-capacity", "someone@example.jp", "mx.example.jp", "5.0.0",
+     rcpt("552 メールボックスの容量を超えています"),
+     {"reason": "mailbox_full", "hard": False, "action": "retry"}),
+    ("ja-utf8-refused-by-settings", "someone@example.jp", "mx.example.jp", "5.0.0",
+     data("550 受信者の設定により受信を拒否されました"),
+     {"reason": "filtered", "hard": False, "action": "retry"}),
+    ("ja-utf8-sender-unknown", "someone@example.jp", "mx.example.jp", "5.0.0",
+     rcpt("550 差出人のメールアドレスが存在しません"),
+     {"reason": "rejected", "hard": False, "action": "sender_fix"}),
+    ("ja-utf8-virus", "someone@example.jp", "mx.example.jp", "5.0.0",
+     data("554 ウイルスが検出されました"),
+     {"reason": "virus_detected", "hard": False}),
+    ("ja-utf8-blacklist", "someone@example.jp", "mx.example.jp", "5.0.0",
+     "550 送信元IPアドレスがブラックリストに登録されています (in reply to MAIL FROM command)",
+     {"reason": "blocked", "hard": False, "action": "sender_fix"}),
 ]
 
 
@@ -762,6 +780,18 @@ TEXT_CASES = [
         "宛先: <someone@example.jp>\n理由: 550 5.7.1 受信者の受信拒否設定により配信できませんでした\n",
         charset="iso-2022-jp", encoding="iso-2022-jp"),
      {"reason": "filtered", "hard": False, "action": "retry"}),
+    ("ja-sjis-expired", "someone@example.jp", plain(
+        "配信エラー", "MAILER-DAEMON@mail.example.jp",
+        "以下の宛先へのメールは配信できませんでした。\n\n"
+        "宛先: <someone@example.jp>\n理由: 配送期限切れのため送信できませんでした (接続タイムアウト)\n",
+        charset="Shift_JIS", encoding="cp932"),
+     {"reason": "expired", "hard": False, "action": "retry"}),
+    ("ja-iso2022jp-box-full", "someone@example.jp", plain(
+        "配信エラー", "MAILER-DAEMON@mail.example.jp",
+        "以下の宛先へのメールは配信できませんでした。\n\n"
+        "宛先: <someone@example.jp>\n理由: 552 メールボックスがいっぱいです\n",
+        charset="iso-2022-jp", encoding="iso-2022-jp"),
+     {"reason": "mailbox_full", "hard": False, "action": "retry"}),
 ]
 
 
