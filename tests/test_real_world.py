@@ -876,11 +876,8 @@ def test_one_report_rcpt_and_data_refusals(eol):
     }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parse: an 'in reply to RCPT TO command' written inside the Diagnostic-Code field itself (as "
-    "relaying MTAs and some appliances quote the remote reply) is not read as the command"
-))
 def test_command_only_in_diagnostic_code(eol):
+    """'(in reply to RCPT TO command)' written inside the Diagnostic-Code itself is the command."""
     data_ = postfix_dsn("nobody-here@docomo.ne.jp", "5.0.0", "550 Unknown user nobody-here@docomo.ne.jp",
                         "mfsmax.docomo.ne.jp")
     data_ = data_.replace(b"<nobody-here@docomo.ne.jp>: host mfsmax.docomo.ne.jp[203.0.113.25] said: 550 Unknown user nobody-here@docomo.ne.jp\n", b"")

@@ -107,7 +107,9 @@ def _report(fields: dict[str, str], per_message: dict[str, str], body: str, comm
         diagnostic=diagnostic,
         remote_mta=host_of(fields.get("remote-mta")),
         reporting_mta=reporting,
-        command=command if body and recipient else None,
+        # the reply's own "(in reply to RCPT TO command)" first, else what the text says
+        command=(_command_in(diagnostic) if diagnostic and "in reply to" in diagnostic.lower() else None)
+        or (command if body and recipient else None),
     )
 
 
