@@ -182,6 +182,16 @@ class Classifier:
             reason=reason, hard=False, action=action, status=status, provider=None, rule=rule_id, details=details or {}
         )
 
+    def _captured(self, provider: str, facts: Facts, details: dict[str, str]) -> None:
+        """Details the provider's `capture` patterns read (its reference codes), where none is set."""
+        for pack in self._by_provider.get(provider, ()):
+            for pattern in pack.capture:
+                match = pattern.search(facts.diagnostic, facts.lowered)
+                if match is not None:
+                    for key, value in match.groupdict().items():
+                        if value and key not in details:
+                            details[key] = value
+
     def _first_match(self, pack: Pack, facts: Facts) -> Match | None:
         for rule in pack.deciders:
             found = match_rule(rule, facts)
@@ -202,6 +212,8 @@ class Classifier:
             details.update(found.groups)
         if reason in _SENDER_SIDE:
             _sender_side_details(details, facts.diagnostic)
+        if provider is not None and facts.diagnostic:
+            self._captured(provider, facts, details)
         return Verdict(
             reason=reason,
             hard=hard,

@@ -23,7 +23,7 @@ from dsnworker.errors import RuleError
 # libyaml's loader when PyYAML was built with it: ~8x faster, and packs load at every start
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 GENERIC = "generic"
-_PACK_KEYS = {"provider", "description", "recognise", "rules"}
+_PACK_KEYS = {"provider", "description", "recognise", "capture", "rules"}
 _RECOGNISE_KEYS = {"domains", "hosts", "phrases"}
 _WHEN_KEYS = {
     "status",
@@ -160,6 +160,8 @@ class Pack:
     recognise: Recognise
     rules: tuple[Rule, ...]
     description: str = ""
+    # patterns whose named groups (a reference code, say) are read from any report of this provider
+    capture: tuple[TextPattern, ...] = ()
 
     @cached_property
     def deciders(self) -> tuple[Rule, ...]:
@@ -233,6 +235,10 @@ def load_pack(path: Path) -> Pack:
         recognise=_recognise(where, data.get("recognise") or {}),
         rules=rules,
         description=str(data.get("description") or ""),
+        capture=tuple(
+            _pattern(where, None, "capture", [source])
+            for source in _strings(where, None, "capture", data.get("capture"))
+        ),
     )
 
 
