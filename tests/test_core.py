@@ -301,6 +301,17 @@ def test_original_message_id_comes_from_the_returned_headers() -> None:
     assert parsed.original_message_id == "<spring-sale-2024.8f3a1c@app1.example.com>"
 
 
+def test_original_recipient_falls_back_to_the_returned_messages_single_to() -> None:
+    parsed = parse_message(dsn("Final-Recipient: rfc822; ichiro@example.jp\nAction: failed\n", "", RETURNED_HEADERS))
+    assert [r.original_recipient for r in parsed.reports] == ["ichiro@example.jp"]
+
+
+def test_original_recipient_field_wins_over_the_returned_to() -> None:
+    fields = "Original-Recipient: rfc822; sales@example.jp\nFinal-Recipient: rfc822; kim@example.jp\nAction: failed\n"
+    parsed = parse_message(dsn(fields, "", RETURNED_HEADERS))
+    assert [r.original_recipient for r in parsed.reports] == ["sales@example.jp"]
+
+
 def test_campaign_header_of_the_returned_message_is_kept() -> None:
     parsed = parse_message(dsn("Final-Recipient: rfc822; ichiro@example.jp\nAction: failed\n", "", RETURNED_HEADERS))
     assert parsed.original_headers["X-Campaign-Id"] == "spring-sale-2024"

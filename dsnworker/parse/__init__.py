@@ -41,10 +41,22 @@ def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
     except Exception:
         returned = None
     reports = parsed.reports
-    if returned is not None and parsed.kind is Kind.BOUNCE and any(r.recipient is None for r in reports):
-        fallback = clean_address(original_recipient(returned))
-        if fallback:
-            reports = tuple(r if r.recipient else dataclasses.replace(r, recipient=fallback) for r in reports)
+    if returned is not None and parsed.kind is Kind.BOUNCE:
+        addressed = _single_address(original_recipient(returned))
+        if addressed:
+            # who the returned message was addressed to: the recipient where the bounce names none,
+            # and the original recipient (the contract's fallback) where the report has no
+            # Original-Recipient field
+            reports = tuple(
+                dataclasses.replace(
+                    r,
+                    recipient=r.recipient or addressed,
+                    original_recipient=r.original_recipient or addressed,
+                )
+                if r.recipient is None or r.original_recipient is None
+                else r
+                for r in reports
+            )
     return dataclasses.replace(
         parsed,
         reports=reports,
@@ -52,3 +64,10 @@ def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
         original_headers=parsed.original_headers or chosen_headers(returned),
         subject=parsed.subject or mail.subject or None,
     )
+
+
+def _single_address(to: str | None) -> str | None:
+    """The one address a To header holds; None for none or several (a list's or a team's send)."""
+    if not to or to.count("@") != 1:
+        return None
+    return clean_address(to)
