@@ -22,14 +22,15 @@ from tests.conftest import CORPUS, ROOT, corpus_dir, corpus_file
 
 SCORER = ROOT.parent / "shared" / "tools" / "score_corpus.py"
 
-# Floors: ~2 points under the score measured when each was last raised (see git log of this file).
-# Floors only go up: when the score rises for good, raise them; never lower one to make a change pass.
+# Floors: the acceptance bar of the offline-core issue (reason >= 90, hard >= 97, status >= 95,
+# detected >= 99), and count_exact a point under its score. Measured when last raised: detected 100.0,
+# count 99.7, reason 91.9, hard 97.2, status 97.0. Floors only go up; never lower one to make a change pass.
 FLOORS = {
-    "detected_pct": 98.0,  # measured 100.0
-    "count_exact_pct": 97.5,  # measured 99.7
-    "reason_pct": 89.5,  # measured 91.7
-    "hard_pct": 95.0,  # measured 97.2
-    "status_pct": 95.0,  # measured 97.0
+    "detected_pct": 99.0,
+    "count_exact_pct": 98.5,
+    "reason_pct": 90.0,
+    "hard_pct": 97.0,
+    "status_pct": 95.0,
 }
 
 
