@@ -94,34 +94,39 @@ class TextPattern:
     would give: the leftmost match, the first alternative at that position.
     """
 
-    __slots__ = ("regex", "literals", "_alternatives", "_compiled")
+    __slots__ = ("regex", "literals", "_sources", "_compiled", "_needles", "_always")
 
     def __init__(self, pattern: regex.Pattern[str], alternatives: list[str]) -> None:
         self.regex = pattern  # the whole pattern: what the load-time probes proved safe
-        found = [required_literal(a) for a in alternatives]
-        self._alternatives = list(zip(found, alternatives, strict=True))
+        self._sources = alternatives
         self._compiled: list[regex.Pattern[str] | None] = [None] * len(alternatives)
-        self.literals: tuple[str, ...] | None = None  # all of them: a text with none cannot match
-        if all(options is not None for options in found):
-            self.literals = tuple(dict.fromkeys(o for options in found for o in options))  # type: ignore[union-attr]
+        found = [required_literal(a) for a in alternatives]
+        self._always = tuple(i for i, options in enumerate(found) if options is None)  # searched every time
+        needles: dict[str, list[int]] = {}  # required string -> the alternatives it stands for
+        for index, options in enumerate(found):
+            for option in options or ():
+                needles.setdefault(option, []).append(index)
+        self._needles = needles
+        # all of them: a text with none cannot match (None: some alternative requires nothing)
+        self.literals: tuple[str, ...] | None = None if self._always else tuple(needles)
 
     @property
     def pattern(self) -> str:
         return self.regex.pattern
 
     def search(self, text: str, lowered: str) -> regex.Match[str] | None:
-        if self.literals is not None and not any(map(lowered.__contains__, self.literals)):
+        present = [needle for needle in self._needles if needle in lowered]
+        if not present and not self._always:
             return None
-        if len(self._alternatives) == 1:
+        if len(self._sources) == 1:
             return self.regex.search(text)
+        candidates = sorted({i for needle in present for i in self._needles[needle]}.union(self._always))
         best: regex.Match[str] | None = None
-        for index, (literals, source) in enumerate(self._alternatives):
-            if literals is not None and not any(map(lowered.__contains__, literals)):
-                continue
+        for index in candidates:
             compiled = self._compiled[index]
             if compiled is None:
                 # a piece of a pattern proved safe is safe: no probing again
-                compiled = self._compiled[index] = regex.compile(source, regex.IGNORECASE | regex.V0)
+                compiled = self._compiled[index] = regex.compile(self._sources[index], regex.IGNORECASE | regex.V0)
             found = compiled.search(text)
             if found is not None and (best is None or found.start() < best.start()):
                 best = found
