@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from dsnworker.classify.patterns import TextPattern, compile_pattern, required_literal, split_alternatives
+from dsnworker.classify.patterns import (
+    TextPattern,
+    UnsafePattern,
+    checked_pattern,
+    compile_pattern,
+    required_literal,
+    split_alternatives,
+)
 from dsnworker.classify.rules import default_rules_dir, load_packs
 from dsnworker.parse import parse_message
 from tests.conftest import corpus_dir
@@ -14,7 +21,7 @@ from tests.conftest import corpus_dir
 
 def _pattern(*alternatives: str) -> TextPattern:
     source = "|".join(f"(?:{a})" for a in alternatives)
-    return TextPattern(compile_pattern(source), [p for a in alternatives for p in split_alternatives(a)])
+    return TextPattern(source, [p for a in alternatives for p in split_alternatives(a)], compile_pattern(source))
 
 
 def test_literal_run_outside_groups_is_required():
@@ -81,3 +88,15 @@ def test_precheck_never_hides_a_match_on_real_diagnostics():
 def test_search_handles_odd_texts(text):
     pattern = _pattern("mailbox (?:is )?full", "over ?quota")
     assert pattern.search(text, text.lower()) is None
+
+
+def test_a_linear_pattern_is_validated_without_compiling_it_with_regex():
+    assert checked_pattern("mailbox (?:is )?full") is None  # re's compiler proved it; compiled on first use
+    pattern = TextPattern("mailbox (?:is )?full", ["mailbox (?:is )?full"])
+    assert pattern.search("552 Mailbox is full", "552 mailbox is full") is not None
+
+
+def test_a_pattern_that_does_not_compile_is_refused_either_way():
+    for source in ["mailbox (full", "a{2,1}+"]:
+        with pytest.raises(UnsafePattern):
+            checked_pattern(source)

@@ -8,6 +8,7 @@ that backtracks badly is refused with the rule's name. Input is also cut to `MAX
 from __future__ import annotations
 
 import fnmatch
+import re
 import time
 
 import regex
@@ -38,6 +39,24 @@ class UnsafePattern(ValueError):
 
 # Only a repeat that can grow with the text (`+`, `*`, `{n,}`, `{n,m}`) can backtrack badly.
 _GROWING = regex.compile(r"(?<!\\)(?:[+*]|\{\d*,\d*\})")
+
+
+def checked_pattern(source: str) -> regex.Pattern[str] | None:
+    """Refuse a pattern that does not compile or that backtracks badly; compile it if that took it.
+
+    Returns the compiled pattern, or None when the pattern was proven valid and linear without
+    compiling it with `regex` (whose compiler is slow, ~1 ms a pattern): one made of fixed-length
+    pieces and `?` only can only be linear, and the standard `re` compiler (4x faster) accepting it
+    proves its syntax, as `regex` (V0) accepts everything `re` does. Such a pattern is compiled the
+    first time it is needed.
+    """
+    if not _GROWING.search(source):
+        try:
+            re.compile(source, re.IGNORECASE)
+            return None
+        except (re.error, RecursionError):
+            pass  # regex-only syntax (repeated group names, ...), or an error regex will name
+    return compile_pattern(source)
 
 
 def compile_pattern(source: str) -> regex.Pattern[str]:
@@ -94,10 +113,11 @@ class TextPattern:
     would give: the leftmost match, the first alternative at that position.
     """
 
-    __slots__ = ("regex", "literals", "_sources", "_compiled", "_needles", "_always")
+    __slots__ = ("source", "literals", "_regex", "_sources", "_compiled", "_needles", "_always")
 
-    def __init__(self, pattern: regex.Pattern[str], alternatives: list[str]) -> None:
-        self.regex = pattern  # the whole pattern: what the load-time probes proved safe
+    def __init__(self, source: str, alternatives: list[str], compiled: regex.Pattern[str] | None = None) -> None:
+        self.source = source  # the whole pattern, proven valid and safe when loaded
+        self._regex = compiled
         self._sources = alternatives
         self._compiled: list[regex.Pattern[str] | None] = [None] * len(alternatives)
         found = [required_literal(a) for a in alternatives]
@@ -112,7 +132,14 @@ class TextPattern:
 
     @property
     def pattern(self) -> str:
-        return self.regex.pattern
+        return self.source
+
+    @property
+    def regex(self) -> regex.Pattern[str]:
+        """The whole pattern compiled (on first use, when loading did not need to)."""
+        if self._regex is None:
+            self._regex = regex.compile(self.source, regex.IGNORECASE | regex.V0)
+        return self._regex
 
     def search(self, text: str, lowered: str) -> regex.Match[str] | None:
         present = [needle for needle in self._needles if needle in lowered]
