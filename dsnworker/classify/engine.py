@@ -193,7 +193,11 @@ class Classifier:
                             details[key] = value
 
     def _first_match(self, pack: Pack, facts: Facts) -> Match | None:
+        contains = facts.lowered.__contains__
         for rule in pack.deciders:
+            needles = rule.when.diagnostic.literals if rule.when.diagnostic is not None else None
+            if needles is not None and not any(map(contains, needles)):
+                continue  # its text can occur nowhere here: the usual case, settled without a call
             found = match_rule(rule, facts)
             if found is not None:
                 groups, evidence = found
