@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import time
+from re import _parser as re_parser  # noqa: PLC2701 - see checked_pattern
 
 import regex
 
@@ -46,13 +47,15 @@ def checked_pattern(source: str) -> regex.Pattern[str] | None:
 
     Returns the compiled pattern, or None when the pattern was proven valid and linear without
     compiling it with `regex` (whose compiler is slow, ~1 ms a pattern): one made of fixed-length
-    pieces and `?` only can only be linear, and the standard `re` compiler (4x faster) accepting it
+    pieces and `?` only can only be linear, and the standard `re` parser (~4x faster than `re.compile`) accepting it
     proves its syntax, as `regex` (V0) accepts everything `re` does. Such a pattern is compiled the
     first time it is needed.
     """
     if not _GROWING.search(source):
         try:
-            re.compile(source, re.IGNORECASE)
+            # re's parser alone proves the syntax (its code generation, which we would throw away,
+            # only adds refusals of look-behinds that regex accepts)
+            re_parser.parse(source, re.IGNORECASE)
             return None
         except (re.error, RecursionError):
             pass  # regex-only syntax (repeated group names, ...), or an error regex will name
