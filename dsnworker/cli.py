@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import sys
@@ -87,6 +88,9 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     from dsnworker.output import outcome_record, table_header, table_row
 
     analyser = _analyser(args)
+    # the loaded rules live as long as the process: the cyclic collector's full passes need not
+    # walk them again and again
+    gc.freeze()
     out: TextIO = sys.stdout
     unreadable: list[str] = []
 
