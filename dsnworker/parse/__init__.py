@@ -6,11 +6,10 @@ raises: a parser that fails on hostile input is skipped, and the worst outcome i
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from types import ModuleType
 
-from dsnworker.model import Kind, ParsedMessage
+from dsnworker.model import Kind, ParsedMessage, evolved
 from dsnworker.parse import arf, autoreply, formats, rfc3464
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.returned import chosen_headers, original_message_id, original_recipient, returned_message
@@ -48,7 +47,7 @@ def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
             # and the original recipient (the contract's fallback) where the report has no
             # Original-Recipient field
             reports = tuple(
-                dataclasses.replace(
+                evolved(
                     r,
                     recipient=r.recipient or addressed,
                     original_recipient=r.original_recipient or addressed,
@@ -57,7 +56,7 @@ def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
                 else r
                 for r in reports
             )
-    return dataclasses.replace(
+    return evolved(
         parsed,
         reports=reports,
         original_message_id=parsed.original_message_id or original_message_id(returned),

@@ -5,10 +5,9 @@ Format modules under `formats/` use these to stay small: each one only knows its
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
-from dsnworker.model import RecipientReport
+from dsnworker.model import RecipientReport, evolved
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address, find_reply_code, find_status
 
@@ -131,7 +130,7 @@ def merge_reports(standard: RecipientReport, text: RecipientReport | None) -> Re
     status = standard.status
     if text.status and (not status or (status.endswith(".0.0") and text.status[0] == status[0])):
         status = text.status
-    return dataclasses.replace(
+    return evolved(
         standard,
         recipient=standard.recipient or text.recipient,
         original_recipient=standard.original_recipient or text.original_recipient,

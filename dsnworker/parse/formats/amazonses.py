@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from typing import Any
 
-from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, find_reply_code, find_status, host_of, strip_type
@@ -53,7 +52,7 @@ def _unwrap(report: RecipientReport) -> RecipientReport:
         return report
     remote = match.group(3).strip()
     status = find_status(remote) or match.group(1)
-    return replace(report, diagnostic=f"{match.group(2)} {remote}", status=status, reply_code=match.group(2))
+    return evolved(report, diagnostic=f"{match.group(2)} {remote}", status=status, reply_code=match.group(2))
 
 
 def _notification(body: str) -> ParsedMessage | None:

@@ -9,10 +9,9 @@ keeps its fields; the cause fills in a missing diagnostic.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
-from dsnworker.model import Kind, ParsedMessage
+from dsnworker.model import Kind, ParsedMessage, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import report_from_text
 from dsnworker.parse.mail import Mail
@@ -43,9 +42,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     hint = next((reason for phrase, reason in _HINTS if phrase in cause), None)
     standard = rfc3464.parse(mail)
     if standard is not None:
-        reports = [
-            dataclasses.replace(r, diagnostic=r.diagnostic or cause or None, hint=hint) for r in standard.reports
-        ]
+        reports = [evolved(r, diagnostic=r.diagnostic or cause or None, hint=hint) for r in standard.reports]
     else:
         reports = [report_from_text(r, cause, hint=hint) for r in dict.fromkeys(recipients) if r]
     if not reports:

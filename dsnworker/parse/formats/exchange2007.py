@@ -10,10 +10,9 @@ host, a missing Diagnostic-Code) and reads the text alone when there is no such 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
-from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import report_from_text
 from dsnworker.parse.mail import Mail
@@ -111,7 +110,7 @@ def _host_line(lines: list[str]) -> str | None:
 def _enrich(report: RecipientReport, seen: RecipientReport | None) -> RecipientReport:
     if seen is None:
         return report
-    return dataclasses.replace(
+    return evolved(
         report,
         diagnostic=report.diagnostic or seen.diagnostic,
         reply_code=report.reply_code or seen.reply_code,

@@ -11,10 +11,9 @@ text is read first and the standard part only fills in what the text lacks.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
-from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, join_reply, merge_reports, report_from_text
 from dsnworker.parse.mail import Mail
@@ -71,7 +70,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         report = _report(head, details, failed[index] if index < len(failed) else None, delayed, generated)
         known = standard.get((report.recipient or "").lower()) or (positional[index] if positional else None)
         if known is not None:  # the text's recipient: the part may name a pipe or a file instead
-            report = dataclasses.replace(merge_reports(known, report), recipient=report.recipient)
+            report = evolved(merge_reports(known, report), recipient=report.recipient)
         reports.append(report)
     if not reports:
         return None

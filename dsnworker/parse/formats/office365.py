@@ -9,10 +9,9 @@ part lacks (a missing Diagnostic-Code, the remote host) and reads the letter alo
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
-from dsnworker.model import Kind, ParsedMessage
+from dsnworker.model import Kind, ParsedMessage, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import report_from_text
 from dsnworker.parse.mail import Mail
@@ -46,7 +45,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if standard:
         letter = report_from_text(None, diagnostic)
         reports = [
-            dataclasses.replace(
+            evolved(
                 r,
                 diagnostic=r.diagnostic or letter.diagnostic,
                 reply_code=r.reply_code if r.diagnostic else letter.reply_code,

@@ -10,10 +10,9 @@ transcript ("In: RCPT TO:<...>", "Out: 451 ..."): the last refused command is th
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
-from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, merge_reports, report_from_text
 from dsnworker.parse.mail import Mail
@@ -117,7 +116,7 @@ def _merged(report: RecipientReport, texts: dict[str, RecipientReport], unix: se
     # a local program that failed without saying why: Postfix only names its exit status
     unexplained = "Command output:" not in (merged.diagnostic or "")
     hint = "mailer_error" if (report.recipient or "").lower() in unix and unexplained else None
-    return dataclasses.replace(merged, hint=hint)
+    return evolved(merged, hint=hint)
 
 
 def _transcript(body: str) -> ParsedMessage | None:

@@ -10,10 +10,9 @@ exit status. Version 5 sends the transcript alone. Forwarded copies ("> " quoted
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
-from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, join_reply, report_from_text
 from dsnworker.parse.mail import Mail
@@ -60,7 +59,7 @@ def _forwarded(mail: Mail) -> ParsedMessage | None:
         nested = rfc3464.parse(Mail(returned.as_bytes()))
     except Exception:  # an attached message too broken to serialise: nothing to read
         return None
-    return dataclasses.replace(nested, format=NAME) if nested is not None else None
+    return evolved(nested, format=NAME) if nested is not None else None
 
 
 def _section(body: str, start: int) -> list[str]:
@@ -142,7 +141,7 @@ def _enriched(
     if entry is None and reason:
         entry = report_from_text(recipient, reason)
     hint = "mailer_error" if diagnostic and "unknown mailer error" in diagnostic else None
-    return dataclasses.replace(
+    return evolved(
         report,
         recipient=recipient,
         diagnostic=diagnostic,
