@@ -124,8 +124,10 @@ def _header_text(msg: Message, block: str) -> None:
 
 def _first_value(msg: Message, name: str) -> str | None:
     """The raw value of the first `name` field (lower case), as Message.get finds it."""
+    size = len(name)
     for field, value in msg._headers:  # noqa: SLF001
-        if field.lower() == name:
+        # the length first: most fields (Received, DKIM-Signature, ...) are refused without a copy
+        if len(field) == size and field.lower() == name:
             return value  # type: ignore[no-any-return]
     return None
 

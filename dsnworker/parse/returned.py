@@ -8,7 +8,7 @@ from email.message import Message
 from dsnworker.parse.mail import Mail, _headers_message, decode_header
 
 # Headers kept from the returned message by default: the ones a sender sets to find its send again.
-_ALWAYS = ("subject", "from", "to", "date", "list-id", "feedback-id")
+_ALWAYS = frozenset(("subject", "from", "to", "date", "list-id", "feedback-id"))
 # Transport and filter noise that X- headers are also full of; not worth carrying in every event.
 _NOISE = re.compile(
     r"(?i)^x-(ms-|microsoft-|forefront-|exchange-|google-|gm-|received|spam|virus|barracuda|"
@@ -73,7 +73,7 @@ def _quote_end(body: str) -> int | None:
 def original_message_id(returned: Message | None) -> str | None:
     if returned is None:
         return None
-    value = decode_header(returned.get("Message-ID") or returned.get("Message-Id"))
+    value = decode_header(returned.get("Message-ID"))  # Message.get ignores case: Message-Id too
     match = _MESSAGE_ID.search(value)
     if match:
         return match.group(0)
@@ -89,7 +89,8 @@ def chosen_headers(returned: Message | None) -> dict[str, str]:
             continue
         lower = name.lower()
         if lower in _ALWAYS or (lower.startswith("x-") and not _NOISE.match(lower)):
-            chosen[name] = decode_header(returned.policy.header_fetch_parse(name, value))
+            # an ASCII value is what compat32's header_fetch_parse would hand back unchanged
+            chosen[name] = decode_header(value if value.isascii() else returned.policy.header_fetch_parse(name, value))
     return chosen
 
 
