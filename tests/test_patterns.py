@@ -10,6 +10,7 @@ from dsnworker.classify.patterns import (
     TextPattern,
     UnsafePattern,
     checked_pattern,
+    compile_alternatives,
     compile_pattern,
     required_literal,
     split_alternatives,
@@ -100,3 +101,21 @@ def test_a_pattern_that_does_not_compile_is_refused_either_way():
     for source in ["mailbox (full", "a{2,1}+"]:
         with pytest.raises(UnsafePattern):
             checked_pattern(source)
+
+
+def test_a_growing_pattern_compiled_piece_by_piece_finds_what_the_whole_finds():
+    alternatives = ["(?P<code>5\\d\\d) user (?P<who>\\S+) unknown", "no such user (?P<who>\\S+)", "mailbox full"]
+    source = "|".join(f"(?:{a})" for a in alternatives)
+    pieces = TextPattern(source, alternatives, compiled_alternatives=compile_alternatives(source, alternatives))
+    whole = _pattern(*alternatives)
+    for text in ["550 user bob unknown", "no such user ann; 550 user bob unknown", "mailbox full", "nothing"]:
+        found, expected = pieces.search(text, text.lower()), whole.search(text, text.lower())
+        assert (found and (found.group(0), found.start())) == (expected and (expected.group(0), expected.start()))
+    # the names in the order the whole pattern gives them, without compiling it
+    assert sorted(pieces.group_order(), key=pieces.group_order().__getitem__) == ["code", "who"]
+
+
+def test_a_backtracking_alternative_is_refused_piece_by_piece_too():
+    alternatives = ["mailbox full", "(a+)+$"]
+    with pytest.raises(UnsafePattern, match="hostile text"):
+        compile_alternatives("|".join(f"(?:{a})" for a in alternatives), alternatives)

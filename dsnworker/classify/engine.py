@@ -333,7 +333,7 @@ def _evidence(when: Condition, facts: Facts, match: regex.Match[str] | None) -> 
         evidence.append(f"command {facts.command}")
     groups: dict[str, str] = {}
     if match is not None:
-        order = when.diagnostic.regex.groupindex if when.diagnostic is not None else {}
+        order = when.diagnostic.group_order() if when.diagnostic is not None else {}
         # in the order the pattern names them (the match may come from one alternative alone)
         captured = sorted(match.groupdict().items(), key=lambda item: order.get(item[0], 0))
         groups = {k: v for k, v in captured if v}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import time
+from collections.abc import Mapping
 from re import _parser as re_parser  # noqa: PLC2701 - see checked_pattern
 
 import regex
@@ -83,6 +84,37 @@ def compile_pattern(source: str) -> regex.Pattern[str]:
     return pattern
 
 
+def grows(source: str) -> bool:
+    """Whether the pattern has a repeat that can grow with the text (only such can backtrack badly)."""
+    return _GROWING.search(source) is not None
+
+
+def compile_alternatives(source: str, alternatives: list[str]) -> list[regex.Pattern[str]]:
+    """A growing pattern compiled and probed alternative by alternative, as `TextPattern` searches it.
+
+    The pieces compiled here are the ones searches use: the whole is never compiled to be probed
+    and then each piece again when first searched (~0.2 ms a piece). A search costs at most the
+    sum of its pieces' searches, so a probe's time is that sum (fixed-length pieces are linear:
+    not probed). Refusals name the whole pattern, like `compile_pattern`'s.
+    """
+    try:
+        compiled = [regex.compile(a, regex.IGNORECASE | regex.V0) for a in alternatives]
+    except regex.error as exc:
+        compile_pattern(source)  # the whole's own error, if it has one
+        raise UnsafePattern(f"pattern {source!r} does not compile alternative by alternative: {exc}") from exc
+    growing = [pattern for pattern, alternative in zip(compiled, alternatives, strict=True) if grows(alternative)]
+    for probe in _PROBES:
+        short = probe[: MAX_TEXT // 4 - 1] + probe[-1]  # as in compile_pattern
+        if sum(_probe_seconds(pattern, short) for pattern in growing) * 16 <= PROBE_LIMIT_S:
+            continue
+        elapsed = min(sum(_probe_seconds(pattern, probe) for pattern in growing) for _ in range(2))
+        if elapsed > PROBE_LIMIT_S:
+            raise UnsafePattern(
+                f"pattern {source!r} takes {elapsed * 1000:.1f} ms on {MAX_TEXT} characters of hostile text"
+            )
+    return compiled
+
+
 def _probe_seconds(pattern: regex.Pattern[str], probe: str) -> float:
     started = time.perf_counter()
     try:
@@ -116,13 +148,22 @@ class TextPattern:
     would give: the leftmost match, the first alternative at that position.
     """
 
-    __slots__ = ("source", "literals", "_regex", "_sources", "_compiled", "_needles", "_always")
+    __slots__ = ("source", "literals", "_regex", "_sources", "_compiled", "_needles", "_always", "_order")
 
-    def __init__(self, source: str, alternatives: list[str], compiled: regex.Pattern[str] | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        alternatives: list[str],
+        compiled: regex.Pattern[str] | None = None,
+        compiled_alternatives: list[regex.Pattern[str]] | None = None,
+    ) -> None:
         self.source = source  # the whole pattern, proven valid and safe when loaded
         self._regex = compiled
         self._sources = alternatives
-        self._compiled: list[regex.Pattern[str] | None] = [None] * len(alternatives)
+        self._order: dict[str, int] | None = None  # see group_order
+        self._compiled: list[regex.Pattern[str] | None] = (
+            list(compiled_alternatives) if compiled_alternatives is not None else [None] * len(alternatives)
+        )
         found = [required_literal(a) for a in alternatives]
         self._always = tuple(i for i, options in enumerate(found) if options is None)  # searched every time
         needles: dict[str, list[int]] = {}  # required string -> the alternatives it stands for
@@ -143,6 +184,21 @@ class TextPattern:
         if self._regex is None:
             self._regex = regex.compile(self.source, regex.IGNORECASE | regex.V0)
         return self._regex
+
+    def group_order(self) -> Mapping[str, int]:
+        """Named group -> a number that sorts the names as the whole pattern places them (its groupindex).
+
+        Read from the alternatives when they are all compiled, so that the whole need not be.
+        """
+        if self._order is None:
+            if self._regex is not None or None in self._compiled:
+                return self.regex.groupindex  # type: ignore[return-value]
+            order: dict[str, int] = {}
+            for compiled in self._compiled:
+                for name, _ in sorted(compiled.groupindex.items(), key=lambda item: item[1]):  # type: ignore[union-attr]
+                    order.setdefault(name, len(order) + 1)
+            self._order = order
+        return self._order
 
     def search(self, text: str, lowered: str) -> regex.Match[str] | None:
         # the usual answer, "none of the strings occurs", from a loop that runs in C

@@ -16,7 +16,15 @@ from typing import Any
 import regex
 import yaml
 
-from dsnworker.classify.patterns import TextPattern, UnsafePattern, checked_pattern, compile_globs, split_alternatives
+from dsnworker.classify.patterns import (
+    TextPattern,
+    UnsafePattern,
+    checked_pattern,
+    compile_alternatives,
+    compile_globs,
+    grows,
+    split_alternatives,
+)
 from dsnworker.classify.vocabulary import ACTIONS, HARD_REASONS, REASONS
 from dsnworker.errors import RuleError
 
@@ -379,11 +387,14 @@ def _optional_pattern(where: str, rule_id: str, key: str, value: Any) -> TextPat
 
 def _pattern(where: str, rule_id: str | None, key: str, alternatives: list[str]) -> TextPattern:
     source = alternatives[0] if len(alternatives) == 1 else "|".join(f"(?:{a})" for a in alternatives)
+    parts = [part for a in alternatives for part in split_alternatives(a)]
     try:
+        if len(parts) > 1 and grows(source):  # searched piece by piece: compiled and probed so
+            return TextPattern(source, parts, compiled_alternatives=compile_alternatives(source, parts))
         compiled = checked_pattern(source)
     except UnsafePattern as exc:
         raise RuleError(where, rule_id, f"'{key}': {exc}") from exc
-    return TextPattern(source, [part for a in alternatives for part in split_alternatives(a)], compiled)
+    return TextPattern(source, parts, compiled)
 
 
 def _strings(where: str, rule_id: str | None, key: str, value: Any) -> tuple[str, ...]:
