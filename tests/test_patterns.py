@@ -119,3 +119,12 @@ def test_a_backtracking_alternative_is_refused_piece_by_piece_too():
     alternatives = ["mailbox full", "(a+)+$"]
     with pytest.raises(UnsafePattern, match="hostile text"):
         compile_alternatives("|".join(f"(?:{a})" for a in alternatives), alternatives)
+
+
+def test_a_fixed_pattern_orders_its_group_names_without_compiling_the_whole():
+    alternatives = ["(?P<code>5\\d\\d) user (?P<who>\\w\\w\\w) unknown", "no such (?P<what>user|host)"]
+    source = "|".join(f"(?:{a})" for a in alternatives)
+    assert checked_pattern(source) is None
+    pattern = TextPattern(source, alternatives)
+    assert pattern.group_order() == dict(compile_pattern(source).groupindex)
+    assert pattern._regex is None  # noqa: SLF001 - the whole was never compiled

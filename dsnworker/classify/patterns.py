@@ -191,13 +191,17 @@ class TextPattern:
         Read from the alternatives when they are all compiled, so that the whole need not be.
         """
         if self._order is None:
-            if self._regex is not None or None in self._compiled:
+            if self._regex is not None:
                 return self.regex.groupindex  # type: ignore[return-value]
-            order: dict[str, int] = {}
-            for compiled in self._compiled:
-                for name, _ in sorted(compiled.groupindex.items(), key=lambda item: item[1]):  # type: ignore[union-attr]
-                    order.setdefault(name, len(order) + 1)
-            self._order = order
+            if None not in self._compiled:
+                order: dict[str, int] = {}
+                for compiled in self._compiled:
+                    for name, _ in sorted(compiled.groupindex.items(), key=lambda item: item[1]):  # type: ignore[union-attr]
+                        order.setdefault(name, len(order) + 1)
+                self._order = order
+            else:
+                numbers = _group_numbers(self.source)
+                self._order = numbers if numbers is not None else dict(self.regex.groupindex)
         return self._order
 
     def search(self, text: str, lowered: str) -> regex.Match[str] | None:
@@ -218,6 +222,16 @@ class TextPattern:
             if found is not None and (best is None or found.start() < best.start()):
                 best = found
         return best
+
+
+def _group_numbers(source: str) -> dict[str, int] | None:
+    """Named group -> number, from re's parser: a pattern it accepts (the fixed-length ones, see
+    `checked_pattern`) has its groups numbered as regex numbers them, by opening parenthesis.
+    None when re does not accept the pattern."""
+    try:
+        return dict(re_parser.parse(source, re.IGNORECASE).state.groupdict)
+    except (re.error, RecursionError):
+        return None
 
 
 def split_alternatives(source: str) -> list[str]:
