@@ -234,10 +234,11 @@ class Classifier:
 # Multi-line SMTP replies repeat their codes on every line ("550-5.1.1 ... 550-5.1.1 ..."); once the
 # lines are joined, the repeats sit inside sentences and break the phrases rules look for.
 _CONTINUATION = re.compile(r"(?<=\S) [245]\d\d[- ](?:[245]\.\d{1,3}\.\d{1,3} )?(?=\S)")
+_LEADING_CODE = re.compile(r"([245]\d\d)[- ]")  # compiled once: re.match(str) looks its cache up every report
 
 
 def _without_continuation_codes(text: str) -> str:
-    match = re.match(r"([245]\d\d)[- ]", text)
+    match = _LEADING_CODE.match(text)
     if match is None or f" {match.group(1)}" not in text[4:]:
         return text
     code = match.group(1)

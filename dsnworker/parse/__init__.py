@@ -7,6 +7,7 @@ raises: a parser that fails on hostile input is skipped, and the worst outcome i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from types import ModuleType
 
 from dsnworker.model import Kind, ParsedMessage, evolved
@@ -20,11 +21,17 @@ log = logging.getLogger(__name__)
 PIPELINE: tuple[ModuleType, ...] = (arf, *formats.SPECIFIC, rfc3464, autoreply, *formats.FALLBACK)
 
 
+# each parser's `parse`, looked up once rather than on every message
+_PARSE_FUNCTIONS: tuple[tuple[ModuleType, Callable[[Mail], ParsedMessage | None]], ...] = tuple(
+    (parser, parser.parse) for parser in PIPELINE
+)
+
+
 def parse_message(data: bytes) -> ParsedMessage:
     mail = Mail(data)
-    for parser in PIPELINE:
+    for parser, parse in _PARSE_FUNCTIONS:
         try:
-            parsed = parser.parse(mail)
+            parsed = parse(mail)
         except Exception:  # one parser's bug must not hide the message from the others
             log.debug("parser %s failed", parser.NAME, exc_info=True)
             continue
