@@ -102,7 +102,9 @@ def _without_repeated_codes(text: str) -> str:
 
 def _unix_recipients(status_text: str) -> set[str]:
     """Recipients whose Diagnostic-Code is of type x-unix: a local delivery program failed."""
-    found = set()
+    found: set[str] = set()
+    if "x-unix;" not in status_text.lower():
+        return found  # the usual case, told without splitting the fields once more
     for block in field_blocks(status_text):
         fields = dict(block)
         if fields.get("diagnostic-code", "").lower().startswith("x-unix;"):
