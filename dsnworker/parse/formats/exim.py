@@ -52,7 +52,7 @@ _HINTS = (
 def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
     head = body[:3000]
-    if not any(marker in head for marker in _MARKERS):
+    if not any(map(head.__contains__, _MARKERS)):
         return None
     start = _START.search(body)
     if start is None:

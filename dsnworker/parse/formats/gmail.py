@@ -43,7 +43,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if rfc3464.parse(mail) is not None:
         return None  # a real DSN: the standard parser reads it
     body = mail.body_text
-    if not any(marker in body for marker in _MARKERS) or "groups.google.com/support" in body:
+    if not any(map(body.__contains__, _MARKERS)) or "groups.google.com/support" in body:
         return None
     end = _END.search(body)
     text = body[: end.start()] if end else body[:20000]

@@ -30,7 +30,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if _FORWARDED.match(mail.subject):
         return None
     body = mail.body_text
-    if not any(marker in body for marker in _MARKERS):
+    if not any(map(body.__contains__, _MARKERS)):
         return None
     fields: dict[str, str] = {}
     for name, value in _LINE.findall(body[:50000]):

@@ -32,7 +32,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     head = body[:3000]
     if "Transcript of session follows" in head and mail.subject.startswith("Postfix SMTP server: errors from"):
         return _transcript(body)
-    if not any(marker in head for marker in _MARKERS):
+    if not any(map(head.__contains__, _MARKERS)):
         return None
     agent = _AGENT.search(body)
     reporting = agent.group(1).rstrip(".").lower() if agent else None

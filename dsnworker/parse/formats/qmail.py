@@ -47,7 +47,7 @@ _HINTS = (
 def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
     head = body[:5000]
-    if not any(marker in head for marker in _MARKERS):
+    if not any(map(head.__contains__, _MARKERS)):
         return None
     end = _END.search(body)
     text = body[: end.start()] if end else body
