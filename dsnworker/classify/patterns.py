@@ -48,9 +48,9 @@ def checked_pattern(source: str) -> regex.Pattern[str] | None:
 
     Returns the compiled pattern, or None when the pattern was proven valid and linear without
     compiling it with `regex` (whose compiler is slow, ~1 ms a pattern): one made of fixed-length
-    pieces and `?` only can only be linear, and the standard `re` parser (~4x faster than `re.compile`) accepting it
-    proves its syntax, as `regex` (V0) accepts everything `re` does. Such a pattern is compiled the
-    first time it is needed.
+    pieces and `?` only can only be linear, and the standard `re` parser (~4x faster than
+    `re.compile`) accepting it proves its syntax, as `regex` (V0) accepts everything `re` does. Such
+    a pattern is compiled the first time it is needed.
     """
     if not _GROWING.search(source):
         try:
@@ -188,7 +188,8 @@ class TextPattern:
     def group_order(self) -> Mapping[str, int]:
         """Named group -> a number that sorts the names as the whole pattern places them (its groupindex).
 
-        Read from the alternatives when they are all compiled, so that the whole need not be.
+        Read from the alternatives when they are all compiled, else from re's parse of the pattern:
+        the whole need not be compiled for it.
         """
         if self._order is None:
             if self._regex is not None:
