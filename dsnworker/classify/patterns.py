@@ -11,9 +11,13 @@ import fnmatch
 import re
 import time
 from collections.abc import Mapping
-from re import _parser as re_parser  # noqa: PLC2701 - see checked_pattern
 
 import regex
+
+try:  # re's parser alone: ~4x faster than re.compile and all we need of it (private; Python 3.11+)
+    from re import _parser as _RE_PARSER  # noqa: N812
+except ImportError:  # a Python without it: compiling proves the same, only slower
+    _RE_PARSER = None  # type: ignore[assignment]
 
 MAX_TEXT = 2000
 PROBE_LIMIT_S = 0.005
@@ -56,7 +60,7 @@ def checked_pattern(source: str) -> regex.Pattern[str] | None:
         try:
             # re's parser alone proves the syntax (its code generation, which we would throw away,
             # only adds refusals of look-behinds that regex accepts)
-            re_parser.parse(source, re.IGNORECASE)
+            _re_groups(source)
             return None
         except (re.error, RecursionError):
             pass  # regex-only syntax (repeated group names, ...), or an error regex will name
@@ -230,9 +234,16 @@ def _group_numbers(source: str) -> dict[str, int] | None:
     `checked_pattern`) has its groups numbered as regex numbers them, by opening parenthesis.
     None when re does not accept the pattern."""
     try:
-        return dict(re_parser.parse(source, re.IGNORECASE).state.groupdict)
+        return _re_groups(source)
     except (re.error, RecursionError):
         return None
+
+
+def _re_groups(source: str) -> dict[str, int]:
+    """Named group -> number as `re` reads the pattern; raises re.error where `re` refuses it."""
+    if _RE_PARSER is not None:
+        return dict(_RE_PARSER.parse(source, re.IGNORECASE).state.groupdict)
+    return dict(re.compile(source, re.IGNORECASE).groupindex)
 
 
 def split_alternatives(source: str) -> list[str]:
