@@ -77,6 +77,17 @@ def _rules_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", action="append", default=[], metavar="DIR", help="an extra rule folder (repeatable)")
 
 
+class _Unreadable:
+    """Paths that could not be read: each said on stderr as met, the run goes on."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def report(self, path: str, exc: OSError) -> None:
+        self.paths.append(path)
+        print(f"dsnworker: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+
+
 def _analyser(args: argparse.Namespace) -> Analyser:
     from dsnworker.analyse import Analyser
 
@@ -92,16 +103,11 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     # walk them again and again
     gc.freeze()
     out: TextIO = sys.stdout
-    unreadable: list[str] = []
-
-    def report_unreadable(path: str, exc: OSError) -> None:
-        unreadable.append(path)
-        print(f"dsnworker: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-
+    unreadable = _Unreadable()
     if args.format == "table":
         out.write(table_header() + "\n")
     to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build one per record
-    for source, data in iter_messages(args.paths, report_unreadable):
+    for source, data in iter_messages(args.paths, unreadable.report):
         for outcome in analyser.analyse(data, source):
             record = outcome_record(outcome)
             if args.format == "jsonl":
@@ -110,7 +116,7 @@ def _cmd_parse(args: argparse.Namespace) -> int:
                 out.write(table_row(record) + "\n")
     out.flush()
     # every readable message was still processed; the exit status says that some input was not
-    return 1 if unreadable else 0
+    return 1 if unreadable.paths else 0
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -118,16 +124,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from dsnworker.inputs import iter_messages
 
     analyser = _analyser(args)
-    unreadable: list[str] = []
-
-    def report_unreadable(path: str, exc: OSError) -> None:
-        unreadable.append(path)
-        print(f"dsnworker: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-
+    unreadable = _Unreadable()
     # an mbox is explained message by message (path#1, path#2, ...), like `parse` reads it
-    for number, (source, data) in enumerate(iter_messages([args.path], report_unreadable)):
+    for number, (source, data) in enumerate(iter_messages([args.path], unreadable.report)):
         sys.stdout.write(("\n" if number else "") + explain(analyser, data, source))
-    return 2 if unreadable else 0
+    return 2 if unreadable.paths else 0
 
 
 def _cmd_rules_check(args: argparse.Namespace) -> int:
