@@ -1,0 +1,1 @@
+"""Where outcomes go: the suppression file, the events file (and webhooks)."""

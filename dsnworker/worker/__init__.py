@@ -1,0 +1,1 @@
+"""The worker: mailboxes on a schedule, durable state, exactly-once outputs."""

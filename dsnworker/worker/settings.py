@@ -1,0 +1,117 @@
+"""The worker's configuration as typed, validated values (loaded from TOML by `config.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+TlsMode = Literal["implicit", "starttls", "none"]
+DispositionKind = Literal["move", "seen", "delete", "none", "leave"]
+SourceKind = Literal["imap", "maildir", "mbox"]
+SinkKind = Literal["suppression_file", "events_file", "webhook"]
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """What to do with a message once its outcomes are committed."""
+
+    kind: DispositionKind
+    folder: str | None = None  # for "move"
+
+    def __str__(self) -> str:
+        return f"move:{self.folder}" if self.kind == "move" else self.kind
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str
+    port: int
+    tls: TlsMode = "implicit"
+    ca_file: Path | None = None  # a private CA; verification itself is never off
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class PasswordAuth:
+    username: str
+    password_env: str | None = None
+    password_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class OAuth2Auth:
+    username: str
+    mechanism: Literal["XOAUTH2", "OAUTHBEARER"] = "XOAUTH2"
+    token_command: tuple[str, ...] | None = None  # argv of a command that prints an access token
+    token_url: str | None = None  # client credentials grant
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    interval: float | None = 60.0  # seconds
+    cron: str | None = None  # five fields; when set, interval is None
+    jitter: float = 0.0  # seconds
+
+
+@dataclass(frozen=True)
+class Policy:
+    soft_threshold: int = 5  # soft bounces ...
+    soft_window_days: float = 7.0  # ... within this many days turn into `suppress`
+    actions: dict[str, str] = field(default_factory=dict)  # reason -> action overrides
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    name: str
+    source: SourceKind
+    path: Path | None = None  # maildir / mbox
+    server: ServerSettings | None = None  # imap
+    auth: PasswordAuth | OAuth2Auth | None = None  # imap
+    folder: str = "INBOX"
+    schedule: Schedule = field(default_factory=Schedule)
+    idle: bool = False
+    after: Disposition = field(default_factory=lambda: Disposition("move", "Processed"))
+    not_bounce: Disposition = field(default_factory=lambda: Disposition("leave"))
+    unparsed: Disposition = field(default_factory=lambda: Disposition("move", "Unparsed"))
+    sinks: tuple[str, ...] = ()  # names of [[sink]] entries; empty = all sinks
+    policy: Policy = field(default_factory=Policy)
+    rules: tuple[Path, ...] = ()  # extra rule folders
+    batch_size: int = 500
+    max_message_bytes: int = 10_000_000  # beyond: headers and the first part only
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    name: str
+    kind: SinkKind
+    path: Path | None = None  # file sinks
+    format: Literal["csv", "jsonl"] = "csv"  # suppression_file
+    url: str | None = None  # webhook (issue 4)
+    secret_env: tuple[str, ...] = ()
+    secret_file: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path  # the config file, for messages
+    state: Path  # the SQLite file
+    mailboxes: tuple[MailboxSettings, ...]
+    sinks: tuple[SinkSettings, ...]
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+
+    def mailbox(self, name: str) -> MailboxSettings:
+        for mailbox in self.mailboxes:
+            if mailbox.name == name:
+                return mailbox
+        raise KeyError(name)
+
+    def sinks_for(self, mailbox: MailboxSettings) -> tuple[SinkSettings, ...]:
+        if not mailbox.sinks:
+            return self.sinks
+        return tuple(sink for sink in self.sinks if sink.name in mailbox.sinks)
