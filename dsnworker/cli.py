@@ -1,4 +1,4 @@
-"""The `dsnworker` command: parse, explain, rules check."""
+"""The `dsnworker` command: parse, explain, rules check; run, poll, suppressions list."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dsnworker.errors import DsnworkerError
 
 if TYPE_CHECKING:  # imported late at run time: `--help` should not pay for flanker and the rules
     from dsnworker.analyse import Analyser
+    from dsnworker.worker.runner import Worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +71,32 @@ def _parser() -> argparse.ArgumentParser:
         "dirs", nargs="*", metavar="DIR", help="extra rule folders (the shipped packs are always loaded)"
     )
     check.set_defaults(run=_cmd_rules_check)
+
+    run = commands.add_parser("run", help="run the worker in the foreground until SIGTERM/SIGINT")
+    _worker_options(run)
+    run.set_defaults(run=_cmd_run)
+
+    poll = commands.add_parser("poll", help="one pass over the mailboxes; exit 1 if one failed")
+    _worker_options(poll)
+    poll.add_argument("--mailbox", action="append", default=[], metavar="NAME", help="only this mailbox (repeatable)")
+    poll.add_argument(
+        "--dry-run", action="store_true", help="read and classify, print the events; commit, deliver and move nothing"
+    )
+    poll.set_defaults(run=_cmd_poll)
+
+    suppressions = commands.add_parser("suppressions", help="the suppression file")
+    suppression_commands = suppressions.add_subparsers(dest="suppressions_command", metavar="SUBCOMMAND", required=True)
+    listing = suppression_commands.add_parser("list", help="print the suppressed addresses (CSV or JSON lines)")
+    listing.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
+    listing.add_argument("--sink", metavar="NAME", help="which suppression_file sink (default: the first)")
+    listing.add_argument("--format", choices=("table", "jsonl"), default="table")
+    listing.set_defaults(run=_cmd_suppressions_list)
     return parser
+
+
+def _worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", required=True, type=Path, metavar="FILE", help="the TOML configuration")
+    parser.add_argument("--log-format", choices=("text", "json"), help="overrides [log] format")
 
 
 def _rules_option(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +163,58 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
     report, failures = check_packs(tuple(Path(d) for d in args.dirs))
     sys.stdout.write(report)
     return 1 if failures else 0
+
+
+def _worker(args: argparse.Namespace) -> Worker:
+    from dsnworker.worker import logs
+    from dsnworker.worker.config import load_settings
+    from dsnworker.worker.runner import Worker
+
+    settings = load_settings(args.config)
+    logs.configure(args.log_format or settings.log_format, settings.log_level)
+    return Worker(settings)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    _worker(args).run()
+    return 0
+
+
+def _cmd_poll(args: argparse.Namespace) -> int:
+    worker = _worker(args)
+    unknown = [name for name in args.mailbox if name not in worker.passes]
+    if unknown:
+        raise DsnworkerError(f"{args.config}: no mailbox named {unknown[0]!r} (have: {', '.join(worker.passes)})")
+    summaries = worker.poll(args.mailbox, dry_run=args.dry_run)
+    to_json = json.JSONEncoder(ensure_ascii=False).encode
+    for summary in summaries:
+        for event in summary.dry_run_events:
+            sys.stdout.write(to_json(event) + "\n")
+        sys.stdout.write(("dry run: " if args.dry_run else "") + summary.line() + "\n")
+    return 1 if any(summary.errors for summary in summaries) else 0
+
+
+def _cmd_suppressions_list(args: argparse.Namespace) -> int:
+    from dsnworker.sinks.suppression import iter_suppressions
+    from dsnworker.worker.config import load_settings
+
+    settings = load_settings(args.config)
+    sinks = [s for s in settings.sinks if s.kind == "suppression_file" and (not args.sink or s.name == args.sink)]
+    if not sinks or sinks[0].path is None:
+        raise DsnworkerError(
+            f"{args.config}: no suppression_file sink" + (f" named {args.sink!r}" if args.sink else "")
+        )
+    rows = iter_suppressions(sinks[0].path, sinks[0].format) if sinks[0].path.exists() else iter(())
+    to_json = json.JSONEncoder(ensure_ascii=False).encode
+    columns = ("email", "reason", "status", "provider", "last_seen", "mailbox")
+    if args.format == "table":
+        sys.stdout.write("  ".join(c.upper() for c in columns) + "\n")
+    for row in rows:
+        if args.format == "jsonl":
+            sys.stdout.write(to_json(row) + "\n")
+        else:
+            sys.stdout.write("  ".join(str(row.get(c) or "-") for c in columns) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ from dsnworker.output import CONTRACT_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-PERSONAL = EXAMPLES / "personal-mail.eml"
-USER_UNKNOWN = EXAMPLES / "postfix-user-unknown.eml"
-QUOTED = EXAMPLES / "microsoft365-quoted-local-part.eml"
-SPAMHAUS = EXAMPLES / "microsoft-spamhaus-listed-ip.eml"
+MAILDIR = EXAMPLES / "maildir" / "cur"  # the example mailbox of `dsnworker poll -c demo.toml`
+PERSONAL = MAILDIR / "personal-mail.eml"
+USER_UNKNOWN = MAILDIR / "postfix-user-unknown.eml"
+QUOTED = MAILDIR / "microsoft365-quoted-local-part.eml"
+SPAMHAUS = MAILDIR / "microsoft-spamhaus-listed-ip.eml"
 
 
 def dsnworker(
@@ -86,7 +87,7 @@ def test_parse_a_folder_reads_every_file_below_it_in_name_order() -> None:
     result = dsnworker("parse", EXAMPLES)
     sources = [r["source"] for r in records(result)]
     files = sorted({s.split("#")[0] for s in sources})
-    assert files == sorted(str(p) for p in EXAMPLES.iterdir() if not p.name.startswith("."))
+    assert files == sorted(str(p) for p in EXAMPLES.rglob("*") if p.is_file())
     assert sources == sorted(sources, key=lambda s: (s.split("#")[0], int(s.split("#")[1]) if "#" in s else 0))
 
 
@@ -240,14 +241,14 @@ def test_no_command_prints_help_and_fails() -> None:
 
 
 def test_json_lines_are_utf8_whatever_the_locale() -> None:
-    result = dsnworker("parse", EXAMPLES / "out-of-office.eml", env={"PYTHONIOENCODING": "latin-1"})
+    result = dsnworker("parse", MAILDIR / "out-of-office.eml", env={"PYTHONIOENCODING": "latin-1"})
     assert result.returncode == 0, result.stderr
     (record,) = records(result)
     assert record["diagnostic"].startswith("自動応答")
 
 
 @pytest.mark.parametrize(
-    "command", [("parse", "--format", "table", EXAMPLES), ("explain", EXAMPLES / "out-of-office.eml")]
+    "command", [("parse", "--format", "table", EXAMPLES), ("explain", MAILDIR / "out-of-office.eml")]
 )
 def test_text_for_people_prints_on_an_ascii_terminal(command: tuple[str | Path, ...]) -> None:
     result = dsnworker(*command, env={"PYTHONIOENCODING": "ascii"})

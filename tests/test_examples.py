@@ -10,7 +10,7 @@ from dsnworker.analyse import Analyser
 from dsnworker.inputs import iter_messages
 from dsnworker.output import outcome_record
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "maildir" / "cur"
 
 EXPECTED = {
     "postfix-user-unknown.eml": ("ichiro.suzuki@example.jp", "user_unknown", True, "suppress", None),
@@ -62,5 +62,6 @@ def test_bounce_examples_carry_the_campaign_header(analyser: Analyser) -> None:
 
 
 def test_mbox_example_holds_two_messages() -> None:
-    sources = [source for source, _ in iter_messages([str(EXAMPLES / "bounces.mbox")], lambda p, e: None)]
-    assert sources == [f"{EXAMPLES / 'bounces.mbox'}#1", f"{EXAMPLES / 'bounces.mbox'}#2"]
+    mbox = EXAMPLES.parents[1] / "bounces.mbox"
+    sources = [source for source, _ in iter_messages([str(mbox)], lambda p, e: None)]
+    assert sources == [f"{mbox}#1", f"{mbox}#2"]

@@ -44,7 +44,7 @@ SYNTHETIC_DSN = (
 def _seeds() -> list[bytes]:
     """Messages to mangle: the synthetic DSN, the bundled examples, and every 8th corpus file."""
     seeds = [SYNTHETIC_DSN]
-    seeds += [p.read_bytes() for p in sorted((ROOT / "examples").glob("*.eml"))]
+    seeds += [p.read_bytes() for p in sorted((ROOT / "examples").rglob("*.eml"))]
     emails = CORPUS / "emails"
     if emails.is_dir():
         seeds += [p.read_bytes() for p in sorted(emails.iterdir())[::8]]

@@ -1,0 +1,119 @@
+"""Mailboxes on local disk, for MTAs that deliver bounces locally: a maildir, or an mbox file.
+
+Neither has IMAP's UIDs: each `open` numbers the messages present, and the pipeline relies on the
+processed-message keys (hashes of the bytes) rather than on a cursor. An mbox is read-only to us.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from dsnworker.inputs import iter_messages
+from dsnworker.worker.settings import Disposition, MailboxSettings
+from dsnworker.worker.source import FetchedMessage, SourceError
+
+
+class MaildirSource:
+    """A maildir (`cur/`, `new/`); `move:X` files a message into the Maildir++ subfolder `.X`."""
+
+    def __init__(self, settings: MailboxSettings) -> None:
+        assert settings.path is not None
+        self.name = settings.name
+        self.root = settings.path
+        self._files: list[Path] = []
+
+    def open(self) -> None:
+        if not (self.root / "cur").is_dir() and not (self.root / "new").is_dir():
+            raise SourceError(self.name, f"{self.root} is not a maildir (no cur/ or new/ folder)", retryable=False)
+        files = []
+        for sub in ("new", "cur"):
+            folder = self.root / sub
+            if folder.is_dir():
+                files.extend(folder / name for name in os.listdir(folder) if not name.startswith("."))
+        # maildir names start with the delivery time: sorting them is arrival order
+        self._files = sorted(files, key=lambda path: path.name)
+
+    def close(self) -> None:
+        self._files = []
+
+    @property
+    def uidvalidity(self) -> int | None:
+        return None
+
+    def new_uids(self, after_uid: int) -> list[int]:
+        return list(range(after_uid + 1, len(self._files) + 1))
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
+        for uid in uids:
+            try:
+                data = self._files[uid - 1].read_bytes()
+            except (IndexError, FileNotFoundError):
+                continue  # taken by someone else since `open`
+            except OSError as exc:
+                raise SourceError(self.name, f"cannot read {self._files[uid - 1]}: {exc.strerror}") from exc
+            yield FetchedMessage(uid=uid, data=data, size=len(data))
+
+    def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
+        for uid in uids:
+            if not 0 < uid <= len(self._files):
+                continue
+            path = self._files[uid - 1]
+            try:
+                if disposition.kind == "move":
+                    target = self.root / f".{disposition.folder}"
+                    for sub in ("cur", "new", "tmp"):
+                        (target / sub).mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target / "cur" / path.name)
+                elif disposition.kind == "seen" and ":2," not in path.name:
+                    os.replace(path, self.root / "cur" / f"{path.name}:2,S")
+                elif disposition.kind == "delete":
+                    path.unlink()
+            except FileNotFoundError:
+                continue  # already moved: a disposition replayed after a crash
+            except OSError as exc:
+                raise SourceError(self.name, f"cannot {disposition} {path}: {exc.strerror}") from exc
+
+    def wait_for_new(self, timeout: float) -> bool:
+        return False
+
+
+class MboxSource:
+    """An mbox file, read-only: dispositions other than none/leave are refused by the config."""
+
+    def __init__(self, settings: MailboxSettings) -> None:
+        assert settings.path is not None
+        self.name = settings.name
+        self.path = settings.path
+        self._messages: list[bytes] = []
+
+    def open(self) -> None:
+        problems: list[str] = []
+        messages = [data for _, data in iter_messages([str(self.path)], lambda _, exc: problems.append(str(exc)))]
+        if problems:
+            raise SourceError(self.name, f"cannot read {self.path}: {problems[0]}", retryable=False)
+        self._messages = messages
+
+    def close(self) -> None:
+        self._messages = []
+
+    @property
+    def uidvalidity(self) -> int | None:
+        return None
+
+    def new_uids(self, after_uid: int) -> list[int]:
+        return list(range(after_uid + 1, len(self._messages) + 1))
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
+        for uid in uids:
+            if 0 < uid <= len(self._messages):
+                data = self._messages[uid - 1]
+                yield FetchedMessage(uid=uid, data=data, size=len(data))
+
+    def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
+        if disposition.kind not in ("none", "leave"):
+            raise SourceError(self.name, f"an mbox source is read-only: cannot {disposition}", retryable=False)
+
+    def wait_for_new(self, timeout: float) -> bool:
+        return False

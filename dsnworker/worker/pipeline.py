@@ -1,0 +1,329 @@
+"""One pass over one mailbox: fetch -> parse and classify -> commit -> deliver -> act on the messages.
+
+Exactly once, by construction. For each batch of messages, one transaction records the outcomes'
+events in the outbox, marks the messages done (by a hash of their bytes, which survives a
+UIDVALIDITY change), moves the cursor and notes what to do with each message on the server. Only
+then are the events delivered, and only then are the messages moved. A crash before the commit
+redoes the batch from scratch; a crash after it replays the delivery (the sinks skip what they
+hold) and the pending moves (a moved UID is simply gone). Nothing is lost, nothing doubled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dsnworker.analyse import Analyser
+from dsnworker.model import Outcome
+from dsnworker.worker import events as ev
+from dsnworker.worker.delivery import OutboxDelivery
+from dsnworker.worker.faults import crash_point
+from dsnworker.worker.policy import BatchTally, MessageContext, PolicyEngine
+from dsnworker.worker.settings import Disposition, MailboxSettings
+from dsnworker.worker.source import FetchedMessage, MailSource, SourceError
+from dsnworker.worker.state import Cursor, Store
+
+log = logging.getLogger(__name__)
+
+BOUNCE, NOT_BOUNCE, UNPARSED = "bounce", "not_bounce", "unparsed"
+_HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:|From ")  # a field name (RFC 5322 ftext) or an mbox From_ line
+_RECONNECTS = (1.0, 2.0, 4.0)  # seconds between reconnection attempts within one pass
+
+
+@dataclass
+class PassSummary:
+    mailbox: str
+    new: int = 0
+    bounces: int = 0
+    suppressed: int = 0
+    not_bounce: int = 0
+    unparsed: int = 0
+    duplicates: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    dry_run_events: list[dict[str, Any]] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"mailbox={self.mailbox} new={self.new} bounces={self.bounces} suppressed={self.suppressed} "
+            f"not_bounce={self.not_bounce} unparsed={self.unparsed} duplicates={self.duplicates} "
+            f"errors={len(self.errors)} seconds={self.seconds:.2f}"
+        )
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "mailbox": self.mailbox,
+            "new": self.new,
+            "bounces": self.bounces,
+            "suppressed": self.suppressed,
+            "not_bounce": self.not_bounce,
+            "unparsed": self.unparsed,
+            "duplicates": self.duplicates,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Analysed:
+    message: FetchedMessage
+    key: str
+    category: str
+    outcomes: list[Outcome]
+    unparsed_why: str | None = None
+
+
+class _DryRunRollback(Exception):
+    """Raised inside the transaction of a dry run: everything it wrote is rolled back."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MailboxPass:
+    """Runs passes over one mailbox; a pass at a time (the scheduler guarantees it)."""
+
+    def __init__(
+        self,
+        settings: MailboxSettings,
+        store: Store,
+        analyser: Analyser,
+        delivery: OutboxDelivery,
+        source_factory: Callable[[MailboxSettings], MailSource],
+        stop: threading.Event | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.analyser = analyser
+        self.delivery = delivery
+        self.source_factory = source_factory
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.policy = PolicyEngine(store, settings.policy)
+        self._batch_events: list[dict[str, Any]] = []  # queued in the open transaction (a dry run shows them)
+
+    def run(self, dry_run: bool = False) -> PassSummary:
+        summary = PassSummary(self.settings.name)
+        started = time.monotonic()
+        attempts = iter(_RECONNECTS)
+        while True:
+            try:
+                self._pass(summary, dry_run)
+                break
+            except SourceError as exc:
+                delay = next(attempts, None) if exc.retryable and not self.stop.is_set() else None
+                if delay is None:
+                    summary.errors.append(str(exc))
+                    log.error("%s", exc)
+                    break
+                log.warning("%s; reconnecting in %.0f s", exc, delay)
+                self.stop.wait(delay)
+        if not dry_run:
+            try:
+                self.delivery.deliver_pending()
+            except OSError as exc:  # a sink's disk; the outbox keeps the events for the next pass
+                summary.errors.append(f"delivering to a sink: {exc}")
+                log.error("delivering to a sink: %s", exc)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _pass(self, summary: PassSummary, dry_run: bool) -> None:
+        source = self.source_factory(self.settings)
+        source.open()
+        try:
+            if not dry_run:
+                self._replay_pending(source)
+            validity = source.uidvalidity
+            cursor = self.store.cursor(self.settings.name)
+            if validity is not None and cursor.uidvalidity != validity:
+                if cursor.uidvalidity is not None:
+                    log.warning(
+                        "mailbox %r: UIDVALIDITY changed (%s -> %s): reading the folder again; messages already "
+                        "processed are recognised by their content and not counted twice",
+                        self.settings.name,
+                        cursor.uidvalidity,
+                        validity,
+                    )
+                cursor = Cursor(validity, 0)
+            after = cursor.last_uid if validity is not None else 0
+            while not self.stop.is_set():
+                uids = source.new_uids(after)
+                if not uids:
+                    break
+                for chunk in _chunks(uids, self.settings.batch_size):
+                    after = self._batch(
+                        source, chunk, cursor.uidvalidity if validity is not None else None, summary, dry_run
+                    )
+                    if self.stop.is_set():
+                        break
+                if validity is None:
+                    break  # a local source lists everything once per pass
+        finally:
+            source.close()
+
+    def _replay_pending(self, source: MailSource) -> None:
+        """Dispositions committed before a crash or a lost connection: apply them now."""
+        pending = self.store.pending(self.settings.name)
+        if not pending:
+            return
+        validity = source.uidvalidity
+        current = [p for p in pending if p.uidvalidity == validity]
+        stale = [p.uid for p in pending if p.uidvalidity != validity]
+        if stale:  # those UIDs name other messages now; the messages come round again, recognised by key
+            self.store.clear_pending(self.settings.name, stale)
+        self._dispose(source, [(p.uid, p.disposition) for p in current])
+
+    def _batch(
+        self, source: MailSource, uids: Sequence[int], validity: int | None, summary: PassSummary, dry_run: bool
+    ) -> int:
+        fetched = []
+        for message in source.fetch(uids):
+            fetched.append(message)
+            if self.stop.is_set():
+                break  # finish the message in hand: commit what was taken, leave the rest for later
+        # stopped early: the cursor stops at the last message taken; otherwise the whole chunk is done
+        # (UIDs that vanished between SEARCH and FETCH included)
+        last_uid = fetched[-1].uid if self.stop.is_set() and fetched else uids[-1]
+        keys = [hashlib.sha256(message.data).hexdigest() for message in fetched]
+        done = self.store.processed_categories(self.settings.name, keys)
+        analysed, repeats = [], []
+        seen: set[str] = set()
+        for message, key in zip(fetched, keys, strict=True):
+            if key in done or key in seen:
+                repeats.append((message, key))
+                continue
+            seen.add(key)
+            analysed.append(self._analyse(message, key))
+        summary.new += len(analysed)
+        summary.duplicates += len(repeats)
+
+        dispositions: list[tuple[int, str]] = []
+        crash_point("before_commit")
+        try:
+            with self.store.transaction():
+                tally = BatchTally()
+                moment = self.clock()
+                for item in analysed:
+                    self._record(item, validity, moment, tally, summary, dispositions)
+                for message, key in repeats:  # already counted: only make sure it is filed away
+                    disposition = self._disposition_for(done.get(key, BOUNCE))
+                    if disposition.kind not in ("none", "leave"):
+                        dispositions.append((message.uid, str(disposition)))
+                for mailbox, event in self.policy.incident_updates(tally, moment):
+                    self._queue(mailbox, event)
+                if validity is not None:  # local sources number messages anew each pass: nothing to replay
+                    for uid, disposition in dispositions:
+                        self.store.add_pending(self.settings.name, validity, uid, disposition)
+                if validity is not None:
+                    self.store.set_cursor(self.settings.name, Cursor(validity, max(last_uid, 0)))
+                summary.bounces += tally.bounces
+                summary.suppressed += tally.suppressed
+                if dry_run:
+                    summary.dry_run_events.extend(self._batch_events)
+                    raise _DryRunRollback
+        except _DryRunRollback:
+            return last_uid
+        finally:
+            self._batch_events = []
+        crash_point("after_commit")
+        self.delivery.deliver_pending()
+        crash_point("after_deliver")
+        self._dispose(source, dispositions)
+        crash_point("after_dispose")
+        return last_uid
+
+    def _queue(self, mailbox: str, event: dict[str, Any]) -> None:
+        if self.store.add_event(mailbox, event):
+            self._batch_events.append(event)
+
+    def _analyse(self, message: FetchedMessage, key: str) -> _Analysed:
+        outcomes = self.analyser.analyse(message.data, f"{self.settings.name}:{message.uid}")
+        why = _unparsed_why(message, outcomes)
+        if why is not None:
+            return _Analysed(message, key, UNPARSED, outcomes, why)
+        category = NOT_BOUNCE if all(o.verdict.reason == "not_bounce" for o in outcomes) else BOUNCE
+        return _Analysed(message, key, category, outcomes)
+
+    def _record(
+        self,
+        item: _Analysed,
+        validity: int | None,
+        moment: datetime,
+        tally: BatchTally,
+        summary: PassSummary,
+        dispositions: list[tuple[int, str]],
+    ) -> None:
+        name = self.settings.name
+        uid = item.message.uid if validity is not None else None
+        context = MessageContext(name, item.key, uid, moment)
+        if item.category == UNPARSED:
+            summary.unparsed += 1
+            self._queue(name, _unparsed_event(context, item))
+        elif item.category == NOT_BOUNCE:
+            summary.not_bounce += 1
+        else:
+            for event in self.policy.events_for(context, item.outcomes, tally):
+                self._queue(name, event)
+        self.store.mark_processed(name, item.key, uid, item.category, ev.timestamp(moment))
+        disposition = self._disposition_for(item.category)
+        if disposition.kind not in ("none", "leave"):
+            dispositions.append((item.message.uid, str(disposition)))
+
+    def _disposition_for(self, category: str) -> Disposition:
+        if category == UNPARSED:
+            return self.settings.unparsed
+        if category == NOT_BOUNCE:
+            return self.settings.not_bounce
+        return self.settings.after
+
+    def _dispose(self, source: MailSource, dispositions: Sequence[tuple[int, str]]) -> None:
+        by_kind: dict[str, list[int]] = defaultdict(list)
+        for uid, disposition in dispositions:
+            by_kind[disposition].append(uid)
+        for disposition, uids in by_kind.items():
+            source.dispose(uids, parse_disposition(disposition))
+            if source.uidvalidity is not None:
+                self.store.clear_pending(self.settings.name, uids)
+
+
+def parse_disposition(text: str) -> Disposition:
+    kind, _, folder = text.partition(":")
+    return Disposition("move", folder) if kind == "move" else Disposition(kind)  # type: ignore[arg-type]
+
+
+def _unparsed_why(message: FetchedMessage, outcomes: list[Outcome]) -> str | None:
+    """Why a message gets the `unparsed` outcome (quarantine), or None when it was read."""
+    if any(o.message.format == "error" for o in outcomes):
+        details = next(o.verdict.details for o in outcomes if o.message.format == "error")
+        return f"internal error: {details.get('error', '?')}"
+    if not _HEADER_LINE.match(message.data.lstrip()):
+        return "not an e-mail message (no header at the start)"
+    if message.truncated and all(o.verdict.reason in ("undefined", "not_bounce") for o in outcomes):
+        return f"over the size limit ({message.size} bytes) and undecided from its first part"
+    return None
+
+
+def _unparsed_event(context: MessageContext, item: _Analysed) -> dict[str, Any]:
+    data = {
+        "mailbox": context.mailbox,
+        "uid": context.uid,
+        "message_key": context.key,
+        "size": item.message.size,
+        "why": item.unparsed_why,
+    }
+    return ev.make_event(ev.MESSAGE_UNPARSED, ev.event_id(context.key, "unparsed"), context.received, data)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), max(size, 1)):
+        yield items[start : start + size]

@@ -1,0 +1,170 @@
+"""From a message's outcomes to the events that go out, with the memory a single bounce lacks.
+
+- Soft bounces (`retry`) are counted per recipient and mailbox; N within the window turn into
+  `suppress`; a `delivered` DSN resets the count.
+- `sender_fix` outcomes never speak about the recipient: they open or count an incident keyed by
+  (provider, blocklist, listed IP or host), so ten thousand refusals make one alert, not ten thousand.
+
+Runs inside the store's open transaction: what it reads and writes commits with the outcomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dsnworker.model import Outcome
+from dsnworker.output import outcome_record
+from dsnworker.worker import events as ev
+from dsnworker.worker.settings import Policy
+from dsnworker.worker.state import Incident, Store
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    mailbox: str
+    key: str  # sha256 of the message bytes
+    uid: int | None
+    received: datetime  # when the worker took it: the clock of the soft-bounce window
+
+
+@dataclass
+class BatchTally:
+    """What one batch did, for the pass summary and the incident updates at its end."""
+
+    bounces: int = 0
+    suppressed: int = 0
+    touched_incidents: dict[str, str] = field(default_factory=dict)  # key -> mailbox
+
+
+def recipient_key(address: str) -> str:
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}" if at else address
+
+
+class PolicyEngine:
+    def __init__(self, store: Store, policy: Policy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def events_for(self, context: MessageContext, outcomes: list[Outcome], tally: BatchTally) -> list[dict[str, Any]]:
+        produced: list[dict[str, Any]] = []
+        for index, outcome in enumerate(outcomes):
+            event = self._event_for(context, index, outcome, tally)
+            if event is not None:
+                produced.append(event)
+        return produced
+
+    def _event_for(
+        self, context: MessageContext, index: int, outcome: Outcome, tally: BatchTally
+    ) -> dict[str, Any] | None:
+        verdict = outcome.verdict
+        if verdict.reason == "not_bounce":
+            return None
+        tally.bounces += 1
+        data = outcome_record(outcome)
+        del data["source"]
+        data["mailbox"] = context.mailbox
+        data["uid"] = context.uid
+        recipient = data.get("recipient")
+        action = verdict.action
+
+        if verdict.reason == "delivered" and recipient:
+            self.store.reset_soft_bounces(context.mailbox, recipient_key(recipient))
+        if action == "sender_fix":
+            return self._count_incident(context, data, tally)
+        if action == "retry" and recipient:
+            action = self._count_soft_bounce(context, recipient_key(recipient), data)
+        if action == "suppress":
+            tally.suppressed += 1
+            data["action"] = "suppress"
+            kind = ev.RECIPIENT_SUPPRESSED
+        elif action == "fix_address":
+            kind = ev.ADDRESS_FIX_NEEDED
+        elif action in ("retry", "review"):
+            kind = ev.RECIPIENT_BOUNCED
+        else:  # ignore: auto-replies, success DSNs
+            return None
+        return ev.make_event(kind, ev.event_id(context.key, index, kind), context.received, data)
+
+    def _count_soft_bounce(self, context: MessageContext, recipient: str, data: dict[str, Any]) -> str:
+        at = context.received.timestamp()
+        self.store.add_soft_bounce(context.mailbox, recipient, at)
+        since = at - timedelta(days=self.policy.soft_window_days).total_seconds()
+        count, first = self.store.soft_bounces_since(context.mailbox, recipient, since)
+        first_seen = ev.timestamp(datetime.fromtimestamp(first or at, UTC))
+        data["soft_bounces"] = {"count": count, "since": first_seen, "threshold": self.policy.soft_threshold}
+        if count >= self.policy.soft_threshold:
+            data["suppressed_because"] = "soft_bounce_threshold"
+            return "suppress"
+        return "retry"
+
+    def _count_incident(
+        self, context: MessageContext, data: dict[str, Any], tally: BatchTally
+    ) -> dict[str, Any] | None:
+        """Open an incident (its event is returned) or count one more refusal in it (no event yet)."""
+        listed = data.get("listed_ip") or data.get("listed_host")
+        blocklist = data.get("blocklist")
+        # without a list or a listed name (auth, PTR, refused sender), the reason tells incidents apart
+        key = "|".join((data.get("provider") or "-", blocklist or "-", listed or data["reason"]))
+        seen = ev.timestamp(context.received)
+        incident = self.store.incident(key)
+        if incident is None:
+            details = {
+                name: data[name]
+                for name in ("listed_ip", "listed_host", "delist_url", "ref", "status", "reply_code", "diagnostic")
+                if data.get(name) is not None
+            }
+            incident = Incident(
+                key=key,
+                mailbox=context.mailbox,
+                provider=data.get("provider"),
+                reason=data["reason"],
+                blocklist=blocklist,
+                listed=listed,
+                details=details,
+                first_seen=seen,
+                last_seen=seen,
+                count=1,
+                reported_count=1,
+            )
+            self.store.save_incident(incident)
+            opened_id = ev.event_id("incident", key, "opened")
+            return ev.make_event(ev.INCIDENT_OPENED, opened_id, context.received, incident_data(incident))
+        self.store.save_incident(replace(incident, last_seen=seen, count=incident.count + 1))
+        tally.touched_incidents[key] = context.mailbox
+        return None
+
+    def incident_updates(self, tally: BatchTally, moment: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """(mailbox, event): one `incident.updated` per incident whose count grew in this batch."""
+        updates = []
+        for key, mailbox in tally.touched_incidents.items():
+            incident = self.store.incident(key)
+            if incident is None or incident.count <= incident.reported_count:
+                continue
+            self.store.save_incident(replace(incident, reported_count=incident.count))
+            event_id = ev.event_id("incident", key, "updated", incident.count)
+            updates.append((mailbox, ev.make_event(ev.INCIDENT_UPDATED, event_id, moment, incident_data(incident))))
+        return updates
+
+
+def incident_data(incident: Incident) -> dict[str, Any]:
+    return {
+        "incident": incident.key,
+        "mailbox": incident.mailbox,
+        "provider": incident.provider,
+        "reason": incident.reason,
+        "action": "sender_fix",
+        "blocklist": incident.blocklist,
+        "listed_ip": incident.details.get("listed_ip"),
+        "listed_host": incident.details.get("listed_host"),
+        "delist_url": incident.details.get("delist_url"),
+        "ref": incident.details.get("ref"),
+        "status": incident.details.get("status"),
+        "reply_code": incident.details.get("reply_code"),
+        "diagnostic": incident.details.get("diagnostic"),
+        "count": incident.count,
+        "first_seen": incident.first_seen,
+        "last_seen": incident.last_seen,
+    }

@@ -1,0 +1,157 @@
+"""The worker process: a pass per mailbox on its schedule (APScheduler), IDLE watchers, clean stops.
+
+`poll` runs one pass per mailbox and returns; `run` keeps going until SIGTERM or SIGINT, which
+finish the message in hand, commit, log out and return.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FrameType
+
+from dsnworker.analyse import Analyser
+from dsnworker.worker.delivery import OutboxDelivery
+from dsnworker.worker.pipeline import MailboxPass, PassSummary
+from dsnworker.worker.settings import MailboxSettings, Settings
+from dsnworker.worker.source import MailSource, SourceError
+from dsnworker.worker.state import Store
+
+log = logging.getLogger("dsnworker.worker")
+
+_IDLE_WINDOW = 30.0  # seconds per IDLE command: short enough for a prompt stop, far below RFC 2177's 29 min
+_IDLE_BACKOFF_MAX = 300.0
+
+
+def open_source(settings: MailboxSettings) -> MailSource:
+    if settings.source == "imap":
+        from dsnworker.worker.imap import ImapSource
+
+        return ImapSource(settings)
+    from dsnworker.worker.local import MaildirSource, MboxSource
+
+    return MaildirSource(settings) if settings.source == "maildir" else MboxSource(settings)
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop = threading.Event()
+        self.store = Store(settings.state)
+        self.delivery = OutboxDelivery.for_settings(self.store, settings)
+        analysers: dict[tuple[object, ...], Analyser] = {}
+        self.passes: dict[str, MailboxPass] = {}
+        for mailbox in settings.mailboxes:
+            # mailboxes with the same rules and action map share one loaded rule set
+            rules_key = (mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
+            if rules_key not in analysers:
+                analysers[rules_key] = Analyser.with_rules(mailbox.rules, mailbox.policy.actions)
+            self.passes[mailbox.name] = MailboxPass(
+                mailbox, self.store, analysers[rules_key], self.delivery, open_source, self.stop
+            )
+
+    def poll(self, names: Sequence[str] = (), dry_run: bool = False) -> list[PassSummary]:
+        summaries = []
+        for name, mailbox_pass in self.passes.items():
+            if names and name not in names:
+                continue
+            summary = mailbox_pass.run(dry_run=dry_run)
+            _log_summary(summary)
+            summaries.append(summary)
+            if self.stop.is_set():
+                break
+        return summaries
+
+    def run(self) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max(1, len(self.passes)))},
+            # one pass per mailbox at a time; runs missed while one was busy collapse into one
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        for mailbox in self.settings.mailboxes:
+            scheduler.add_job(
+                self._scheduled_pass,
+                _trigger(mailbox),
+                args=[mailbox.name],
+                id=mailbox.name,
+                name=f"pass {mailbox.name}",
+                next_run_time=datetime.now(UTC),
+            )
+        self._install_signal_handlers()
+        scheduler.start()
+        watchers = [
+            threading.Thread(
+                target=self._idle_watch, args=(mailbox, scheduler), name=f"idle-{mailbox.name}", daemon=True
+            )
+            for mailbox in self.settings.mailboxes
+            if mailbox.idle and mailbox.source == "imap"
+        ]
+        for watcher in watchers:
+            watcher.start()
+        log.info("worker started: %d mailbox(es)", len(self.passes))
+        self.stop.wait()
+        log.info("stopping: finishing the messages in hand")
+        scheduler.shutdown(wait=True)
+        for watcher in watchers:
+            watcher.join(timeout=_IDLE_WINDOW + 5)
+        self.store.close()
+        log.info("worker stopped")
+
+    def _scheduled_pass(self, name: str) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            _log_summary(self.passes[name].run())
+        except Exception:  # a bug must not kill the job: the next run tries again
+            log.exception("mailbox %r: pass failed", name)
+
+    def _idle_watch(self, mailbox: MailboxSettings, scheduler: object) -> None:
+        """Keep an IDLE connection; on news, run the mailbox's pass now (the poll stays as a safety net)."""
+        delay = 1.0
+        while not self.stop.is_set():
+            source = open_source(mailbox)
+            try:
+                source.open()
+                delay = 1.0
+                while not self.stop.is_set():
+                    if source.wait_for_new(_IDLE_WINDOW):
+                        scheduler.modify_job(mailbox.name, next_run_time=datetime.now(UTC))  # type: ignore[attr-defined]
+            except SourceError as exc:
+                log.warning("%s (IDLE); again in %.0f s", exc, delay)
+                self.stop.wait(delay)
+                delay = min(delay * 2, _IDLE_BACKOFF_MAX)
+            finally:
+                source.close()
+
+    def _install_signal_handlers(self) -> None:
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            log.info("%s received", signal.Signals(signum).name)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+
+
+def _trigger(mailbox: MailboxSettings) -> object:
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    # jitter spreads the passes of many mailboxes (and of many workers) over time
+    jitter = int(mailbox.schedule.jitter) or None
+    if mailbox.schedule.cron:
+        trigger = CronTrigger.from_crontab(mailbox.schedule.cron, timezone=UTC)
+        trigger.jitter = jitter  # from_crontab takes no jitter argument
+        return trigger
+    return IntervalTrigger(seconds=mailbox.schedule.interval or 60.0, jitter=jitter, timezone=UTC)
+
+
+def _log_summary(summary: PassSummary) -> None:
+    level = logging.WARNING if summary.errors else logging.INFO
+    log.log(level, "pass %s", summary.line(), extra={"summary": summary.fields()})

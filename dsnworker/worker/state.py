@@ -1,0 +1,316 @@
+"""Durable state in SQLite: cursors, processed messages, the outbox, bounce history, incidents.
+
+Everything the worker must not forget goes through this one small interface (`Store`), so that a
+later backend (PostgreSQL, for several workers sharing mailboxes) replaces one module.
+WAL mode: readers never block the writer, and a commit survives a process kill (`synchronous=NORMAL`
+can lose the last commits on a power cut, never on a crash of the process; FULL is a config away).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dsnworker.errors import DsnworkerError
+
+# Each step takes the schema from version i to i + 1; a new version only appends a step.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE cursor (
+        mailbox TEXT PRIMARY KEY,
+        uidvalidity INTEGER,
+        last_uid INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE processed (
+        mailbox TEXT NOT NULL,
+        key TEXT NOT NULL,            -- sha256 of the message bytes: survives a UIDVALIDITY change
+        uid INTEGER,
+        category TEXT NOT NULL,       -- bounce | not_bounce | unparsed
+        processed_at TEXT NOT NULL,
+        PRIMARY KEY (mailbox, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE pending_disposition (  -- committed with the outcomes, cleared once done on the server
+        mailbox TEXT NOT NULL,
+        uidvalidity INTEGER,
+        uid INTEGER NOT NULL,
+        disposition TEXT NOT NULL,
+        PRIMARY KEY (mailbox, uid)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        mailbox TEXT NOT NULL,
+        type TEXT NOT NULL,
+        recipient TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE sink_progress (      -- ordered sinks: everything up to last_seq is delivered
+        sink TEXT PRIMARY KEY,
+        last_seq INTEGER NOT NULL
+    );
+    CREATE TABLE soft_bounce (
+        mailbox TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        at REAL NOT NULL              -- unix time
+    );
+    CREATE INDEX soft_bounce_by_recipient ON soft_bounce (mailbox, recipient, at);
+    CREATE TABLE incident (
+        key TEXT PRIMARY KEY,
+        mailbox TEXT NOT NULL,
+        provider TEXT,
+        reason TEXT NOT NULL,
+        blocklist TEXT,
+        listed TEXT,
+        details TEXT NOT NULL,        -- JSON: delist_url, ref, the first diagnostic
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        reported_count INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class StateError(DsnworkerError):
+    pass
+
+
+@dataclass(frozen=True)
+class Cursor:
+    uidvalidity: int | None
+    last_uid: int
+
+
+@dataclass(frozen=True)
+class PendingDisposition:
+    uidvalidity: int | None
+    uid: int
+    disposition: str
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    seq: int
+    id: str
+    type: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Incident:
+    key: str
+    mailbox: str
+    provider: str | None
+    reason: str
+    blocklist: str | None
+    listed: str | None
+    details: dict[str, Any]
+    first_seen: str
+    last_seen: str
+    count: int
+    reported_count: int
+
+
+class Store:
+    """One SQLite file. A connection per thread (sqlite3 objects must stay on their thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"state file {path}: {exc}") from exc
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=30000")
+            self._local.connection = connection
+        return connection
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            (version,) = self.db.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"state file {self.path} has schema version {version}, newer than this dsnworker "
+                    f"({SCHEMA_VERSION}): upgrade dsnworker"
+                )
+            for step in _MIGRATIONS[version:]:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): all or nothing."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # cursors and processed messages
+
+    def cursor(self, mailbox: str) -> Cursor:
+        row = self.db.execute("SELECT uidvalidity, last_uid FROM cursor WHERE mailbox = ?", (mailbox,)).fetchone()
+        return Cursor(row[0], row[1]) if row else Cursor(None, 0)
+
+    def set_cursor(self, mailbox: str, cursor: Cursor) -> None:
+        self.db.execute(
+            "INSERT INTO cursor (mailbox, uidvalidity, last_uid) VALUES (?, ?, ?) "
+            "ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+            (mailbox, cursor.uidvalidity, cursor.last_uid),
+        )
+
+    def processed_categories(self, mailbox: str, keys: Sequence[str]) -> dict[str, str]:
+        """key -> category of those keys already processed in this mailbox."""
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT key, category FROM processed WHERE mailbox = ? AND key IN ({marks})", (mailbox, *chunk)
+            )
+            found.update(rows)
+        return found
+
+    def mark_processed(self, mailbox: str, key: str, uid: int | None, category: str, at: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO processed (mailbox, key, uid, category, processed_at) VALUES (?, ?, ?, ?, ?)",
+            (mailbox, key, uid, category, at),
+        )
+
+    def processed_count(self, mailbox: str) -> int:
+        return int(self.db.execute("SELECT count(*) FROM processed WHERE mailbox = ?", (mailbox,)).fetchone()[0])
+
+    # dispositions still to apply on the server
+
+    def add_pending(self, mailbox: str, uidvalidity: int | None, uid: int, disposition: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO pending_disposition (mailbox, uidvalidity, uid, disposition) VALUES (?, ?, ?, ?)",
+            (mailbox, uidvalidity, uid, disposition),
+        )
+
+    def pending(self, mailbox: str) -> list[PendingDisposition]:
+        rows = self.db.execute(
+            "SELECT uidvalidity, uid, disposition FROM pending_disposition WHERE mailbox = ? ORDER BY uid", (mailbox,)
+        )
+        return [PendingDisposition(*row) for row in rows]
+
+    def clear_pending(self, mailbox: str, uids: Sequence[int]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM pending_disposition WHERE mailbox = ? AND uid = ?", [(mailbox, uid) for uid in uids]
+            )
+
+    # the outbox
+
+    def add_event(self, mailbox: str, event: dict[str, Any]) -> bool:
+        """Queue an event; False when one with this id is already queued (the same bounce again)."""
+        data = event.get("data") or {}
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO outbox (id, mailbox, type, recipient, body) VALUES (?, ?, ?, ?, ?)",
+            (event["id"], mailbox, event["type"], data.get("recipient"), json.dumps(event, ensure_ascii=False)),
+        )
+        return cursor.rowcount == 1
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[OutboxEvent]:
+        rows = self.db.execute(
+            "SELECT seq, id, type, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        )
+        return [OutboxEvent(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+
+    def event_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def sink_progress(self, sink: str) -> int:
+        row = self.db.execute("SELECT last_seq FROM sink_progress WHERE sink = ?", (sink,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_sink_progress(self, sink: str, seq: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO sink_progress (sink, last_seq) VALUES (?, ?) "
+                "ON CONFLICT (sink) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+                (sink, seq),
+            )
+
+    # per-recipient soft-bounce history
+
+    def add_soft_bounce(self, mailbox: str, recipient: str, at: float) -> None:
+        self.db.execute("INSERT INTO soft_bounce (mailbox, recipient, at) VALUES (?, ?, ?)", (mailbox, recipient, at))
+
+    def soft_bounces_since(self, mailbox: str, recipient: str, since: float) -> tuple[int, float | None]:
+        """How many soft bounces this recipient had since `since`, and the time of the first of them."""
+        count, first = self.db.execute(
+            "SELECT count(*), min(at) FROM soft_bounce WHERE mailbox = ? AND recipient = ? AND at >= ?",
+            (mailbox, recipient, since),
+        ).fetchone()
+        return int(count), first
+
+    def reset_soft_bounces(self, mailbox: str, recipient: str) -> None:
+        self.db.execute("DELETE FROM soft_bounce WHERE mailbox = ? AND recipient = ?", (mailbox, recipient))
+
+    def forget_soft_bounces_before(self, at: float) -> None:
+        self.db.execute("DELETE FROM soft_bounce WHERE at < ?", (at,))
+
+    # incidents
+
+    def incident(self, key: str) -> Incident | None:
+        row = self.db.execute(
+            "SELECT key, mailbox, provider, reason, blocklist, listed, details, first_seen, last_seen, count, "
+            "reported_count FROM incident WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        values = list(row)
+        values[6] = json.loads(values[6])
+        return Incident(*values)
+
+    def save_incident(self, incident: Incident) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO incident (key, mailbox, provider, reason, blocklist, listed, details, first_seen, "
+            "last_seen, count, reported_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                incident.key,
+                incident.mailbox,
+                incident.provider,
+                incident.reason,
+                incident.blocklist,
+                incident.listed,
+                json.dumps(incident.details, ensure_ascii=False),
+                incident.first_seen,
+                incident.last_seen,
+                incident.count,
+                incident.reported_count,
+            ),
+        )
+
+    def incidents(self) -> list[Incident]:
+        keys = [row[0] for row in self.db.execute("SELECT key FROM incident ORDER BY first_seen")]
+        return [incident for key in keys if (incident := self.incident(key)) is not None]
