@@ -1,0 +1,198 @@
+"""The pipeline on a local maildir: where each kind of message lands, the policy, incidents, dry runs.
+
+The IMAP side of the same pipeline is tested against a real Dovecot in test_worker_imap.py.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dsnworker.analyse import Analyser
+from dsnworker.sinks.suppression import iter_suppressions
+from dsnworker.worker.delivery import OutboxDelivery
+from dsnworker.worker.pipeline import MailboxPass
+from dsnworker.worker.runner import open_source
+from dsnworker.worker.settings import Disposition, MailboxSettings, Policy, Settings, SinkSettings
+from dsnworker.worker.state import Store
+from tests import mailgen
+
+ANALYSER = Analyser.with_rules()
+
+
+def make_maildir(root: Path, messages: list[bytes]) -> Path:
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for number, data in enumerate(messages):
+        (root / "new" / f"{1700000000 + number}.M{number}P1.test").write_bytes(data)
+    return root
+
+
+def files_in(root: Path, folder: str | None = None) -> int:
+    base = root / f".{folder}" if folder else root
+    return sum(len(list((base / sub).iterdir())) for sub in ("cur", "new") if (base / sub).is_dir())
+
+
+class Harness:
+    """One maildir mailbox with both file sinks, and a clock the test moves."""
+
+    def __init__(self, tmp: Path, messages: list[bytes], **mailbox: object) -> None:
+        self.tmp = tmp
+        self.maildir = make_maildir(tmp / "mail", messages)
+        options = {
+            "after": Disposition("move", "Processed"),
+            "not_bounce": Disposition("leave"),
+            "unparsed": Disposition("move", "Unparsed"),
+        } | mailbox
+        self.mailbox = MailboxSettings(name="bounces", source="maildir", path=self.maildir, **options)  # type: ignore[arg-type]
+        self.settings = Settings(
+            path=tmp / "config.toml",
+            state=tmp / "state.sqlite",
+            mailboxes=(self.mailbox,),
+            sinks=(
+                SinkSettings(name="suppressions", kind="suppression_file", path=tmp / "suppressions.csv"),
+                SinkSettings(name="events", kind="events_file", path=tmp / "events.jsonl"),
+            ),
+        )
+        self.now = datetime(2026, 11, 1, tzinfo=UTC)
+        self.store = Store(self.settings.state)
+        delivery = OutboxDelivery.for_settings(self.store, self.settings)
+        clock = lambda: self.now  # noqa: E731
+        self.mailbox_pass = MailboxPass(self.mailbox, self.store, ANALYSER, delivery, open_source, clock=clock)
+
+    def add(self, *messages: bytes) -> None:
+        start = files_in(self.maildir) + files_in(self.maildir, "Processed") + 1000
+        for number, data in enumerate(messages, start):
+            (self.maildir / "new" / f"{1800000000 + number}.M{number}P2.test").write_bytes(data)
+
+    def events(self) -> list[dict]:
+        path = self.tmp / "events.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def suppressed(self) -> list[str]:
+        path = self.tmp / "suppressions.csv"
+        return [row["email"] for row in iter_suppressions(path, "csv")] if path.exists() else []
+
+
+def test_each_kind_of_message_lands_where_the_config_says(tmp_path: Path) -> None:
+    messages = [
+        mailgen.dsn("gone@example.jp", "user_unknown", 1),
+        mailgen.dsn("full@example.jp", "mailbox_full", 2),
+        mailgen.auto_reply(3),
+        mailgen.personal(4),
+        mailgen.garbage(5),
+    ]
+    harness = Harness(tmp_path, messages)
+    summary = harness.mailbox_pass.run()
+    assert (summary.new, summary.not_bounce, summary.unparsed, summary.suppressed) == (5, 1, 1, 1)
+    assert summary.errors == []
+    assert files_in(harness.maildir, "Processed") == 3  # two bounces and the auto-reply
+    assert files_in(harness.maildir, "Unparsed") == 1
+    assert files_in(harness.maildir) == 1  # the personal mail stays where it was
+    types = sorted(event["type"] for event in harness.events())
+    assert types == ["message.unparsed", "recipient.bounced", "recipient.suppressed"]
+    assert harness.suppressed() == ["gone@example.jp"]
+
+
+def test_a_second_pass_finds_nothing_new_and_writes_nothing(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [mailgen.dsn("gone@example.jp", serial=1)], after=Disposition("none"))
+    harness.mailbox_pass.run()
+    again = harness.mailbox_pass.run()
+    assert (again.new, again.duplicates) == (0, 1)
+    assert len(harness.events()) == 1
+
+
+def test_soft_bounces_past_the_threshold_within_the_window_suppress(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [], policy=Policy(soft_threshold=3, soft_window_days=7))
+    for serial in range(3):
+        harness.add(mailgen.dsn("full@example.jp", "mailbox_full", serial))
+        harness.mailbox_pass.run()
+        harness.now += timedelta(days=1)
+    events = harness.events()
+    assert [e["type"] for e in events] == ["recipient.bounced", "recipient.bounced", "recipient.suppressed"]
+    last = events[-1]["data"]
+    assert last["soft_bounces"] == {"count": 3, "since": "2026-11-01T00:00:00Z", "threshold": 3}
+    assert last["suppressed_because"] == "soft_bounce_threshold"
+    assert harness.suppressed() == ["full@example.jp"]
+
+
+def test_soft_bounces_older_than_the_window_do_not_count(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [], policy=Policy(soft_threshold=2, soft_window_days=7))
+    harness.add(mailgen.dsn("full@example.jp", "mailbox_full", 1))
+    harness.mailbox_pass.run()
+    harness.now += timedelta(days=8)
+    harness.add(mailgen.dsn("full@example.jp", "mailbox_full", 2))
+    harness.mailbox_pass.run()
+    assert [e["type"] for e in harness.events()] == ["recipient.bounced", "recipient.bounced"]
+    assert harness.events()[-1]["data"]["soft_bounces"]["count"] == 1
+
+
+def test_a_delivered_dsn_resets_the_soft_bounce_count(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [], policy=Policy(soft_threshold=2))
+    harness.add(mailgen.dsn("full@example.jp", "mailbox_full", 1))
+    harness.mailbox_pass.run()
+    harness.add(mailgen.dsn("full@example.jp", "delivered", 2))
+    harness.mailbox_pass.run()
+    harness.add(mailgen.dsn("full@example.jp", "mailbox_full", 3))
+    harness.mailbox_pass.run()
+    assert [e["type"] for e in harness.events()] == ["recipient.bounced", "recipient.bounced"]
+    assert harness.suppressed() == []
+
+
+def test_a_listed_sending_ip_makes_one_incident_and_penalises_nobody(tmp_path: Path) -> None:
+    messages = [mailgen.dsn(f"user{n}@example.jp", "spamhaus", n) for n in range(50)]
+    harness = Harness(tmp_path, messages, batch_size=10)
+    summary = harness.mailbox_pass.run()
+    assert summary.suppressed == 0
+    events = harness.events()
+    assert not [e for e in events if e["type"].startswith("recipient.")]
+    opened = [e for e in events if e["type"] == "incident.opened"]
+    updated = [e for e in events if e["type"] == "incident.updated"]
+    assert len(opened) == 1
+    assert opened[0]["data"]["blocklist"] == "spamhaus"
+    assert opened[0]["data"]["listed_ip"] == "192.0.2.25"
+    assert 1 <= len(updated) <= 5  # at most one update per batch, not one per recipient
+    assert updated[-1]["data"]["count"] == 50
+    assert harness.suppressed() == []
+
+
+def test_event_ids_depend_on_the_bounce_not_on_the_run(tmp_path: Path) -> None:
+    messages = [mailgen.dsn("gone@example.jp", serial=1), mailgen.dsn("full@example.jp", "mailbox_full", 2)]
+    first = Harness(tmp_path / "a", messages)
+    first.mailbox_pass.run()
+    second = Harness(tmp_path / "b", messages)
+    second.now += timedelta(hours=5)
+    second.mailbox_pass.run()
+    assert [e["id"] for e in first.events()] == [e["id"] for e in second.events()]
+
+
+def test_a_dry_run_reports_events_and_changes_nothing(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [mailgen.dsn("gone@example.jp", serial=1), mailgen.personal(2)])
+    summary = harness.mailbox_pass.run(dry_run=True)
+    assert [e["type"] for e in summary.dry_run_events] == ["recipient.suppressed"]
+    assert harness.events() == [] and harness.suppressed() == []
+    assert files_in(harness.maildir) == 2
+    assert harness.store.processed_count("bounces") == 0
+    real = harness.mailbox_pass.run()
+    assert real.new == 2 and len(harness.events()) == 1
+
+
+def test_a_vanished_maildir_is_an_error_of_that_mailbox(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [])
+    for sub in ("cur", "new", "tmp"):
+        (harness.maildir / sub).rmdir()
+    summary = harness.mailbox_pass.run()
+    assert summary.errors and "bounces" in summary.errors[0] and "not a maildir" in summary.errors[0]
+
+
+@pytest.mark.parametrize("after", ["seen", "delete"])
+def test_other_dispositions_of_a_processed_bounce(tmp_path: Path, after: str) -> None:
+    harness = Harness(tmp_path, [mailgen.dsn("gone@example.jp", serial=1)], after=Disposition(after))  # type: ignore[arg-type]
+    harness.mailbox_pass.run()
+    names = [p.name for sub in ("cur", "new") for p in (harness.maildir / sub).iterdir()]
+    assert names == ([] if after == "delete" else [names[0]])
+    if after == "seen":
+        assert names[0].endswith(":2,S")
