@@ -314,6 +314,12 @@ class _Table:
             raise self.error(key, f"expected {what} (a string or an array of strings), got {show(value)}")
         return tuple(items)
 
+    def env_name(self, key: str) -> str:
+        """The name of one environment variable (see `env_names`)."""
+        if not isinstance(self.get(key), str):
+            raise self.error(key, f"expected the name of an environment variable, got {show(self.get(key))}")
+        return self.env_names(key)[0]
+
     def env_names(self, key: str) -> tuple[str, ...]:
         """Names of environment variables. A bad one is not echoed: it may be the secret itself."""
         names = self.strings(key, "the name of an environment variable")
@@ -330,6 +336,10 @@ class _Table:
         """An https URL; plain http only to this machine (127.0.0.1, ::1, localhost)."""
         value = self.string(key)
         parts = urlsplit(value)
+        if parts.username is not None or parts.password is not None:
+            raise self.error(
+                key, "expected a URL without user:password@ (a secret is never written in the configuration)"
+            )
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise self.error(key, f"expected an https:// URL, got {show(value)}")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -459,11 +469,12 @@ class _Loader:
                 secret_env=table.env_names("secret_env") if table.has("secret_env") else (),
                 secret_file=secret_files,
             )
+        default_format = "csv" if kind == "suppression_file" else "jsonl"  # events_file is always JSONL
         return SinkSettings(
             name=name,
             kind=kind,  # type: ignore[arg-type]  # checked by choice()
             path=table.path("path"),
-            format=table.choice("format", ("csv", "jsonl"), "csv" if kind == "suppression_file" else "jsonl"),  # type: ignore[arg-type]
+            format=table.choice("format", ("csv", "jsonl"), default_format),  # type: ignore[arg-type]
         )
 
     # --- [[mailbox]] ---
@@ -558,7 +569,7 @@ class _Loader:
             env, file = _one_of(table, "password_env", "password_file", "the password")
             return PasswordAuth(
                 username=username,
-                password_env=table.env_names("password_env")[0] if env else None,
+                password_env=table.env_name("password_env") if env else None,
                 password_file=table.path("password_file") if file else None,
             )
         mechanism = table.choice("mechanism", ("XOAUTH2", "OAUTHBEARER"), fold=True)
@@ -575,14 +586,18 @@ class _Loader:
                     raise table.error(
                         key, "applies only to the client credentials grant (token_url), not to token_command"
                     )
-            return OAuth2Auth(username=username, mechanism=mechanism, token_command=self.command(table))  # type: ignore[arg-type]
+            return OAuth2Auth(
+                username=username,
+                mechanism=mechanism,  # type: ignore[arg-type]  # checked by choice()
+                token_command=self.command(table),
+            )
         env, file = _one_of(table, "client_secret_env", "client_secret_file", "the client secret")
         return OAuth2Auth(
             username=username,
             mechanism=mechanism,  # type: ignore[arg-type]  # checked by choice()
             token_url=table.url("token_url"),
             client_id=table.string("client_id"),
-            client_secret_env=table.env_names("client_secret_env")[0] if env else None,
+            client_secret_env=table.env_name("client_secret_env") if env else None,
             client_secret_file=table.path("client_secret_file") if file else None,
             scope=table.string("scope", None),
         )
