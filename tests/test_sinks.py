@@ -372,6 +372,13 @@ def test_suppression_unbalanced_quote_is_reported_not_cut(tmp_path):
     assert path.read_bytes() == before
 
 
+def test_suppression_csv_header_saved_with_a_byte_order_mark_is_understood(tmp_path):
+    path = tmp_path / "suppressed.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ",".join(COLUMNS).encode() + b"\r\na@example.jp,,,,,,,\r\n")
+    SuppressionFile(path, "csv").deliver([suppressed("a@example.jp"), suppressed("b@example.jp")])
+    assert emails(path) == ["a@example.jp", "b@example.jp"]
+
+
 def test_suppression_csv_without_an_email_header_is_refused(tmp_path):
     path = tmp_path / "suppressed.csv"
     path.write_text("address,why\r\nx@example.jp,bad\r\n")
@@ -436,7 +443,7 @@ def test_events_file_sigkilled_at_random_moments_has_every_event_exactly_once(tm
     path, progress = tmp_path / "events.jsonl", tmp_path / "progress"
     rng = random.Random(7)
     events = [event(n, blob="é" * rng.choice((10, 1000, 50_000))) for n in range(1500)]
-    _kill_repeatedly(path, progress, "events", events, rounds=10)
+    _kill_repeatedly(path, progress, "events", events, rounds=15)
     done = int(progress.read_text()) if progress.exists() else 0
     EventsFile(path).deliver(events[done:])
     EventsFile(path).deliver(events)  # everything again: nothing new

@@ -7,8 +7,8 @@ Both file sinks (the events file, the suppression file) are built on these helpe
   true when the write happens. ``flock`` locks belong to an open file description: two separate opens
   exclude each other even within one process. (On NFS, Linux emulates ``flock`` with byte-range
   locks; the sinks are meant for local files.)
-- A batch is appended in one ``write`` (a loop only if the kernel writes less), then ``fsync``\\ed;
-  the directory is ``fsync``\\ed too when the file was new, so that the name survives a power loss.
+- A batch is appended in one ``write`` (a loop only if the kernel writes less), then the file is
+  fsynced, and its directory too when the file was new, so that the name survives a power loss.
 - A crash in the middle of a write leaves a last record without its terminating newline. It was never
   acknowledged (the caller records progress only after ``fsync`` returned), so the next writer, under
   the lock, cuts it off before appending. Readers that do not take the lock skip it.

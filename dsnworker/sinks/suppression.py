@@ -205,6 +205,7 @@ class _Decoder:
             log.warning("%s: an unreadable CSV record skipped: %.200r", path, text)
             return None
         if self.columns is None:
+            cells = [cells[0].removeprefix("\ufeff"), *cells[1:]] if cells else cells  # saved by a spreadsheet
             if "email" not in cells:
                 raise SinkError(path, f"the first row is not a header with an 'email' column: {cells!r:.200}")
             self.columns = tuple(cells)
