@@ -1,0 +1,123 @@
+"""`dsnworker poll` and `dsnworker run` as a user runs them: real processes, real files, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests import mailgen
+from tests.test_worker_pipeline import make_maildir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(root: Path, mailboxes: list[str], extra: str = "") -> Path:
+    text = 'state = "state.sqlite"\n'
+    for name in mailboxes:
+        text += f'[[mailbox]]\nname = "{name}"\nsource = "maildir:{name}"\ninterval = "1s"\n{extra}'
+    text += '[[sink]]\nname = "events"\ntype = "events_file"\npath = "events.jsonl"\n'
+    text += '[[sink]]\nname = "suppressions"\ntype = "suppression_file"\npath = "suppressions.csv"\n'
+    config = root / "config.toml"
+    config.write_text(text)
+    return config
+
+
+def dsnworker(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "dsnworker", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, **kwargs)  # type: ignore[call-overload]
+
+
+def test_poll_prints_a_summary_per_mailbox(tmp_path: Path) -> None:
+    make_maildir(tmp_path / "jp", [mailgen.dsn("gone@example.jp", serial=1), mailgen.personal(2)])
+    result = dsnworker("poll", "-c", write_config(tmp_path, ["jp"]))
+    assert result.returncode == 0, result.stderr
+    assert "mailbox=jp new=2 bounces=1 suppressed=1 not_bounce=1" in result.stdout
+
+
+def test_one_failing_mailbox_does_not_stop_the_others_and_poll_exits_1(tmp_path: Path) -> None:
+    make_maildir(tmp_path / "good", [mailgen.dsn("gone@example.jp", serial=1)])
+    (tmp_path / "broken").mkdir()  # not a maildir
+    result = dsnworker("poll", "-c", write_config(tmp_path, ["broken", "good"]))
+    assert result.returncode == 1
+    assert "mailbox 'broken'" in result.stderr and "not a maildir" in result.stderr
+    assert "mailbox=good new=1" in result.stdout
+
+
+def test_poll_of_one_named_mailbox(tmp_path: Path) -> None:
+    make_maildir(tmp_path / "a", [mailgen.dsn("a@example.jp", serial=1)])
+    make_maildir(tmp_path / "b", [mailgen.dsn("b@example.jp", serial=2)])
+    result = dsnworker("poll", "-c", write_config(tmp_path, ["a", "b"]), "--mailbox", "b")
+    assert "mailbox=b" in result.stdout and "mailbox=a" not in result.stdout
+    unknown = dsnworker("poll", "-c", tmp_path / "config.toml", "--mailbox", "c")
+    assert unknown.returncode == 2 and "no mailbox named 'c'" in unknown.stderr
+
+
+def test_dry_run_prints_the_events_and_writes_nothing(tmp_path: Path) -> None:
+    make_maildir(tmp_path / "jp", [mailgen.dsn("gone@example.jp", serial=1)])
+    result = dsnworker("poll", "-c", write_config(tmp_path, ["jp"]), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    (event,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert event["type"] == "recipient.suppressed" and event["data"]["recipient"] == "gone@example.jp"
+    assert not (tmp_path / "events.jsonl").exists()
+    assert len(list((tmp_path / "jp" / "new").iterdir())) == 1
+
+
+def test_json_logs_carry_the_pass_summary(tmp_path: Path) -> None:
+    make_maildir(tmp_path / "jp", [mailgen.dsn("gone@example.jp", serial=1)])
+    result = dsnworker("poll", "-c", write_config(tmp_path, ["jp"]), "--log-format", "json")
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    (summary,) = [line["summary"] for line in lines if "summary" in line]
+    assert summary["mailbox"] == "jp" and summary["new"] == 1 and summary["suppressed"] == 1
+
+
+def test_suppressions_list_reads_the_file_back(tmp_path: Path) -> None:
+    make_maildir(tmp_path / "jp", [mailgen.dsn("gone@example.jp", serial=1)])
+    config = write_config(tmp_path, ["jp"])
+    dsnworker("poll", "-c", config)
+    result = dsnworker("suppressions", "list", "-c", config, "--format", "jsonl")
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert row["email"] == "gone@example.jp" and row["reason"] == "user_unknown" and row["mailbox"] == "jp"
+
+
+def test_a_bad_config_names_the_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[[mailbox]]\nname = "x"\nsource = "maildir:x"\nbatch_size = "many"\n')
+    result = dsnworker("poll", "-c", config)
+    assert result.returncode == 2
+    assert "config.toml" in result.stderr and "batch_size" in result.stderr
+
+
+def test_run_keeps_polling_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    maildir = make_maildir(tmp_path / "jp", [mailgen.dsn("first@example.jp", serial=1)])
+    config = write_config(tmp_path, ["jp"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dsnworker", "run", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        events = tmp_path / "events.jsonl"
+        wait_for(lambda: events.exists() and events.read_text().count("\n") == 1)
+        (maildir / "new" / "1800000000.M1P1.test").write_bytes(mailgen.dsn("second@example.jp", serial=2))
+        wait_for(lambda: events.read_text().count("\n") == 2)  # the next scheduled pass took it
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "SIGTERM received" in stderr and "worker stopped" in stderr
+
+
+def wait_for(condition: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
