@@ -1,0 +1,65 @@
+"""The SQLite state: schema versions, transactions that are all or nothing, the outbox's order."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from dsnworker.worker.state import SCHEMA_VERSION, Cursor, StateError, Store
+
+
+def test_a_new_state_file_is_created_at_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sub" / "state.sqlite")
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_state_file_from_a_newer_dsnworker_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StateError, match="newer than this dsnworker"):
+        Store(path)
+
+
+def test_reopening_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    store = Store(path)
+    with store.transaction():
+        store.set_cursor("jp", Cursor(7, 42))
+        store.mark_processed("jp", "k1", 42, "bounce", "2026-11-28T00:00:00Z")
+    store.close()
+    again = Store(path)
+    assert again.cursor("jp") == Cursor(7, 42)
+    assert again.processed_categories("jp", ["k1", "k2"]) == {"k1": "bounce"}
+
+
+def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_event("jp", {"id": "evt_1", "type": "recipient.bounced", "data": {}})
+        store.set_cursor("jp", Cursor(1, 10))
+        raise RuntimeError("crash in the middle")
+    assert store.event_count() == 0
+    assert store.cursor("jp") == Cursor(None, 0)
+
+
+def test_the_outbox_keeps_order_and_refuses_an_id_twice(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite")
+    with store.transaction():
+        assert store.add_event("jp", {"id": "evt_b", "type": "recipient.bounced", "data": {"recipient": "b@x.jp"}})
+        assert store.add_event("jp", {"id": "evt_a", "type": "recipient.bounced", "data": {"recipient": "a@x.jp"}})
+        assert not store.add_event("jp", {"id": "evt_b", "type": "recipient.bounced", "data": {}})
+    assert [e.id for e in store.events_after(0)] == ["evt_b", "evt_a"]
+    first = store.events_after(0)[0].seq
+    assert [e.id for e in store.events_after(first)] == ["evt_a"]
+
+
+def test_sink_progress_never_moves_back(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite")
+    store.set_sink_progress("events", 10)
+    store.set_sink_progress("events", 4)
+    assert store.sink_progress("events") == 10
