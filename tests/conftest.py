@@ -31,3 +31,46 @@ def corpus_file(name: str) -> bytes:
 @pytest.fixture(scope="session")
 def analyser() -> Analyser:
     return Analyser.with_rules()
+
+
+# -- a private Dovecot for the IMAP tests (tests/dovecot.py) --------------------------------------
+
+DOVECOT_INSTALL = "apt-get install -y dovecot-imapd openssl"
+
+
+def _dovecot_missing() -> str | None:
+    """Why the Dovecot tests cannot run here, or None."""
+    from tests.dovecot import find_program
+
+    if not (find_program("dovecot") and find_program("openssl")):
+        return f"dovecot and openssl are needed for the IMAP tests (Debian: {DOVECOT_INSTALL})"
+    if os.geteuid() != 0:
+        return "the IMAP tests run a private Dovecot, which needs root (its mail files belong to uid 5000)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """A private Dovecot on 127.0.0.1 for the whole session; skips where absent, fails under CI=true."""
+    import tempfile
+
+    from tests.dovecot import Dovecot
+
+    problem = _dovecot_missing()
+    if problem:
+        if IN_CI:
+            pytest.fail(problem + "; under CI=true it must be there")
+        pytest.skip(problem)
+    # not under pytest's tmp_path: its folders are private to root, Dovecot's auth process reads as 'dovecot'
+    server = Dovecot(Path(tempfile.mkdtemp(prefix="dsnworker-dovecot-")))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def imap_account(dovecot):
+    """A fresh Dovecot user with an empty INBOX (tests/dovecot.py's Account)."""
+    return dovecot.add_user()
