@@ -381,6 +381,13 @@ userdb {{
   driver = passwd-file
   args = {self.users_dir}/%u
 }}
+# No anvil socket for auth penalties: else after a failed login the next login from 127.0.0.1, whatever
+# its credentials, waits 2-15 s (auth_failure_delay = 0 does not prevent that).
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 service imap-login {{
   inet_listener imap {{
     port = {self.imap_port}
