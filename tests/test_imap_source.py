@@ -359,6 +359,21 @@ def test_server_restart_is_a_retryable_error_then_open_works_again(source, dovec
     assert source.new_uids(0) == [1]
 
 
+def test_server_restart_during_idle_ends_the_wait_with_a_retryable_error(source, dovecot):
+    timer = threading.Timer(0.3, dovecot.restart)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceError, match="IDLE") as caught:
+            source.wait_for_new(30)
+    finally:
+        timer.join()
+    assert time.monotonic() - started < 10
+    assert caught.value.retryable
+    source.open()
+    assert source.new_uids(0) == []
+
+
 def test_poll_with_nothing_new_on_100k_messages_issues_no_fetch(make_source, imap_account, capsys):
     count = 100_000
     started = time.monotonic()

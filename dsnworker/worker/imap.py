@@ -28,6 +28,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
@@ -147,7 +148,7 @@ class ImapSource:
         try:
             self.commands["LOGOUT"] += 1
             client.logout()
-        except Exception:  # noqa: BLE001 - closing must not fail; the connection may already be gone
+        except Exception:  # closing must not fail; the connection may already be gone
             with contextlib.suppress(Exception):
                 client.shutdown()
 
@@ -216,7 +217,7 @@ class ImapSource:
             data = header + first
         return FetchedMessage(uid=uid, data=data, size=size, truncated=True)
 
-    def _fetch(self, uids: Sequence[int], items: list[str]) -> dict[int, dict[bytes, object]]:
+    def _fetch(self, uids: Sequence[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
         if not uids:
             return {}
         with self._errors("fetching messages"):
@@ -333,7 +334,7 @@ class ImapSource:
                         # poll() said readable but no line came: EOF (imapclient swallows it) or a partial line
                         early_empty += 1
                         if early_empty >= _IDLE_EARLY_EMPTY_LIMIT:
-                            raise IMAPClientAbortError("the connection was closed during IDLE")
+                            raise IMAPClientAbortError("closed by the server")
                         time.sleep(0.01)
                     else:
                         early_empty = 0
