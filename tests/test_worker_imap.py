@@ -1,0 +1,202 @@
+"""The worker against a real Dovecot: where messages land, kill -9 and restart, a server restarted
+mid-poll, a UIDVALIDITY reset, a wrong password beside a good mailbox, the cost of an empty poll.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from dsnworker.sinks.suppression import iter_suppressions
+from dsnworker.worker.config import load_settings
+from dsnworker.worker.runner import Worker
+from tests import mailgen
+
+
+def write_config(root: Path, accounts: dict[str, object], extra: str = "") -> Path:
+    text = 'state = "state.sqlite"\n'
+    for name, account in accounts.items():
+        text += (
+            f'[[mailbox]]\nname = "{name}"\nbatch_size = 7\n{extra}'
+            f'[mailbox.server]\nhost = "127.0.0.1"\nport = {account.imap_port}\ntls = "starttls"\n'
+            f'ca_file = "{account.ca_file}"\n'
+            f'[mailbox.auth]\nusername = "{account.username}"\npassword_env = "PW_{name.upper()}"\n'
+        )
+    text += '[[sink]]\nname = "events"\ntype = "events_file"\npath = "events.jsonl"\n'
+    text += '[[sink]]\nname = "suppressions"\ntype = "suppression_file"\npath = "suppressions.csv"\n'
+    config = root / "config.toml"
+    config.write_text(text)
+    return config
+
+
+def passwords(accounts: dict[str, object]) -> dict[str, str]:
+    return {f"PW_{name.upper()}": account.password for name, account in accounts.items()}
+
+
+def mixed_mailbox(count: int = 30) -> list[bytes]:
+    made = [
+        mailgen.dsn(f"user{n}@example.jp", ("user_unknown", "mailbox_full", "spamhaus")[n % 3], n) for n in range(count)
+    ]
+    return made + [mailgen.auto_reply(900), mailgen.personal(901), mailgen.garbage(902)]
+
+
+def event_ids(root: Path) -> list[str]:
+    path = root / "events.jsonl"
+    ids = [json.loads(line)["id"] for line in path.read_text().splitlines()] if path.exists() else []
+    assert len(ids) == len(set(ids)), "an event was written twice"
+    return ids
+
+
+def suppressed(root: Path) -> list[str]:
+    emails = [row["email"] for row in iter_suppressions(root / "suppressions.csv", "csv")]
+    assert len(emails) == len(set(emails)), "an address was suppressed twice"
+    return sorted(emails)
+
+
+def poll(config: Path, env: dict[str, str], crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "DSNWORKER_CRASH_AT"} | env
+    if crash_at:
+        environment["DSNWORKER_CRASH_AT"] = crash_at
+    command = [sys.executable, "-m", "dsnworker", "poll", "-c", str(config)]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120)
+
+
+def test_each_message_lands_where_the_config_says(tmp_path: Path, imap_account) -> None:
+    imap_account.deliver(mixed_mailbox())
+    accounts = {"jp": imap_account}
+    result = poll(write_config(tmp_path, accounts), passwords(accounts))
+    assert result.returncode == 0, result.stderr
+    assert "mailbox=jp new=33 bounces=31 suppressed=10 not_bounce=1 unparsed=1" in result.stdout
+    assert len(imap_account.messages("Processed")) == 31  # bounces and the auto-reply
+    assert len(imap_account.messages("Unparsed")) == 1
+    assert imap_account.messages("INBOX") == [mailgen.personal(901)]  # personal mail is left alone
+    assert imap_account.flags("INBOX") == [""]  # and not even marked as read
+    assert len(suppressed(tmp_path)) == 10
+
+
+@pytest.mark.parametrize("crash_at", ["before_commit:2", "after_commit:2", "after_deliver:3", "after_dispose:2"])
+def test_killed_mid_batch_then_restarted_outputs_exactly_once(tmp_path: Path, dovecot, crash_at: str) -> None:
+    reference_account, account = dovecot.add_user(), dovecot.add_user()
+    for target in (reference_account, account):
+        target.deliver(mixed_mailbox())
+    reference = {"jp": reference_account}
+    (tmp_path / "ref").mkdir()
+    assert poll(write_config(tmp_path / "ref", reference), passwords(reference)).returncode == 0
+
+    accounts = {"jp": account}
+    config = write_config(tmp_path, accounts)
+    crashed = poll(config, passwords(accounts), crash_at)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    resumed = poll(config, passwords(accounts))
+    assert resumed.returncode == 0, resumed.stderr
+
+    def comparable(root: Path) -> list[str]:  # incident updates come per batch; batches change on restart
+        events = [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]
+        return sorted(e["id"] for e in events if e["type"] != "incident.updated")
+
+    event_ids(tmp_path)
+    assert comparable(tmp_path) == comparable(tmp_path / "ref")
+    assert suppressed(tmp_path) == suppressed(tmp_path / "ref")
+    assert len(account.messages("Processed")) == 31 and account.messages("INBOX") == [mailgen.personal(901)]
+
+
+def test_dovecot_restarted_mid_poll_then_the_next_poll_completes(tmp_path: Path, dovecot, imap_account) -> None:
+    imap_account.deliver(mailgen.dsn(f"user{n}@example.jp", "user_unknown", n) for n in range(3000))
+    accounts = {"jp": imap_account}
+    config = write_config(tmp_path, accounts)
+    os.environ.update(passwords(accounts))
+    try:
+        worker = Worker(load_settings(config))
+        mailbox_pass = worker.passes["jp"]
+        original_batch = mailbox_pass._batch
+        batches = 0
+
+        def batch_then_restart(*args, **kwargs):  # the server goes away after the 3rd batch is committed
+            nonlocal batches
+            batches += 1
+            if batches == 3:
+                threading.Thread(target=dovecot.restart).start()
+            return original_batch(*args, **kwargs)
+
+        mailbox_pass._batch = batch_then_restart
+        first = worker.poll()[0]
+        mailbox_pass._batch = original_batch
+        second = worker.poll()[0]
+    finally:
+        for name in passwords(accounts):
+            os.environ.pop(name, None)
+    assert not second.errors
+    assert first.new + second.new == 3000
+    assert len(event_ids(tmp_path)) == 3000 and len(suppressed(tmp_path)) == 3000
+    assert imap_account.messages("INBOX") == []
+
+
+def test_a_uidvalidity_reset_reprocesses_nothing(tmp_path: Path, dovecot, imap_account) -> None:
+    imap_account.deliver(mixed_mailbox(12))
+    accounts = {"jp": imap_account}
+    config = write_config(tmp_path, accounts, extra='after = "seen"\nunparsed = "seen"\n')
+    assert poll(config, passwords(accounts)).returncode == 0
+    before = event_ids(tmp_path)
+
+    dovecot.stop()  # forget the folder's UIDs: Dovecot numbers it anew under a new UIDVALIDITY
+    for path in imap_account.maildir.glob("dovecot*"):
+        path.unlink()
+    dovecot.start()
+    imap_account.deliver([mailgen.dsn("late@example.jp", "user_unknown", 999)])
+
+    result = poll(config, passwords(accounts))
+    assert result.returncode == 0, result.stderr
+    assert "new=1 " in result.stdout and "duplicates=15" in result.stdout
+    assert "UIDVALIDITY changed" in result.stderr
+    assert event_ids(tmp_path)[: len(before)] == before and len(event_ids(tmp_path)) == len(before) + 1
+
+
+def test_a_wrong_password_is_a_clear_error_and_other_mailboxes_are_still_processed(tmp_path: Path, dovecot) -> None:
+    good, bad = dovecot.add_user(), dovecot.add_user()
+    good.deliver([mailgen.dsn("gone@example.jp", serial=1)])
+    accounts = {"bad": bad, "good": good}
+    env = passwords(accounts) | {"PW_BAD": "not-the-password"}
+    result = poll(write_config(tmp_path, accounts), env)
+    assert result.returncode == 1
+    assert f"mailbox 'bad': login failed for user '{bad.username}'" in result.stderr
+    assert "not-the-password" not in result.stderr + result.stdout
+    assert "mailbox=good new=1" in result.stdout
+    assert suppressed(tmp_path) == ["gone@example.jp"]
+
+
+def test_a_poll_that_finds_nothing_new_fetches_nothing(tmp_path: Path, imap_account) -> None:
+    imap_account.deliver(mixed_mailbox(20))
+    accounts = {"jp": imap_account}
+    config = write_config(tmp_path, accounts, extra='after = "none"\nunparsed = "none"\n')
+    os.environ.update(passwords(accounts))
+    try:
+        worker = Worker(load_settings(config))
+        sources = []
+        mailbox_pass = worker.passes["jp"]
+        factory = mailbox_pass.source_factory
+        mailbox_pass.source_factory = lambda settings: sources.append(factory(settings)) or sources[-1]
+        assert worker.poll()[0].new == 23
+        again = worker.poll()[0]
+    finally:
+        for name in passwords(accounts):
+            os.environ.pop(name, None)
+    assert again.new == 0 and again.duplicates == 0
+    assert "FETCH" not in sources[-1].commands and sources[-1].commands["SEARCH"] == 1
+
+
+def test_a_message_over_the_size_limit_is_read_from_its_first_part(tmp_path: Path, imap_account) -> None:
+    big = mailgen.dsn("gone@example.jp", serial=1).replace(
+        b"Subject: Spring sale", b"Subject: Spring sale\r\nX-Pad: " + b"x" * 5000
+    )
+    imap_account.deliver([big])
+    accounts = {"jp": imap_account}
+    result = poll(write_config(tmp_path, accounts, extra='max_message_size = "2KB"\n'), passwords(accounts))
+    assert result.returncode == 0, result.stderr
+    assert "suppressed=1" in result.stdout
