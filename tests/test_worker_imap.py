@@ -24,7 +24,7 @@ def write_config(root: Path, accounts: dict[str, object], extra: str = "") -> Pa
     text = 'state = "state.sqlite"\n'
     for name, account in accounts.items():
         text += (
-            f'[[mailbox]]\nname = "{name}"\nbatch_size = 7\n{extra}'
+            f'[[mailbox]]\nname = "{name}"\nbatch_size = 3\n{extra}'
             f'[mailbox.server]\nhost = "127.0.0.1"\nport = {account.imap_port}\ntls = "starttls"\n'
             f'ca_file = "{account.ca_file}"\n'
             f'[mailbox.auth]\nusername = "{account.username}"\npassword_env = "PW_{name.upper()}"\n'
@@ -200,3 +200,22 @@ def test_a_message_over_the_size_limit_is_read_from_its_first_part(tmp_path: Pat
     result = poll(write_config(tmp_path, accounts, extra='max_message_size = "2KB"\n'), passwords(accounts))
     assert result.returncode == 0, result.stderr
     assert "suppressed=1" in result.stdout
+
+
+@pytest.mark.parametrize("after", ["seen", "move:Processed", "delete"])
+def test_pipelined_batches_with_big_messages_and_each_disposition(tmp_path: Path, imap_account, after: str) -> None:
+    pad = b"Subject: Spring sale\r\nX-Pad: " + b"x" * 5000
+    mail = [mailgen.dsn(f"user{n}@example.jp", serial=n) for n in range(10)]
+    mail = [m.replace(b"Subject: Spring sale", pad) if n % 3 == 0 else m for n, m in enumerate(mail)]
+    imap_account.deliver(mail)
+    accounts = {"jp": imap_account}
+    extra = f'after = "{after}"\nmax_message_size = "3KB"\n'
+    result = poll(write_config(tmp_path, accounts, extra=extra), passwords(accounts))
+    assert result.returncode == 0, result.stderr
+    assert "new=10 " in result.stdout and "suppressed=10" in result.stdout
+    assert suppressed(tmp_path) == sorted(f"user{n}@example.jp" for n in range(10))
+    if after == "seen":
+        assert imap_account.flags("INBOX") == ["S"] * 10
+    else:
+        assert imap_account.messages("INBOX") == []
+        assert len(imap_account.messages("Processed")) == (10 if after.startswith("move") else 0)

@@ -7,7 +7,7 @@ processed-message keys (hashes of the bytes) rather than on a cursor. An mbox is
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from dsnworker.inputs import iter_messages
@@ -15,7 +15,25 @@ from dsnworker.worker.settings import Disposition, MailboxSettings
 from dsnworker.worker.source import FetchedMessage, SourceError
 
 
-class MaildirSource:
+class _Immediate:
+    """Local sources have no server to wait for: the `..._later` methods do the work at once."""
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
+        raise NotImplementedError
+
+    def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
+        raise NotImplementedError
+
+    def fetch_later(self, uids: Sequence[int]) -> Callable[[], list[FetchedMessage]]:
+        fetched = list(self.fetch(uids))
+        return lambda: fetched
+
+    def dispose_later(self, uids: Sequence[int], disposition: Disposition) -> Callable[[], None]:
+        self.dispose(uids, disposition)
+        return lambda: None
+
+
+class MaildirSource(_Immediate):
     """A maildir (`cur/`, `new/`); `move:X` files a message into the Maildir++ subfolder `.X`."""
 
     def __init__(self, settings: MailboxSettings) -> None:
@@ -79,7 +97,7 @@ class MaildirSource:
         return False
 
 
-class MboxSource:
+class MboxSource(_Immediate):
     """An mbox file, read-only: dispositions other than none/leave are refused by the config."""
 
     def __init__(self, settings: MailboxSettings) -> None:

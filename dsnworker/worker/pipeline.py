@@ -10,6 +10,7 @@ hold) and the pending moves (a moved UID is simply gone). Nothing is lost, nothi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -160,16 +161,63 @@ class MailboxPass:
                 uids = source.new_uids(after)
                 if not uids:
                     break
-                for chunk in _chunks(uids, self.settings.batch_size):
-                    after = self._batch(
-                        source, chunk, cursor.uidvalidity if validity is not None else None, summary, dry_run
-                    )
-                    if self.stop.is_set():
-                        break
+                after = self._batches(source, list(_chunks(uids, self.settings.batch_size)), validity, summary, dry_run)
                 if validity is None:
                     break  # a local source lists everything once per pass
         finally:
             source.close()
+
+    def _batches(
+        self, source: MailSource, chunks: list[Sequence[int]], validity: int | None, summary: PassSummary, dry_run: bool
+    ) -> int:
+        """Process the chunks in turn, the server working on the next while this thread parses one.
+
+        On the wire (one connection, pipelined): FETCH n+1 and MOVE n-1 are sent before batch n is
+        parsed and committed, and their answers read after. A batch is filed away one batch late; its
+        dispositions are in the state meanwhile, so a crash only delays them.
+        """
+        last_uid = 0
+        deferred: list[tuple[int, str]] = []
+        filing: Callable[[], None] | None = None
+        coming: Callable[[], list[FetchedMessage]] | None = source.fetch_later(chunks[0])
+        try:
+            for number, chunk in enumerate(chunks):
+                assert coming is not None
+                fetched, coming = coming(), None
+                if filing is not None:
+                    filing, done = None, filing
+                    done()
+                if number + 1 < len(chunks) and not self.stop.is_set():
+                    coming = source.fetch_later(chunks[number + 1])
+                if deferred:
+                    filing, deferred = self._dispose_later(source, deferred), []
+                last_uid, deferred = self._batch(chunk, fetched, validity, summary, dry_run)
+                if self.stop.is_set():  # SIGTERM: the batch in hand is committed; the one in flight dropped
+                    break
+        finally:
+            # answers still due are read before anything else is said on the connection
+            with contextlib.suppress(SourceError):
+                if coming is not None:
+                    coming()
+        if filing is not None:
+            filing()
+        self._dispose(source, deferred)
+        return last_uid
+
+    def _dispose_later(self, source: MailSource, dispositions: Sequence[tuple[int, str]]) -> Callable[[], None]:
+        waits = [
+            (uids, source.dispose_later(uids, parse_disposition(disposition)))
+            for disposition, uids in _by_disposition(dispositions).items()
+        ]
+
+        def wait() -> None:
+            for uids, done in waits:
+                done()
+                if source.uidvalidity is not None:
+                    self.store.clear_pending(self.settings.name, uids)
+            crash_point("after_dispose")
+
+        return wait
 
     def _replay_pending(self, source: MailSource) -> None:
         """Dispositions committed before a crash or a lost connection: apply them now."""
@@ -184,16 +232,16 @@ class MailboxPass:
         self._dispose(source, [(p.uid, p.disposition) for p in current])
 
     def _batch(
-        self, source: MailSource, uids: Sequence[int], validity: int | None, summary: PassSummary, dry_run: bool
-    ) -> int:
-        fetched = []
-        for message in source.fetch(uids):
-            fetched.append(message)
-            if self.stop.is_set():
-                break  # finish the message in hand: commit what was taken, leave the rest for later
-        # stopped early: the cursor stops at the last message taken; otherwise the whole chunk is done
-        # (UIDs that vanished between SEARCH and FETCH included)
-        last_uid = fetched[-1].uid if self.stop.is_set() and fetched else uids[-1]
+        self,
+        uids: Sequence[int],
+        fetched: list[FetchedMessage],
+        validity: int | None,
+        summary: PassSummary,
+        dry_run: bool,
+    ) -> tuple[int, list[tuple[int, str]]]:
+        """Analyse and commit one batch; (the cursor's new UID, the dispositions to apply on the server)."""
+        # the whole chunk is done, UIDs that vanished between SEARCH and FETCH included
+        last_uid = uids[-1]
         keys = [hashlib.sha256(message.data).hexdigest() for message in fetched]
         done = self.store.processed_categories(self.settings.name, keys)
         analysed, repeats = [], []
@@ -232,15 +280,13 @@ class MailboxPass:
                     summary.dry_run_events.extend(self._batch_events)
                     raise _DryRunRollback
         except _DryRunRollback:
-            return last_uid
+            return last_uid, []
         finally:
             self._batch_events = []
         crash_point("after_commit")
         self.delivery.deliver_pending()
         crash_point("after_deliver")
-        self._dispose(source, dispositions)
-        crash_point("after_dispose")
-        return last_uid
+        return last_uid, dispositions
 
     def _queue(self, mailbox: str, event: dict[str, Any]) -> None:
         if self.store.add_event(mailbox, event):
@@ -287,13 +333,12 @@ class MailboxPass:
         return self.settings.after
 
     def _dispose(self, source: MailSource, dispositions: Sequence[tuple[int, str]]) -> None:
-        by_kind: dict[str, list[int]] = defaultdict(list)
-        for uid, disposition in dispositions:
-            by_kind[disposition].append(uid)
-        for disposition, uids in by_kind.items():
+        for disposition, uids in _by_disposition(dispositions).items():
             source.dispose(uids, parse_disposition(disposition))
             if source.uidvalidity is not None:
                 self.store.clear_pending(self.settings.name, uids)
+        if dispositions:
+            crash_point("after_dispose")
 
 
 def parse_disposition(text: str) -> Disposition:
@@ -322,6 +367,13 @@ def _unparsed_event(context: MessageContext, item: _Analysed) -> dict[str, Any]:
         "why": item.unparsed_why,
     }
     return ev.make_event(ev.MESSAGE_UNPARSED, ev.event_id(context.key, "unparsed"), context.received, data)
+
+
+def _by_disposition(dispositions: Sequence[tuple[int, str]]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = defaultdict(list)
+    for uid, disposition in dispositions:
+        grouped[disposition].append(uid)
+    return grouped
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:

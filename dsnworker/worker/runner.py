@@ -6,6 +6,7 @@ finish the message in hand, commit, log out and return.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -52,6 +53,9 @@ class Worker:
             self.passes[mailbox.name] = MailboxPass(
                 mailbox, self.store, analysers[rules_key], self.delivery, open_source, self.stop
             )
+
+        # the rules live as long as the process: the collector's full passes need not walk them again
+        gc.freeze()
 
     def poll(self, names: Sequence[str] = (), dry_run: bool = False) -> list[PassSummary]:
         summaries = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,8 +47,14 @@ class MailSource(Protocol):
     def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
         """The messages, in `uids` order, fetched in batches; a UID that vanished is skipped."""
 
+    def fetch_later(self, uids: Sequence[int]) -> Callable[[], list[FetchedMessage]]:
+        """Start fetching one batch; the returned function gives the messages (IMAP: pipelined FETCH)."""
+
     def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
         """Apply a disposition to messages (move creates the folder when missing); vanished UIDs are fine."""
+
+    def dispose_later(self, uids: Sequence[int], disposition: Disposition) -> Callable[[], None]:
+        """Start a disposition; the returned function waits until it is done (IMAP: pipelined MOVE)."""
 
     def wait_for_new(self, timeout: float) -> bool:
         """Block up to `timeout` s (IMAP IDLE) and say whether new mail may have arrived."""
