@@ -37,6 +37,9 @@ DEFAULT_LOOKBACK = 1000  # lines
 _ID_FIRST = re.compile(rb'\{"id":("(?:[^"\\]|\\.)*")')
 
 
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one per call
+
+
 def encode_event(event: Mapping[str, Any]) -> bytes:
     """One event as one line: compact JSON, UTF-8 (``ensure_ascii=False``), ``"id"`` first, newline-terminated.
 
@@ -44,7 +47,7 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     valid JSON and reads back as the same string, instead of an encoding error that would stall the
     outbox forever.
     """
-    line = json.dumps({"id": event["id"], **event}, ensure_ascii=False, separators=(",", ":"))
+    line = _to_json(event if next(iter(event), None) == "id" else {"id": event["id"], **event})
     return line.encode("utf-8", "backslashreplace") + b"\n"
 
 

@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from apscheduler.triggers.cron import CronTrigger
-
 from dsnworker.classify.vocabulary import ACTIONS, REASONS
 from dsnworker.errors import DsnworkerError
 from dsnworker.worker.settings import (
@@ -737,6 +735,8 @@ def _cron(table: _Table) -> str:
             "weekdays from Monday = 0, crontab from Sunday = 0, so numbers would pick the wrong days",
         )
     try:
+        from apscheduler.triggers.cron import CronTrigger  # only for a cron schedule: 40 ms of imports
+
         CronTrigger.from_crontab(value, timezone="UTC")
     except ValueError as problem:
         raise table.error(

@@ -91,6 +91,10 @@ class ImapSource:
                     ssl_context=context if server.tls == "implicit" else None,
                     timeout=server.timeout,
                 )
+                # imapclient turns imaplib's protocol trace on, which formats the repr of every line and
+                # literal read even when nobody logs it: keep it only for someone who asked for it
+                if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+                    self._client._imap.debug = 0
                 if server.tls == "starttls":
                     self.commands["CAPABILITY"] += 1
                     if not self._client.has_capability("STARTTLS"):

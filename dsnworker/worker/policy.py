@@ -39,8 +39,11 @@ class BatchTally:
 
 
 def recipient_key(address: str) -> str:
-    local, at, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}" if at else address
+    """The address as history knows it: domain lowercased (the local part's case may matter), and
+    storable as UTF-8 whatever undecodable input it came from."""
+    storable = address.encode("utf-8", "backslashreplace").decode("utf-8")
+    local, at, domain = storable.rpartition("@")
+    return f"{local}@{domain.lower()}" if at else storable
 
 
 class PolicyEngine:

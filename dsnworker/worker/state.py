@@ -77,6 +77,15 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
+# one encoder each: json.dumps with options builds a new encoder per call
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_to_ascii_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _storable(text: str | None) -> str | None:
+    """SQLite stores UTF-8: a lone surrogate (from undecodable input) is written as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if text else text
+
 
 class StateError(DsnworkerError):
     pass
@@ -232,9 +241,14 @@ class Store:
     def add_event(self, mailbox: str, event: dict[str, Any]) -> bool:
         """Queue an event; False when one with this id is already queued (the same bounce again)."""
         data = event.get("data") or {}
+        body = _to_json(event)
+        try:
+            body.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from undecodable input: JSON can escape it, UTF-8 cannot
+            body = _to_ascii_json(event)
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO outbox (id, mailbox, type, recipient, body) VALUES (?, ?, ?, ?, ?)",
-            (event["id"], mailbox, event["type"], data.get("recipient"), json.dumps(event, ensure_ascii=False)),
+            (event["id"], mailbox, event["type"], _storable(data.get("recipient")), body),
         )
         return cursor.rowcount == 1
 
