@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,33 @@ def test_pipelined_batches_with_big_messages_and_each_disposition(tmp_path: Path
     else:
         assert imap_account.messages("INBOX") == []
         assert len(imap_account.messages("Processed")) == (10 if after.startswith("move") else 0)
+
+
+def test_run_with_idle_takes_new_mail_long_before_the_next_scheduled_poll(tmp_path: Path, imap_account) -> None:
+    accounts = {"jp": imap_account}
+    config = write_config(tmp_path, accounts, extra='interval = "1h"\nidle = true\n')
+    environment = {k: v for k, v in os.environ.items() if k != "DSNWORKER_CRASH_AT"} | passwords(accounts)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dsnworker", "run", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (tmp_path / "state.sqlite").exists():
+            time.sleep(0.1)
+        time.sleep(1.5)  # the first pass ran and the IDLE connection is up
+        imap_account.deliver([mailgen.dsn("idle@example.jp", serial=1)])
+        delivered = time.monotonic()
+        while time.monotonic() < delivered + 15 and not (tmp_path / "suppressions.csv").exists():
+            time.sleep(0.1)
+        waited = time.monotonic() - delivered
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert suppressed(tmp_path) == ["idle@example.jp"], stderr
+    assert waited < 15  # the scheduled poll is an hour away: IDLE brought it
+    assert "worker stopped" in stderr

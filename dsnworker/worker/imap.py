@@ -159,6 +159,13 @@ class ImapSource:
             with contextlib.suppress(Exception):
                 client.shutdown()
 
+    def interrupt(self) -> None:
+        """From another thread: end a `wait_for_new` at once by shutting the socket (for a quick stop)."""
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.socket().shutdown(socket.SHUT_RDWR)
+
     def __enter__(self) -> ImapSource:
         self.open()
         return self

@@ -45,6 +45,7 @@ class Worker:
         self.delivery = OutboxDelivery.for_settings(self.store, settings)
         analysers: dict[tuple[object, ...], Analyser] = {}
         self.passes: dict[str, MailboxPass] = {}
+        self._idling: dict[str, MailSource] = {}  # the IDLE connections, to interrupt them on stop
         for mailbox in settings.mailboxes:
             # mailboxes with the same rules and action map share one loaded rule set
             rules_key = (mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
@@ -102,9 +103,11 @@ class Worker:
         log.info("worker started: %d mailbox(es)", len(self.passes))
         self.stop.wait()
         log.info("stopping: finishing the messages in hand")
+        for source in list(self._idling.values()):
+            source.interrupt()  # type: ignore[attr-defined]
         scheduler.shutdown(wait=True)
         for watcher in watchers:
-            watcher.join(timeout=_IDLE_WINDOW + 5)
+            watcher.join(timeout=5)
         self.store.close()
         log.info("worker stopped")
 
@@ -121,6 +124,7 @@ class Worker:
         delay = 1.0
         while not self.stop.is_set():
             source = open_source(mailbox)
+            self._idling[mailbox.name] = source
             try:
                 source.open()
                 delay = 1.0
@@ -128,10 +132,13 @@ class Worker:
                     if source.wait_for_new(_IDLE_WINDOW):
                         scheduler.modify_job(mailbox.name, next_run_time=datetime.now(UTC))  # type: ignore[attr-defined]
             except SourceError as exc:
+                if self.stop.is_set():
+                    break  # interrupted on purpose
                 log.warning("%s (IDLE); again in %.0f s", exc, delay)
                 self.stop.wait(delay)
                 delay = min(delay * 2, _IDLE_BACKOFF_MAX)
             finally:
+                self._idling.pop(mailbox.name, None)
                 source.close()
 
     def _install_signal_handlers(self) -> None:
