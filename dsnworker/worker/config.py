@@ -92,7 +92,9 @@ ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
         ]
     ),
     "mailbox.policy": frozenset({"soft_threshold", "soft_window", "actions"}),
-    "sink": frozenset({"name", "type", "path", "format", "url", "secret_env", "secret_file"}),
+    "sink": frozenset(
+        {"name", "type", "path", "format", "url", "secret_env", "secret_file", "batch_size", "timeout", "retry_for"}
+    ),
 }
 IMAP_ONLY_KEYS: Final = ("server", "auth", "folder", "idle")
 
@@ -449,6 +451,9 @@ class _Loader:
             "url": ("webhook",),
             "secret_env": ("webhook",),
             "secret_file": ("webhook",),
+            "batch_size": ("webhook",),
+            "timeout": ("webhook",),
+            "retry_for": ("webhook",),
         }
         for key, kinds in only.items():
             if table.has(key) and kind not in kinds:
@@ -466,6 +471,9 @@ class _Loader:
                 url=table.url("url"),
                 secret_env=table.env_names("secret_env") if table.has("secret_env") else (),
                 secret_file=secret_files,
+                batch_size=table.integer("batch_size", 1, 1, 1000),
+                timeout=table.duration("timeout", 10.0),
+                retry_for=self.retry_for(table),
             )
         default_format = "csv" if kind == "suppression_file" else "jsonl"  # events_file is always JSONL
         return SinkSettings(
@@ -474,6 +482,12 @@ class _Loader:
             path=table.path("path"),
             format=table.choice("format", ("csv", "jsonl"), default_format),  # type: ignore[arg-type]
         )
+
+    def retry_for(self, table: _Table) -> float:
+        seconds = table.duration("retry_for", 3 * 86400.0)
+        if seconds < 86400:
+            raise table.error("retry_for", f"expected at least 1d (an endpoint can be down a day), got {seconds:g}s")
+        return seconds
 
     # --- [[mailbox]] ---
 

@@ -91,9 +91,12 @@ class SinkSettings:
     kind: SinkKind
     path: Path | None = None  # file sinks
     format: Literal["csv", "jsonl"] = "csv"  # suppression_file
-    url: str | None = None  # webhook (issue 4)
-    secret_env: tuple[str, ...] = ()
+    url: str | None = None  # webhook
+    secret_env: tuple[str, ...] = ()  # several: key rotation (every one signs)
     secret_file: tuple[Path, ...] = ()
+    batch_size: int = 1  # events per request; 1 = one event per request
+    timeout: float = 10.0  # seconds per request
+    retry_for: float = 3 * 86400.0  # seconds of retrying before an event becomes a dead letter
 
 
 @dataclass(frozen=True)
