@@ -1,0 +1,311 @@
+"""A webhook consumer on 127.0.0.1 for tests and benchmarks, careful the way a real one should be.
+
+Every request is verified with `standardwebhooks.Webhook(secret).verify(body, headers)`; a tampered,
+unsigned or stale one (timestamp more than 5 minutes off) is answered 401 and recorded in `rejected`.
+A batch (`"type": "batch"`) is verified as a whole, then each of its events is taken. Accepted events
+are kept in arrival order in `received` (duplicates included) and by id in `unique` (first copy).
+
+It can be told to misbehave: `fail_next(n, status)`, `respond(status, headers)`, `hang(seconds)` (to
+make clients time out), `gone()` (410 from now on), `stop()` / `start()` on the same port (connection
+refused meanwhile), `recover()`. It counts requests and TCP connections (keep-alive checks).
+
+HTTP/1.1 with keep-alive, one thread per connection, no logging and no per-request sleeps, so a
+benchmark can use it too:
+
+    with WebhookServer("whsec_...") as server:
+        post to server.url ...
+        server.wait_for(lambda s: len(s.unique) == 100)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import standardwebhooks
+
+ACCEPTED = 200
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to answer one request instead of accepting it: a status, or a wait before accepting."""
+
+    status: int | None = None  # None: handle normally (after `hang`)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    hang: float = 0.0
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the consumer saw it: its headers and the status it answered."""
+
+    headers: dict[str, str]  # names lower-cased
+    status: int
+    events: int  # how many events it accepted (0 unless status is 200)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    headers: dict[str, str]
+    reason: str
+    body: bytes
+
+
+class WebhookServer:
+    def __init__(self, secrets: str | Sequence[str], host: str = "127.0.0.1", port: int = 0) -> None:
+        self._verifiers = [standardwebhooks.Webhook(s) for s in ([secrets] if isinstance(secrets, str) else secrets)]
+        self.host = host
+        self.port = port
+        self.path = "/hooks"
+        self._lock = threading.Lock()
+        self._changed = threading.Condition()  # notified after each request
+        self._plans: deque[_Plan] = deque()
+        self._gone = False
+        self._received: list[dict[str, Any]] = []
+        self._unique: dict[str, dict[str, Any]] = {}
+        self._rejected: list[Rejected] = []
+        self._seen: list[Seen] = []
+        self._requests = 0
+        self._connections = 0
+        self._open: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.path}"
+
+    def start(self) -> WebhookServer:
+        """Listen (again, on the same port after `stop`)."""
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        httpd = _Server((self.host, self.port), _Handler)
+        httpd.consumer = self
+        self.port = httpd.server_address[1]
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="webhook-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and drop every open connection: clients get 'connection refused' until `start`."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()  # ends any hang at once
+        httpd.shutdown()
+        httpd.server_close()
+        with self._lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    close = stop
+
+    def __enter__(self) -> WebhookServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- misbehaviour ------------------------------------------------------------------------------
+
+    def fail_next(self, n: int, status: int = 500, headers: dict[str, str] | None = None) -> None:
+        """Answer the next `n` requests with `status` (and a short body) without taking their events."""
+        self.respond(status, headers, body=f"planned failure {status}".encode(), times=n)
+
+    def respond(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"", times: int = 1) -> None:
+        """Answer the next `times` requests with `status` and `headers` (e.g. 429 + Retry-After), events not taken."""
+        with self._lock:
+            self._plans.extend([_Plan(status, dict(headers or {}), body)] * times)
+
+    def hang(self, seconds: float, times: int = 1) -> None:
+        """Wait `seconds` before handling the next `times` requests (then accept them, as a slow consumer does)."""
+        with self._lock:
+            self._plans.extend([_Plan(hang=seconds)] * times)
+
+    def gone(self) -> None:
+        """Answer 410 Gone to every request from now on (until `recover`)."""
+        with self._lock:
+            self._gone = True
+
+    def recover(self) -> None:
+        """Forget planned failures and `gone`: accept every valid request again."""
+        with self._lock:
+            self._plans.clear()
+            self._gone = False
+
+    # -- what it saw -------------------------------------------------------------------------------
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        """Every accepted event, in arrival order, duplicates included."""
+        with self._lock:
+            return list(self._received)
+
+    @property
+    def unique(self) -> dict[str, dict[str, Any]]:
+        """Accepted events by id (the first copy), in order of first arrival."""
+        with self._lock:
+            return dict(self._unique)
+
+    @property
+    def rejected(self) -> list[Rejected]:
+        with self._lock:
+            return list(self._rejected)
+
+    @property
+    def seen(self) -> list[Seen]:
+        """Every request answered, in order."""
+        with self._lock:
+            return list(self._seen)
+
+    @property
+    def requests(self) -> int:
+        with self._lock:
+            return self._requests
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted since creation (across restarts)."""
+        with self._lock:
+            return self._connections
+
+    def wait_for(self, condition: Callable[[WebhookServer], bool], timeout: float = 10.0) -> bool:
+        """Wait until `condition(self)` holds (checked again after each request); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while not condition(self):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._changed:
+                self._changed.wait(min(left, 0.05))
+        return True
+
+    # -- the consumer ------------------------------------------------------------------------------
+
+    def _next_plan(self) -> _Plan | None:
+        with self._lock:
+            self._requests += 1
+            if self._plans:
+                return self._plans.popleft()
+            if self._gone:
+                return _Plan(410, {}, b"endpoint gone")
+        return None
+
+    def _consume(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes, int]:
+        """Verify, then take the events: the answer's status and body, and how many events were taken."""
+        reason = None
+        payload: Any = None
+        for verifier in self._verifiers:
+            try:
+                payload = verifier.verify(body, headers)
+                break
+            except standardwebhooks.webhooks.WebhookVerificationError as exc:
+                reason = str(exc)
+            except (ValueError, UnicodeDecodeError) as exc:  # a signature that is not base64, a body not UTF-8
+                reason = f"malformed: {exc}"
+        else:
+            with self._lock:
+                self._rejected.append(Rejected(headers, reason or "no secret", body))
+            return 401, b"signature not verified", 0
+        if isinstance(payload, dict) and payload.get("type") == "batch":
+            events = (payload.get("data") or {}).get("events")
+        else:
+            events = [payload]
+        if not isinstance(events, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("id"), str) for e in events
+        ):
+            return 400, b"not an event or a batch of events", 0
+        with self._lock:
+            self._received.extend(events)
+            for event in events:
+                self._unique.setdefault(event["id"], event)
+        return ACCEPTED, b"", len(events)
+
+    def _record(self, headers: dict[str, str], status: int, events: int) -> None:
+        with self._lock:
+            self._seen.append(Seen(headers, status, events))
+        with self._changed:
+            self._changed.notify_all()
+
+
+def _is_event(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("id"), str) and isinstance(value.get("type"), str)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    consumer: WebhookServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up (after a timeout) is normal here; stay quiet
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        consumer = self.server.consumer
+        with consumer._lock:
+            consumer._connections += 1
+            consumer._open.add(self.connection)
+
+    def finish(self) -> None:
+        consumer = self.server.consumer
+        with consumer._lock:
+            consumer._open.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        consumer = self.server.consumer
+        length = self.headers.get("content-length")
+        if length is None or not length.isdigit():
+            self._answer(411, b"content-length required")
+            return
+        body = self.rfile.read(int(length))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        plan = consumer._next_plan()
+        if plan and plan.hang and consumer._stopping.wait(plan.hang):
+            self.close_connection = True  # stopped while hanging: drop the request
+            return
+        if plan and plan.status is not None:
+            status, answer, extra, events = plan.status, plan.body, plan.headers, 0
+        else:
+            (status, answer, events), extra = consumer._consume(headers, body), {}
+        consumer._record(headers, status, events)
+        self._answer(status, answer, extra)
+
+    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
