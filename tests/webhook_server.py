@@ -6,8 +6,9 @@ A batch (`"type": "batch"`) is verified as a whole, then each of its events is t
 are kept in arrival order in `received` (duplicates included) and by id in `unique` (first copy).
 
 It can be told to misbehave: `fail_next(n, status)`, `respond(status, headers)`, `hang(seconds)` (to
-make clients time out), `gone()` (410 from now on), `stop()` / `start()` on the same port (connection
-refused meanwhile), `recover()`. It counts requests and TCP connections (keep-alive checks).
+make clients time out), `drop()` (close without answering), `gone()` (410 from now on), `stop()` /
+`start()` on the same port (connection refused meanwhile), `recover()`. It counts requests and TCP
+connections (keep-alive checks).
 
 HTTP/1.1 with keep-alive, one thread per connection, no logging and no per-request sleeps, so a
 benchmark can use it too:
@@ -42,15 +43,17 @@ class _Plan:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     hang: float = 0.0
+    drop: bool = False  # close the connection without an answer
 
 
 @dataclass(frozen=True)
 class Seen:
-    """One request as the consumer saw it: its headers and the status it answered."""
+    """One request as the consumer saw it: its headers, the status it answered, its body if kept."""
 
     headers: dict[str, str]  # names lower-cased
-    status: int
+    status: int  # 0: dropped without an answer
     events: int  # how many events it accepted (0 unless status is 200)
+    body: bytes | None  # with keep_bodies=True
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,14 @@ class Rejected:
 
 
 class WebhookServer:
-    def __init__(self, secrets: str | Sequence[str], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, secrets: str | Sequence[str], host: str = "127.0.0.1", port: int = 0, keep_bodies: bool = False
+    ) -> None:
         self._verifiers = [standardwebhooks.Webhook(s) for s in ([secrets] if isinstance(secrets, str) else secrets)]
         self.host = host
         self.port = port
         self.path = "/hooks"
+        self.keep_bodies = keep_bodies  # in `seen`; off for benchmarks
         self._lock = threading.Lock()
         self._changed = threading.Condition()  # notified after each request
         self._plans: deque[_Plan] = deque()
@@ -142,6 +148,11 @@ class WebhookServer:
         """Wait `seconds` before handling the next `times` requests (then accept them, as a slow consumer does)."""
         with self._lock:
             self._plans.extend([_Plan(hang=seconds)] * times)
+
+    def drop(self, times: int = 1) -> None:
+        """Read the next `times` requests, then close their connections without answering (events not taken)."""
+        with self._lock:
+            self._plans.extend([_Plan(drop=True)] * times)
 
     def gone(self) -> None:
         """Answer 410 Gone to every request from now on (until `recover`)."""
@@ -242,9 +253,9 @@ class WebhookServer:
                 self._unique.setdefault(event["id"], event)
         return ACCEPTED, b"", len(events)
 
-    def _record(self, headers: dict[str, str], status: int, events: int) -> None:
+    def _record(self, headers: dict[str, str], status: int, events: int, body: bytes) -> None:
         with self._lock:
-            self._seen.append(Seen(headers, status, events))
+            self._seen.append(Seen(headers, status, events, body if self.keep_bodies else None))
         with self._changed:
             self._changed.notify_all()
 
@@ -294,11 +305,15 @@ class _Handler(BaseHTTPRequestHandler):
         if plan and plan.hang and consumer._stopping.wait(plan.hang):
             self.close_connection = True  # stopped while hanging: drop the request
             return
+        if plan and plan.drop:
+            consumer._record(headers, 0, 0, body)
+            self.close_connection = True
+            return
         if plan and plan.status is not None:
             status, answer, extra, events = plan.status, plan.body, plan.headers, 0
         else:
             (status, answer, events), extra = consumer._consume(headers, body), {}
-        consumer._record(headers, status, events)
+        consumer._record(headers, status, events, body)
         self._answer(status, answer, extra)
 
     def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:

@@ -217,8 +217,8 @@ class WebhookClient:
                 return f"TLS: {host}'s certificate is not trusted: {cause.verify_message}"
             return f"TLS with {host} failed: {cause}"
         cause = _root_cause(exc)
-        if isinstance(cause, ConnectionResetError | BrokenPipeError):
-            return f"connection to {host} reset before an answer"
+        if isinstance(cause, ConnectionResetError | BrokenPipeError):  # http.client's RemoteDisconnected too
+            return f"connection to {host} closed before an answer"
         if isinstance(cause, socket.timeout):
             return f"timed out after {self._timeout.read_timeout:g} s waiting for {host}'s answer"
         return f"no answer from {host}: {_short(cause)}"
