@@ -16,6 +16,8 @@ from dsnworker.errors import DsnworkerError
 if TYPE_CHECKING:  # imported late at run time: `--help` should not pay for flanker and the rules
     from dsnworker.analyse import Analyser
     from dsnworker.worker.runner import Worker
+    from dsnworker.worker.settings import Settings
+    from dsnworker.worker.state import Store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,6 +93,28 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--sink", metavar="NAME", help="which suppression_file sink (default: the first)")
     listing.add_argument("--format", choices=("table", "jsonl"), default="table")
     listing.set_defaults(run=_cmd_suppressions_list)
+
+    outbox = commands.add_parser("outbox", help="webhook events waiting or given up (dead letters)")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", metavar="SUBCOMMAND", required=True)
+    outbox_list = outbox_commands.add_parser("list", help="events queued for webhooks, or only the dead letters")
+    outbox_list.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
+    outbox_list.add_argument("--dead", action="store_true", help="only the dead letters")
+    outbox_list.add_argument("--sink", metavar="NAME")
+    outbox_list.set_defaults(run=_cmd_outbox_list)
+    outbox_retry = outbox_commands.add_parser("retry", help="send dead letters again (and restart a gone endpoint)")
+    outbox_retry.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
+    which = outbox_retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", metavar="ID", help="one event")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    outbox_retry.add_argument("--sink", metavar="NAME")
+    outbox_retry.set_defaults(run=_cmd_outbox_retry)
+
+    webhook = commands.add_parser("webhook", help="webhook tools")
+    webhook_commands = webhook.add_subparsers(dest="webhook_command", metavar="SUBCOMMAND", required=True)
+    webhook_test = webhook_commands.add_parser("test", help="send a signed sample event and show the answer")
+    webhook_test.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
+    webhook_test.add_argument("--sink", required=True, metavar="NAME")
+    webhook_test.set_defaults(run=_cmd_webhook_test)
     return parser
 
 
@@ -191,6 +215,10 @@ def _cmd_poll(args: argparse.Namespace) -> int:
         for event in summary.dry_run_events:
             sys.stdout.write(to_json(event) + "\n")
         sys.stdout.write(("dry run: " if args.dry_run else "") + summary.line() + "\n")
+    if not args.dry_run:
+        # an endpoint that fails is retried later, from the outbox: not a failed poll
+        for webhook_round in worker.deliver_webhooks():
+            sys.stdout.write(webhook_round.line() + "\n")
     return 1 if any(summary.errors for summary in summaries) else 0
 
 
@@ -215,6 +243,69 @@ def _cmd_suppressions_list(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write("  ".join(str(row.get(c) or "-") for c in columns) + "\n")
     return 0
+
+
+def _state(args: argparse.Namespace) -> tuple[Settings, Store]:
+    from dsnworker.worker.config import load_settings
+    from dsnworker.worker.state import Store
+
+    settings = load_settings(args.config)
+    if args.sink is not None and not any(s.name == args.sink and s.kind == "webhook" for s in settings.sinks):
+        raise DsnworkerError(f"{args.config}: no webhook sink named {args.sink!r}")
+    return settings, Store(settings.state)
+
+
+def _cmd_outbox_list(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    settings, store = _state(args)
+    rows = store.webhook_queue_rows(args.sink, args.dead)
+    for sink in settings.sinks:
+        state = store.webhook_sink(sink.name)
+        if sink.kind == "webhook" and state.gone_at is not None and args.sink in (None, sink.name):
+            print(f"sink {sink.name}: endpoint gone ({state.gone_detail}); delivery stopped until `outbox retry --all`")
+    print("SINK  ID  TYPE  RECIPIENT  ATTEMPTS  STATE  NEXT_ATTEMPT  LAST_ERROR")
+    for row in rows:
+        next_at = datetime.fromtimestamp(row["next_at"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(
+            f"{row['sink']}  {row['id']}  {row['type']}  {row['recipient'] or '-'}  {row['attempts']}  {row['state']}  "
+            f"{next_at if row['state'] == 'pending' else '-'}  {row['last_error'] or '-'}"
+        )
+    return 0
+
+
+def _cmd_outbox_retry(args: argparse.Namespace) -> int:
+    import time
+
+    settings, store = _state(args)
+    count = store.webhook_retry(args.sink, args.id, time.time())
+    if args.all:
+        for sink in settings.sinks:
+            if sink.kind == "webhook" and args.sink in (None, sink.name) and store.webhook_sink(sink.name).gone_at:
+                store.webhook_gone(sink.name, None, None)
+                print(f"sink {sink.name}: delivery started again")
+    if args.id and not count:
+        raise DsnworkerError(f"no dead letter with id {args.id!r}")
+    print(f"{count} dead letter(s) queued again; the worker sends them on its next round")
+    return 0
+
+
+def _cmd_webhook_test(args: argparse.Namespace) -> int:
+    from dsnworker.sinks.webhook import WebhookClient, load_secrets
+    from dsnworker.worker.config import load_settings
+    from dsnworker.worker.events import sample_event
+
+    settings = load_settings(args.config)
+    sinks = [s for s in settings.sinks if s.name == args.sink and s.kind == "webhook"]
+    if not sinks:
+        raise DsnworkerError(f"{args.config}: no webhook sink named {args.sink!r}")
+    client = WebhookClient(sinks[0], load_secrets(sinks[0]))
+    event = sample_event()
+    result = client.post([event])
+    client.close()
+    status = result.status if result.status is not None else "no answer"
+    print(f"sent {event['type']} {event['id']} to {sinks[0].url}: {status} -> {result.outcome} ({result.detail})")
+    return 0 if result.outcome == "delivered" else 1
 
 
 if __name__ == "__main__":

@@ -334,3 +334,15 @@ def test_keys_beyond_the_contract_inside_data_are_welcome(emitted: list[dict[str
         event["data"]["evidence"] = ["550 5.1.1"]
         event["data"]["campaign"] = "spring-sale-2024"
         assert errors(type_, event) == []
+
+
+def test_the_sample_event_of_webhook_test_validates() -> None:
+    from dsnworker.worker.events import sample_event
+
+    event = sample_event()
+    assert errors(event["type"], event) == []
+
+
+def test_every_suppression_says_why(emitted: list[dict[str, Any]]) -> None:
+    reasons = {e["data"]["suppressed_because"] for e in emitted if e["type"] == "recipient.suppressed"}
+    assert {"hard_bounce", "complaint", "soft_bounce_threshold"} <= reasons

@@ -39,3 +39,27 @@ def timestamp(moment: datetime) -> str:
 
 def make_event(type_: str, id_: str, moment: datetime, data: dict[str, Any]) -> dict[str, Any]:
     return {"id": id_, "type": type_, "timestamp": timestamp(moment), "data": data}
+
+
+def sample_event() -> dict[str, Any]:
+    """A recognisable `recipient.bounced` event for `dsnworker webhook test` (example.com, RFC 2606)."""
+    now = datetime.now(UTC)
+    data = {
+        "recipient": "webhook-test@example.com",
+        "original_recipient": None,
+        "status": "4.2.2",
+        "reply_code": "452",
+        "diagnostic": "452 4.2.2 Mailbox full (a test event sent by `dsnworker webhook test`)",
+        "remote_mta": None,
+        "reporting_mta": None,
+        "reason": "mailbox_full",
+        "hard": False,
+        "action": "review",  # not `retry`: a consumer counting soft bounces must not count this one
+        "provider": None,
+        "rule": None,
+        "mailbox": "webhook-test",
+        "uid": None,
+        "message_key": "0" * 64,
+        "test": True,
+    }
+    return make_event(RECIPIENT_BOUNCED, event_id("webhook test", now.isoformat()), now, data)

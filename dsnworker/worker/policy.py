@@ -70,6 +70,7 @@ class PolicyEngine:
         del data["source"]
         data["mailbox"] = context.mailbox
         data["uid"] = context.uid
+        data["message_key"] = context.key  # the recipients of one bounce share it
         recipient = data.get("recipient")
         action = verdict.action
 
@@ -82,6 +83,7 @@ class PolicyEngine:
         if action == "suppress":
             tally.suppressed += 1
             data["action"] = "suppress"
+            data.setdefault("suppressed_because", _why_suppressed(verdict.reason, verdict.hard))
             kind = ev.RECIPIENT_SUPPRESSED
         elif action == "fix_address":
             kind = ev.ADDRESS_FIX_NEEDED
@@ -150,6 +152,12 @@ class PolicyEngine:
             event_id = ev.event_id("incident", key, "updated", incident.count)
             updates.append((mailbox, ev.make_event(ev.INCIDENT_UPDATED, event_id, moment, incident_data(incident))))
         return updates
+
+
+def _why_suppressed(reason: str, hard: bool) -> str:
+    if reason == "feedback":
+        return "complaint"
+    return "hard_bounce" if hard else "action_map"  # a reason the (overridable) map sends to suppress
 
 
 def incident_data(incident: Incident) -> dict[str, Any]:

@@ -20,11 +20,13 @@ from dsnworker.worker.pipeline import MailboxPass, PassSummary
 from dsnworker.worker.settings import MailboxSettings, Settings
 from dsnworker.worker.source import MailSource, SourceError
 from dsnworker.worker.state import Store
+from dsnworker.worker.webhooks import RoundSummary, WebhookDelivery
 
 log = logging.getLogger("dsnworker.worker")
 
 _IDLE_WINDOW = 30.0  # seconds per IDLE command: short enough for a prompt stop, far below RFC 2177's 29 min
 _IDLE_BACKOFF_MAX = 300.0
+_WEBHOOK_INTERVAL = 1.0  # seconds between delivery rounds (a round sends everything due)
 
 
 def open_source(settings: MailboxSettings) -> MailSource:
@@ -45,6 +47,7 @@ class Worker:
         self.delivery = OutboxDelivery.for_settings(self.store, settings)
         analysers: dict[tuple[object, ...], Analyser] = {}
         self.passes: dict[str, MailboxPass] = {}
+        self.webhooks = WebhookDelivery.for_settings(self.store, settings, self.stop)
         self._idling: dict[str, MailSource] = {}  # the IDLE connections, to interrupt them on stop
         for mailbox in settings.mailboxes:
             # mailboxes with the same rules and action map share one loaded rule set
@@ -70,12 +73,26 @@ class Worker:
                 break
         return summaries
 
+    def deliver_webhooks(self) -> list[RoundSummary]:
+        """One delivery round per webhook sink (what `poll` does after its passes)."""
+        rounds = []
+        for delivery in self.webhooks:
+            summary = delivery.run_round()
+            log.log(logging.WARNING if summary.failed or summary.gone else logging.INFO, "%s", summary.line())
+            rounds.append(summary)
+        return rounds
+
     def run(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
 
         scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max(1, len(self.passes)))},
+            executors={
+                "default": ThreadPoolExecutor(max(1, len(self.passes))),
+                # webhooks have threads of their own: a slow endpoint never holds up a mailbox
+                "webhooks": ThreadPoolExecutor(max(1, len(self.webhooks))),
+            },
             # one pass per mailbox at a time; runs missed while one was busy collapse into one
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC,
@@ -88,6 +105,14 @@ class Worker:
                 id=mailbox.name,
                 name=f"pass {mailbox.name}",
                 next_run_time=datetime.now(UTC),
+            )
+        for delivery in self.webhooks:
+            scheduler.add_job(
+                self._webhook_round,
+                IntervalTrigger(seconds=_WEBHOOK_INTERVAL, timezone=UTC),
+                args=[delivery],
+                id=f"webhook {delivery.sink.name}",
+                executor="webhooks",
             )
         self._install_signal_handlers()
         scheduler.start()
@@ -118,6 +143,15 @@ class Worker:
             _log_summary(self.passes[name].run())
         except Exception:  # a bug must not kill the job: the next run tries again
             log.exception("mailbox %r: pass failed", name)
+
+    def _webhook_round(self, delivery: WebhookDelivery) -> None:
+        try:
+            summary = delivery.run_round()
+        except Exception:  # a bug must not kill the job: the next run tries again
+            log.exception("webhook %r: delivery round failed", delivery.sink.name)
+            return
+        if summary.delivered or summary.failed or summary.dead:
+            log.log(logging.WARNING if summary.failed else logging.INFO, "%s", summary.line())
 
     def _idle_watch(self, mailbox: MailboxSettings, scheduler: object) -> None:
         """Keep an IDLE connection; on news, run the mailbox's pass now (the poll stays as a safety net)."""

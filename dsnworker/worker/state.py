@@ -74,6 +74,28 @@ _MIGRATIONS: tuple[str, ...] = (
         reported_count INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # webhook delivery: a queue per sink, fed from the outbox; delivered rows are deleted
+    """
+    CREATE TABLE webhook_queue (
+        sink TEXT NOT NULL,
+        seq INTEGER NOT NULL,         -- the event's place in the outbox
+        ordering TEXT NOT NULL,       -- recipient (or incident): its events go out in outbox order
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,        -- unix time of the next attempt
+        first_at REAL NOT NULL,       -- when it was queued: retry_for counts from here
+        state TEXT NOT NULL DEFAULT 'pending',  -- pending | dead
+        last_error TEXT,
+        PRIMARY KEY (sink, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_due ON webhook_queue (sink, state, next_at);
+    CREATE INDEX webhook_order ON webhook_queue (sink, ordering, seq);
+    CREATE TABLE webhook_sink (
+        sink TEXT PRIMARY KEY,
+        queued_seq INTEGER NOT NULL DEFAULT 0,  -- the outbox up to here is queued for this sink
+        gone_at REAL,                 -- the endpoint answered 410: delivery stopped until retried
+        gone_detail TEXT
+    );
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -125,6 +147,21 @@ class Incident:
     last_seen: str
     count: int
     reported_count: int
+
+
+@dataclass(frozen=True)
+class WebhookSinkState:
+    queued_seq: int
+    gone_at: float | None
+    gone_detail: str | None
+
+
+@dataclass(frozen=True)
+class QueuedEvent:
+    seq: int
+    attempts: int
+    first_at: float
+    event: dict[str, Any]
 
 
 class Store:
@@ -328,3 +365,84 @@ class Store:
     def incidents(self) -> list[Incident]:
         keys = [row[0] for row in self.db.execute("SELECT key FROM incident ORDER BY first_seen")]
         return [incident for key in keys if (incident := self.incident(key)) is not None]
+
+    # webhook queues
+
+    def webhook_sink(self, sink: str) -> WebhookSinkState:
+        row = self.db.execute(
+            "SELECT queued_seq, gone_at, gone_detail FROM webhook_sink WHERE sink = ?", (sink,)
+        ).fetchone()
+        return WebhookSinkState(*row) if row else WebhookSinkState(0, None, None)
+
+    def queue_for_webhook(self, sink: str, rows: Sequence[tuple[int, str]], queued_seq: int, now: float) -> None:
+        """Queue (seq, ordering key) rows and move the sink's outbox mark, in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO webhook_queue (sink, seq, ordering, next_at, first_at) VALUES (?, ?, ?, ?, ?)",
+                [(sink, seq, ordering, now, now) for seq, ordering in rows],
+            )
+            db.execute(
+                "INSERT INTO webhook_sink (sink, queued_seq) VALUES (?, ?) "
+                "ON CONFLICT (sink) DO UPDATE SET queued_seq = max(queued_seq, excluded.queued_seq)",
+                (sink, queued_seq),
+            )
+
+    def due_webhook_events(self, sink: str, now: float, limit: int) -> list[QueuedEvent]:
+        """Pending events due now, oldest first, none of them behind an earlier pending event of its recipient."""
+        rows = self.db.execute(
+            "SELECT q.seq, q.attempts, q.first_at, o.body FROM webhook_queue q JOIN outbox o ON o.seq = q.seq "
+            "WHERE q.sink = ? AND q.state = 'pending' AND q.next_at <= ? AND NOT EXISTS ("
+            "  SELECT 1 FROM webhook_queue p WHERE p.sink = q.sink AND p.ordering = q.ordering "
+            "  AND p.seq < q.seq AND p.state = 'pending') "
+            "ORDER BY q.seq LIMIT ?",
+            (sink, now, limit),
+        )
+        return [QueuedEvent(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+
+    def webhook_delivered(self, sink: str, seqs: Sequence[int]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM webhook_queue WHERE sink = ? AND seq = ?", [(sink, seq) for seq in seqs])
+
+    def webhook_failed(self, sink: str, updates: Sequence[tuple[int, float | None, str]]) -> None:
+        """(seq, next attempt or None for a dead letter, error) for each event that failed."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE webhook_queue SET attempts = attempts + 1, last_error = ?, "
+                "next_at = coalesce(?, next_at), state = CASE WHEN ? IS NULL THEN 'dead' ELSE 'pending' END "
+                "WHERE sink = ? AND seq = ?",
+                [(error, next_at, next_at, sink, seq) for seq, next_at, error in updates],
+            )
+
+    def webhook_gone(self, sink: str, now: float | None, detail: str | None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO webhook_sink (sink, gone_at, gone_detail) VALUES (?, ?, ?) "
+                "ON CONFLICT (sink) DO UPDATE SET gone_at = excluded.gone_at, gone_detail = excluded.gone_detail",
+                (sink, now, detail),
+            )
+
+    def webhook_queue_rows(self, sink: str | None, dead_only: bool) -> list[dict[str, Any]]:
+        query = (
+            "SELECT q.sink, o.id, o.type, o.recipient, q.attempts, q.next_at, q.first_at, q.state, q.last_error "
+            "FROM webhook_queue q JOIN outbox o ON o.seq = q.seq WHERE (? IS NULL OR q.sink = ?) "
+            + ("AND q.state = 'dead' " if dead_only else "")
+            + "ORDER BY q.sink, q.seq"
+        )
+        names = ("sink", "id", "type", "recipient", "attempts", "next_at", "first_at", "state", "last_error")
+        return [dict(zip(names, row, strict=True)) for row in self.db.execute(query, (sink, sink))]
+
+    def webhook_retry(self, sink: str | None, event_id: str | None, now: float) -> int:
+        """Dead letters (all, or one by id) back to pending, due now, their retry window restarted."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE webhook_queue SET state = 'pending', attempts = 0, next_at = ?, first_at = ? "
+                "WHERE state = 'dead' AND (? IS NULL OR sink = ?) "
+                "AND (? IS NULL OR seq = (SELECT seq FROM outbox WHERE id = ?))",
+                (now, now, sink, sink, event_id, event_id),
+            )
+            return cursor.rowcount
+
+    def webhook_counts(self, sink: str) -> tuple[int, int]:
+        """(pending, dead) events queued for a sink."""
+        rows = dict(self.db.execute("SELECT state, count(*) FROM webhook_queue WHERE sink = ? GROUP BY state", (sink,)))
+        return int(rows.get("pending", 0)), int(rows.get("dead", 0))
