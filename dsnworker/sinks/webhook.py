@@ -48,6 +48,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from dsnworker import __version__
 from dsnworker.errors import DsnworkerError
+from dsnworker.worker.events import timestamp as iso_timestamp
 from dsnworker.worker.settings import SinkSettings
 
 SECRET_PREFIX = "whsec_"
@@ -153,8 +154,8 @@ class WebhookClient:
             msg_id, payload = str(events[0]["id"]), events[0]
         else:
             msg_id = batch_id([str(event["id"]) for event in events])
-            iso_now = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            payload = {"type": "batch", "timestamp": iso_now, "data": {"events": list(events)}}
+            moment = iso_timestamp(datetime.fromtimestamp(now, UTC))
+            payload = {"type": "batch", "timestamp": moment, "data": {"events": list(events)}}
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         headers = {
             "content-type": "application/json",
