@@ -77,6 +77,9 @@ class WebhookDelivery:
         self.clock = clock
         self.stop = stop or threading.Event()
         self.rng = random.Random()
+        # after the endpoint itself failed (5xx, 429, no answer) nothing is sent to it before this
+        # time: other events are not tried one after the other against an endpoint that is down
+        self.paused_until = 0.0
 
     @classmethod
     def for_settings(cls, store: Store, settings: Settings, stop: threading.Event) -> list[WebhookDelivery]:
@@ -96,6 +99,8 @@ class WebhookDelivery:
         self._queue_new_events()
         if self.store.webhook_sink(self.sink.name).gone_at is not None:
             summary.gone = True
+            return summary
+        if self.clock() < self.paused_until:
             return summary
         started = time.monotonic()
         while not self.stop.is_set() and time.monotonic() - started < max_seconds:
@@ -144,16 +149,21 @@ class WebhookDelivery:
                 )
                 summary.gone = True
                 return False
-            self._failed(group, result, summary)
+            wait = self._failed(group, result, summary)
             if result.status is None or result.status >= 500 or result.status in (408, 429):
-                return False  # the endpoint itself is in trouble: do not hammer it with the rest
+                self.paused_until = self.clock() + wait  # the endpoint itself is in trouble: let it be
+                return False
         return True
 
-    def _failed(self, group: Sequence[QueuedEvent], result: PostResult, summary: RoundSummary) -> None:
+    def _failed(self, group: Sequence[QueuedEvent], result: PostResult, summary: RoundSummary) -> float:
+        """Schedule the next try of each event (or give it up); the shortest wait."""
         now = self.clock()
         updates: list[tuple[int, float | None, str]] = []
+        shortest = LONGEST_RETRY
         for queued in group:
-            wait = max(backoff(queued.attempts, self.rng), result.retry_after or 0.0)
+            # Retry-After is honoured, but a server cannot push an event past its retry window with it
+            wait = max(backoff(queued.attempts, self.rng), min(result.retry_after or 0.0, LONGEST_RETRY))
+            shortest = min(shortest, wait)
             if now + wait - queued.first_at > self.sink.retry_for:
                 updates.append((queued.seq, None, result.detail))
                 summary.dead += 1
@@ -170,3 +180,4 @@ class WebhookDelivery:
         summary.failed += len(group)
         self.store.webhook_failed(self.sink.name, updates)
         log.warning("webhook %r: %d event(s) not delivered: %s", self.sink.name, len(group), result.detail)
+        return shortest
