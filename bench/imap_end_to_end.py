@@ -78,7 +78,8 @@ def end_to_end(account: object, work: Path, count: int) -> tuple[float, float]:
     code = (
         "import resource, subprocess, sys, time\n"
         "t = time.perf_counter()\n"
-        "r = subprocess.run([sys.executable, '-m', 'dsnworker', 'poll', '-c', sys.argv[1]], capture_output=True, text=True)\n"
+        "poll = [sys.executable, '-m', 'dsnworker', 'poll', '-c', sys.argv[1]]\n"
+        "r = subprocess.run(poll, capture_output=True, text=True)\n"
         "t = time.perf_counter() - t\n"
         "assert r.returncode == 0, r.stderr\n"
         "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.stdout.strip())\n"
