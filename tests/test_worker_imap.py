@@ -146,6 +146,7 @@ def test_a_uidvalidity_reset_reprocesses_nothing(tmp_path: Path, dovecot, imap_a
     assert poll(config, passwords(accounts)).returncode == 0
     before = event_ids(tmp_path)
 
+    time.sleep(1.1)  # Dovecot takes the time in seconds as a new UIDVALIDITY: make it differ
     dovecot.stop()  # forget the folder's UIDs: Dovecot numbers it anew under a new UIDVALIDITY
     for path in imap_account.maildir.glob("dovecot*"):
         path.unlink()
