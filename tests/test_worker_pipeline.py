@@ -196,3 +196,36 @@ def test_other_dispositions_of_a_processed_bounce(tmp_path: Path, after: str) ->
     assert names == ([] if after == "delete" else [names[0]])
     if after == "seen":
         assert names[0].endswith(":2,S")
+
+
+def test_a_failing_sink_is_an_error_of_the_pass_and_its_events_wait_in_the_outbox(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [mailgen.dsn("gone@example.jp", serial=1)])
+    (tmp_path / "events.jsonl").mkdir()  # the events file cannot be written
+    summary = harness.mailbox_pass.run()
+    assert summary.new == 1 and any("delivering to a sink" in error for error in summary.errors)
+    assert files_in(harness.maildir, "Processed") == 1  # committed, so filed away all the same
+    (tmp_path / "events.jsonl").rmdir()
+    again = harness.mailbox_pass.run()
+    assert again.errors == [] and [e["type"] for e in harness.events()] == ["recipient.suppressed"]
+
+
+def test_the_outbox_is_pruned_once_every_sink_has_its_events(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [mailgen.dsn(f"u{n}@example.jp", serial=n) for n in range(5)])
+    harness.mailbox_pass.run()
+    assert harness.store.event_count() == 5
+    assert harness.store.prune_outbox(["suppressions"], ["app"]) == 0  # a webhook sink has not queued them
+    assert harness.store.prune_outbox(["suppressions", "events"], []) == 5
+    assert harness.store.event_count() == 0
+    harness.add(mailgen.dsn("later@example.jp", serial=99))
+    harness.mailbox_pass.run()
+    assert [e["data"]["recipient"] for e in harness.events()][-1] == "later@example.jp"
+
+
+def test_soft_bounces_older_than_the_window_are_forgotten(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [mailgen.dsn("full@example.jp", "mailbox_full", 1)], policy=Policy(soft_window_days=7))
+    harness.mailbox_pass.run()
+    count = "SELECT count(*) FROM soft_bounce"
+    assert harness.store.db.execute(count).fetchone()[0] == 1
+    harness.now += timedelta(days=8)
+    harness.mailbox_pass.run()
+    assert harness.store.db.execute(count).fetchone()[0] == 0

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dsnworker.analyse import Analyser
+from dsnworker.errors import DsnworkerError
 from dsnworker.model import Outcome
 from dsnworker.worker import events as ev
 from dsnworker.worker.delivery import OutboxDelivery
@@ -130,13 +131,23 @@ class MailboxPass:
                 log.warning("%s; reconnecting in %.0f s", exc, delay)
                 self.stop.wait(delay)
         if not dry_run:
-            try:
-                self.delivery.deliver_pending()
-            except OSError as exc:  # a sink's disk; the outbox keeps the events for the next pass
-                summary.errors.append(f"delivering to a sink: {exc}")
-                log.error("delivering to a sink: %s", exc)
+            self._deliver(summary)
+            # soft bounces older than the window can never count again
+            window = self.settings.policy.soft_window_days * 86400
+            self.store.forget_soft_bounces_before(self.settings.name, self.clock().timestamp() - window)
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _deliver(self, summary: PassSummary) -> None:
+        """Outbox -> file sinks. A sink that fails (a full disk) keeps its events in the outbox for the
+        next pass; the messages are committed, so the pass goes on."""
+        try:
+            self.delivery.deliver_pending()
+        except (OSError, DsnworkerError) as exc:
+            problem = f"delivering to a sink: {exc}"
+            if problem not in summary.errors:
+                summary.errors.append(problem)
+                log.error("mailbox %r: %s", self.settings.name, problem)
 
     def _pass(self, summary: PassSummary, dry_run: bool) -> None:
         source = self.source_factory(self.settings)
@@ -284,7 +295,7 @@ class MailboxPass:
         finally:
             self._batch_events = []
         crash_point("after_commit")
-        self.delivery.deliver_pending()
+        self._deliver(summary)
         crash_point("after_deliver")
         return last_uid, dispositions
 

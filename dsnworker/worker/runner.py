@@ -74,13 +74,22 @@ class Worker:
         return summaries
 
     def deliver_webhooks(self) -> list[RoundSummary]:
-        """One delivery round per webhook sink (what `poll` does after its passes)."""
+        """One delivery round per webhook sink (what `poll` does after its passes), then pruning."""
         rounds = []
         for delivery in self.webhooks:
             summary = delivery.run_round()
             log.log(logging.WARNING if summary.failed or summary.gone else logging.INFO, "%s", summary.line())
             rounds.append(summary)
+        self.prune()
         return rounds
+
+    def prune(self) -> None:
+        """Drop outbox events that every sink has taken: the state must not grow for years."""
+        file_sinks = [s.name for s in self.settings.sinks if s.kind != "webhook"]
+        webhook_sinks = [s.name for s in self.settings.sinks if s.kind == "webhook"]
+        pruned = self.store.prune_outbox(file_sinks, webhook_sinks)
+        if pruned:
+            log.info("outbox: %d delivered event(s) pruned", pruned)
 
     def run(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -91,7 +100,7 @@ class Worker:
             executors={
                 "default": ThreadPoolExecutor(max(1, len(self.passes))),
                 # webhooks have threads of their own: a slow endpoint never holds up a mailbox
-                "webhooks": ThreadPoolExecutor(max(1, len(self.webhooks))),
+                "webhooks": ThreadPoolExecutor(len(self.webhooks) + 1),  # + the hourly pruning
             },
             # one pass per mailbox at a time; runs missed while one was busy collapse into one
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
@@ -114,6 +123,7 @@ class Worker:
                 id=f"webhook {delivery.sink.name}",
                 executor="webhooks",
             )
+        scheduler.add_job(self.prune, IntervalTrigger(hours=1, timezone=UTC), id="prune", executor="webhooks")
         self._install_signal_handlers()
         scheduler.start()
         watchers = [

@@ -326,8 +326,25 @@ class Store:
     def reset_soft_bounces(self, mailbox: str, recipient: str) -> None:
         self.db.execute("DELETE FROM soft_bounce WHERE mailbox = ? AND recipient = ?", (mailbox, recipient))
 
-    def forget_soft_bounces_before(self, at: float) -> None:
-        self.db.execute("DELETE FROM soft_bounce WHERE at < ?", (at,))
+    def forget_soft_bounces_before(self, mailbox: str, at: float) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM soft_bounce WHERE mailbox = ? AND at < ?", (mailbox, at))
+
+    def prune_outbox(self, file_sinks: Sequence[str], webhook_sinks: Sequence[str]) -> int:
+        """Delete the outbox events every configured sink has taken and no webhook queue still holds.
+
+        The outbox would otherwise grow for as long as the worker runs. Events a sink added later
+        has not seen are those still in the outbox only.
+        """
+        marks = [self.sink_progress(name) for name in file_sinks]
+        marks += [self.webhook_sink(name).queued_seq for name in webhook_sinks]
+        if not marks:
+            return 0
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM outbox WHERE seq <= ? AND seq NOT IN (SELECT seq FROM webhook_queue)", (min(marks),)
+            )
+            return cursor.rowcount
 
     # incidents
 
