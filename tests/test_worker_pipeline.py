@@ -229,3 +229,27 @@ def test_soft_bounces_older_than_the_window_are_forgotten(tmp_path: Path) -> Non
     harness.now += timedelta(days=8)
     harness.mailbox_pass.run()
     assert harness.store.db.execute(count).fetchone()[0] == 0
+
+
+def test_a_message_that_trips_the_recording_is_quarantined_and_the_batch_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dsnworker.worker.policy import PolicyEngine
+
+    messages = [mailgen.dsn(f"u{n}@example.jp", serial=n) for n in range(3)]
+    harness = Harness(tmp_path, messages)
+    original = PolicyEngine.events_for
+
+    def events_for(self, context, outcomes, tally):
+        if outcomes[0].report.recipient == "u1@example.jp":
+            raise RuntimeError("a bug in recording")
+        return original(self, context, outcomes, tally)
+
+    monkeypatch.setattr(PolicyEngine, "events_for", events_for)
+    summary = harness.mailbox_pass.run()
+    assert summary.errors == [] and summary.new == 3
+    assert [e["type"] for e in harness.events()] == ["recipient.suppressed", "message.unparsed", "recipient.suppressed"]
+    assert "a bug in recording" in harness.events()[1]["data"]["why"]
+    assert files_in(harness.maildir, "Unparsed") == 1 and files_in(harness.maildir, "Processed") == 2
+    again = harness.mailbox_pass.run()
+    assert again.new == 0  # recorded once, as unparsed: no loop

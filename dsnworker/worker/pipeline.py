@@ -273,7 +273,7 @@ class MailboxPass:
                 tally = BatchTally()
                 moment = self.clock()
                 for item in analysed:
-                    self._record(item, validity, moment, tally, summary, dispositions)
+                    self._record_isolated(item, validity, moment, tally, summary, dispositions)
                 for message, key in repeats:  # already counted: only make sure it is filed away
                     disposition = self._disposition_for(done.get(key, BOUNCE))
                     if disposition.kind not in ("none", "leave"):
@@ -310,6 +310,30 @@ class MailboxPass:
             return _Analysed(message, key, UNPARSED, outcomes, why)
         category = NOT_BOUNCE if all(o.verdict.reason == "not_bounce" for o in outcomes) else BOUNCE
         return _Analysed(message, key, category, outcomes)
+
+    def _record_isolated(
+        self,
+        item: _Analysed,
+        validity: int | None,
+        moment: datetime,
+        tally: BatchTally,
+        summary: PassSummary,
+        dispositions: list[tuple[int, str]],
+    ) -> None:
+        """Record one message; a bug of ours while doing so quarantines that message, not the batch.
+
+        Without this, one message that trips the recording would roll back its batch at every pass:
+        a crash loop. Its writes are undone to a savepoint and it is recorded as unparsed instead.
+        """
+        try:
+            with self.store.savepoint():
+                self._record(item, validity, moment, tally, summary, dispositions)
+        except Exception as exc:
+            log.exception("mailbox %r: internal error while recording message %s", self.settings.name, item.message.uid)
+            why = f"internal error while recording: {type(exc).__name__}: {exc}"[:300]
+            quarantined = _Analysed(item.message, item.key, UNPARSED, [], why)
+            with self.store.savepoint():
+                self._record(quarantined, validity, moment, tally, summary, dispositions)
 
     def _record(
         self,

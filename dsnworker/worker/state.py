@@ -219,6 +219,18 @@ class Store:
             raise
         db.execute("COMMIT")
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: on an exception, undo what was written since, then re-raise."""
+        self.db.execute("SAVEPOINT message")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO message")
+            self.db.execute("RELEASE message")
+            raise
+        self.db.execute("RELEASE message")
+
     # cursors and processed messages
 
     def cursor(self, mailbox: str) -> Cursor:
