@@ -251,3 +251,41 @@ def test_run_with_idle_takes_new_mail_long_before_the_next_scheduled_poll(tmp_pa
     assert suppressed(tmp_path) == ["idle@example.jp"], stderr
     assert waited < 15  # the scheduled poll is an hour away: IDLE brought it
     assert "worker stopped" in stderr
+
+
+def test_a_message_the_server_cannot_return_is_set_apart_not_a_stuck_mailbox(
+    tmp_path: Path, imap_account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dsnworker.worker.imap import ImapSource
+    from dsnworker.worker.source import SourceError
+
+    imap_account.deliver([mailgen.dsn(f"user{n}@example.jp", serial=n) for n in range(4)])
+    sent: dict[bytes, list[int]] = {}
+    send, collect = ImapSource._send_fetch, ImapSource._collect_fetch
+
+    def send_fetch(self, uids):
+        tag = send(self, uids)
+        sent[tag] = list(uids)
+        return tag
+
+    def collect_fetch(self, tag):
+        bodies = collect(self, tag)
+        if 2 in sent[tag]:  # as Dovecot answers for a damaged file
+            raise SourceError(self.name, "fetching messages: the server answered: Internal error", retryable=False)
+        return bodies
+
+    monkeypatch.setattr(ImapSource, "_send_fetch", send_fetch)
+    monkeypatch.setattr(ImapSource, "_collect_fetch", collect_fetch)
+    accounts = {"jp": imap_account}
+    os.environ.update(passwords(accounts))
+    try:
+        summary = Worker(load_settings(write_config(tmp_path, accounts))).poll()[0]
+    finally:
+        for name in passwords(accounts):
+            os.environ.pop(name, None)
+    assert summary.errors == [] and summary.new == 4 and summary.unparsed == 1 and summary.suppressed == 3
+    (unparsed,) = [
+        json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines() if "unparsed" in line
+    ]
+    assert unparsed["data"]["uid"] == 2 and "could not return it: " in unparsed["data"]["why"]
+    assert len(imap_account.messages("Unparsed")) == 1 and len(imap_account.messages("Processed")) == 3

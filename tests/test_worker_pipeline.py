@@ -253,3 +253,20 @@ def test_a_message_that_trips_the_recording_is_quarantined_and_the_batch_goes_on
     assert files_in(harness.maildir, "Unparsed") == 1 and files_in(harness.maildir, "Processed") == 2
     again = harness.mailbox_pass.run()
     assert again.new == 0  # recorded once, as unparsed: no loop
+
+
+def test_a_disposition_the_server_refuses_is_said_once_and_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dsnworker.worker.local import MaildirSource
+    from dsnworker.worker.source import SourceError
+
+    def refuse(self, uids, disposition):
+        raise SourceError(self.name, "moving messages: the server answered: NO [NOPERM]", retryable=False)
+
+    monkeypatch.setattr(MaildirSource, "dispose", refuse)
+    harness = Harness(tmp_path, [mailgen.dsn("gone@example.jp", serial=1)])
+    summary = harness.mailbox_pass.run()
+    assert summary.errors == [] and summary.suppressed == 1
+    assert "refused, left in place" in caplog.text and "NOPERM" in caplog.text
+    assert harness.store.pending("bounces") == []

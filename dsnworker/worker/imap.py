@@ -218,13 +218,21 @@ class ImapSource:
         sent = self._send_fetch(groups[0]) if len(groups) == 1 else None
 
         def collect() -> list[FetchedMessage]:
-            bodies = self._collect_fetch(sent) if sent is not None else {}
-            if sent is None:
-                for group in groups:
-                    bodies.update(self._collect_fetch(self._send_fetch(group)))
+            refused: dict[int, str] = {}
+            try:
+                bodies = self._collect_fetch(sent) if sent is not None else {}
+                if sent is None:
+                    for group in groups:
+                        bodies.update(self._collect_fetch(self._send_fetch(group)))
+            except SourceError as exc:
+                if exc.retryable:
+                    raise
+                bodies, refused = self._fetch_one_by_one(whole)
             fetched = []
             for uid in batch:
-                if uid in bodies:
+                if uid in refused:
+                    fetched.append(FetchedMessage(uid=uid, data=b"", size=sizes[uid], unreadable=refused[uid]))
+                elif uid in bodies:
                     fetched.append(FetchedMessage(uid=uid, data=bodies.pop(uid), size=sizes[uid]))
                 elif uid in sizes and sizes[uid] > limit:
                     message = self._fetch_truncated(uid, sizes[uid], limit)
@@ -233,6 +241,20 @@ class ImapSource:
             return fetched
 
         return collect
+
+    def _fetch_one_by_one(self, uids: Sequence[int]) -> tuple[dict[int, bytes], dict[int, str]]:
+        """After the server refused (NO) a batch's FETCH: each message alone, so that one it cannot
+        return (a damaged file) is set apart, with the server's words, instead of stopping the mailbox."""
+        bodies: dict[int, bytes] = {}
+        refused: dict[int, str] = {}
+        for uid in uids:
+            try:
+                bodies.update(self._collect_fetch(self._send_fetch([uid])))
+            except SourceError as exc:
+                if exc.retryable:
+                    raise
+                refused[uid] = exc.problem
+        return bodies, refused
 
     def _sizes(self, uids: Sequence[int]) -> dict[int, int]:
         """`UID FETCH uids (RFC822.SIZE)`, its answer read by imaplib (see `_send_fetch`)."""
@@ -485,8 +507,11 @@ class ImapSource:
             self._drop()
             raise SourceError(self.name, f"{_describe(exc)} while {doing}", retryable=True) from None
         except IMAPClientError as exc:
-            # the server said NO or BAD to a command: the connection itself is fine
-            raise SourceError(self.name, f"{doing}: the server answered: {_server_text(exc)}") from None
+            # the server said NO or BAD to a command: the connection itself is fine, and asking the
+            # same again at once would get the same answer
+            raise SourceError(
+                self.name, f"{doing}: the server answered: {_server_text(exc)}", retryable=False
+            ) from None
 
     def _drop(self) -> None:
         client, self._client = self._client, None

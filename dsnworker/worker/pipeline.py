@@ -217,13 +217,16 @@ class MailboxPass:
 
     def _dispose_later(self, source: MailSource, dispositions: Sequence[tuple[int, str]]) -> Callable[[], None]:
         waits = [
-            (uids, source.dispose_later(uids, parse_disposition(disposition)))
+            (disposition, uids, source.dispose_later(uids, parse_disposition(disposition)))
             for disposition, uids in _by_disposition(dispositions).items()
         ]
 
         def wait() -> None:
-            for uids, done in waits:
-                done()
+            for disposition, uids, done in waits:
+                try:
+                    done()
+                except SourceError as exc:
+                    self._refused(exc, disposition, uids)
                 if source.uidvalidity is not None:
                     self.store.clear_pending(self.settings.name, uids)
             crash_point("after_dispose")
@@ -369,11 +372,27 @@ class MailboxPass:
 
     def _dispose(self, source: MailSource, dispositions: Sequence[tuple[int, str]]) -> None:
         for disposition, uids in _by_disposition(dispositions).items():
-            source.dispose(uids, parse_disposition(disposition))
+            try:
+                source.dispose(uids, parse_disposition(disposition))
+            except SourceError as exc:
+                self._refused(exc, disposition, uids)
             if source.uidvalidity is not None:
                 self.store.clear_pending(self.settings.name, uids)
         if dispositions:
             crash_point("after_dispose")
+
+    def _refused(self, exc: SourceError, disposition: str, uids: Sequence[int]) -> None:
+        """A disposition the server refused (NO): said once, not retried at every pass. The outcomes
+        are committed; the messages stay where they are. A lost connection is raised: retried."""
+        if exc.retryable:
+            raise exc
+        log.error(
+            "mailbox %r: %s of %d message(s) refused, left in place: %s",
+            self.settings.name,
+            disposition,
+            len(uids),
+            exc.problem,
+        )
 
 
 def parse_disposition(text: str) -> Disposition:
@@ -383,6 +402,8 @@ def parse_disposition(text: str) -> Disposition:
 
 def _unparsed_why(message: FetchedMessage, outcomes: list[Outcome]) -> str | None:
     """Why a message gets the `unparsed` outcome (quarantine), or None when it was read."""
+    if message.unreadable is not None:
+        return f"the server could not return it: {message.unreadable}"
     if any(o.message.format == "error" for o in outcomes):
         details = next(o.verdict.details for o in outcomes if o.message.format == "error")
         return f"internal error: {details.get('error', '?')}"

@@ -24,6 +24,7 @@ class FetchedMessage:
     data: bytes
     size: int  # the full size (RFC822.SIZE), even when truncated
     truncated: bool = False  # over the size limit: only the header and the first part were taken
+    unreadable: str | None = None  # the server refused to return it (its words); data is empty
 
 
 class MailSource(Protocol):
