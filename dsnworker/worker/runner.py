@@ -89,7 +89,7 @@ class Worker:
         webhook_sinks = [s.name for s in self.settings.sinks if s.kind == "webhook"]
         pruned = self.store.prune_outbox(file_sinks, webhook_sinks)
         if pruned:
-            log.info("outbox: %d delivered event(s) pruned", pruned)
+            log.debug("outbox: %d delivered event(s) pruned", pruned)
 
     def run(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
