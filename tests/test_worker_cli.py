@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests import mailgen
 from tests.test_worker_pipeline import make_maildir
 
@@ -121,3 +123,18 @@ def wait_for(condition: object, timeout: float = 20.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_a_second_worker_on_the_same_state_is_refused(tmp_path: Path) -> None:
+    from dsnworker.errors import DsnworkerError
+    from dsnworker.worker.config import load_settings
+    from dsnworker.worker.runner import Worker
+
+    make_maildir(tmp_path / "jp", [])
+    config = write_config(tmp_path, ["jp"])
+    holder = Worker(load_settings(config))
+    result = dsnworker("poll", "-c", config)
+    assert result.returncode == 2 and "in use by another dsnworker" in result.stderr
+    with pytest.raises(DsnworkerError, match="in use by another dsnworker"):
+        Worker(load_settings(config))
+    del holder

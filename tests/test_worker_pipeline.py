@@ -270,3 +270,15 @@ def test_a_disposition_the_server_refuses_is_said_once_and_not_retried(
     assert summary.errors == [] and summary.suppressed == 1
     assert "refused, left in place" in caplog.text and "NOPERM" in caplog.text
     assert harness.store.pending("bounces") == []
+
+
+def test_a_maildir_message_over_the_size_limit_is_read_from_its_beginning(tmp_path: Path) -> None:
+    big = mailgen.dsn("gone@example.jp", serial=1).replace(
+        b"X-Campaign-Id", b"X-Pad: " + b"x" * 20_000 + b"\r\nX-Campaign-Id"
+    )
+    harness = Harness(tmp_path, [big], max_message_bytes=3000)
+    source = open_source(harness.mailbox)
+    source.open()
+    (fetched,) = list(source.fetch([1]))
+    assert fetched.truncated and len(fetched.data) == 3000 and fetched.size == len(big)
+    assert harness.mailbox_pass.run().suppressed == 1  # the report is within its first 3,000 bytes

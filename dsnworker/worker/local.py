@@ -40,6 +40,7 @@ class MaildirSource(_Immediate):
         assert settings.path is not None
         self.name = settings.name
         self.root = settings.path
+        self.limit = settings.max_message_bytes
         self._files: list[Path] = []
 
     def open(self) -> None:
@@ -66,12 +67,15 @@ class MaildirSource(_Immediate):
     def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
         for uid in uids:
             try:
-                data = self._files[uid - 1].read_bytes()
+                with open(self._files[uid - 1], "rb") as file:
+                    size = os.fstat(file.fileno()).st_size
+                    # over the limit: its beginning only (the header and, usually, the first part)
+                    data = file.read(self.limit)
             except (IndexError, FileNotFoundError):
                 continue  # taken by someone else since `open`
             except OSError as exc:
                 raise SourceError(self.name, f"cannot read {self._files[uid - 1]}: {exc.strerror}") from exc
-            yield FetchedMessage(uid=uid, data=data, size=len(data))
+            yield FetchedMessage(uid=uid, data=data, size=size, truncated=size > self.limit)
 
     def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
         for uid in uids:

@@ -6,15 +6,19 @@ finish the message in hand, commit, log out and return.
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import logging
 import signal
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from dsnworker.analyse import Analyser
+from dsnworker.errors import DsnworkerError
 from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.pipeline import MailboxPass, PassSummary
 from dsnworker.worker.settings import MailboxSettings, Settings
@@ -43,6 +47,7 @@ class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stop = threading.Event()
+        self._state_lock = _lock_state(settings.state)
         self.store = Store(settings.state)
         self.delivery = OutboxDelivery.for_settings(self.store, settings)
         analysers: dict[tuple[object, ...], Analyser] = {}
@@ -192,6 +197,24 @@ class Worker:
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+
+
+def _lock_state(state: Path) -> IO[bytes]:
+    """One worker per state file: two would read the same mailboxes and count soft bounces twice.
+
+    An exclusive `flock` on `STATE.lock`, held as long as the process lives (the kernel drops it
+    when the process ends, even on SIGKILL: no stale lock to clean up).
+    """
+    state.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(state.with_name(state.name + ".lock"), "ab")  # noqa: SIM115  # held for the process's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DsnworkerError(
+            f"state file {state} is in use by another dsnworker (run or poll): one worker per state file"
+        ) from None
+    return handle
 
 
 def _trigger(mailbox: MailboxSettings) -> object:
