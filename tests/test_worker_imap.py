@@ -289,3 +289,34 @@ def test_a_message_the_server_cannot_return_is_set_apart_not_a_stuck_mailbox(
     ]
     assert unparsed["data"]["uid"] == 2 and "could not return it: " in unparsed["data"]["why"]
     assert len(imap_account.messages("Unparsed")) == 1 and len(imap_account.messages("Processed")) == 3
+
+
+def test_sigterm_mid_pass_commits_the_batch_in_hand_and_a_restart_finishes_exactly_once(
+    tmp_path: Path, imap_account
+) -> None:
+    imap_account.deliver(mailgen.dsn(f"user{n}@example.jp", "user_unknown", n) for n in range(3000))
+    accounts = {"jp": imap_account}
+    config = write_config(tmp_path, accounts)
+    environment = {k: v for k, v in os.environ.items() if k != "DSNWORKER_CRASH_AT"} | passwords(accounts)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dsnworker", "run", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    events = tmp_path / "events.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (events.exists() and events.stat().st_size > 0):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert time.monotonic() - started < 5, "SIGTERM should finish the batch in hand, not the mailbox"
+    taken = len(event_ids(tmp_path))
+    assert 0 < taken < 3000, "the pass was not interrupted mid-way"
+    result = poll(config, passwords(accounts))
+    assert result.returncode == 0, result.stderr
+    assert len(event_ids(tmp_path)) == 3000 and len(suppressed(tmp_path)) == 3000
+    assert imap_account.messages("INBOX") == []
