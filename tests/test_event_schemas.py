@@ -346,3 +346,17 @@ def test_the_sample_event_of_webhook_test_validates() -> None:
 def test_every_suppression_says_why(emitted: list[dict[str, Any]]) -> None:
     reasons = {e["data"]["suppressed_because"] for e in emitted if e["type"] == "recipient.suppressed"}
     assert {"hard_bounce", "complaint", "soft_bounce_threshold"} <= reasons
+
+
+def test_every_event_from_the_whole_corpus_validates(tmp_path: Path) -> None:
+    """The real bounces of the dev corpus through the pipeline: every event it makes fits its schema."""
+    from tests.conftest import corpus_dir
+
+    messages = [path.read_bytes() for path in sorted((corpus_dir() / "emails").iterdir())]
+    harness = Harness(tmp_path, messages)
+    summary = harness.mailbox_pass.run()
+    assert summary.errors == [] and summary.new + summary.duplicates == len(messages)
+    events = harness.events()
+    assert len(events) > 300
+    for event in events:
+        assert errors(event["type"], event) == [], (event["type"], event["data"].get("rule"))
