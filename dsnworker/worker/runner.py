@@ -54,6 +54,9 @@ class Worker:
         self.passes: dict[str, MailboxPass] = {}
         self.webhooks = WebhookDelivery.for_settings(self.store, settings, self.stop)
         self._idling: dict[str, MailSource] = {}  # the IDLE connections, to interrupt them on stop
+        self._guard = threading.Lock()
+        self._running: set[str] = set()  # mailboxes whose pass runs now
+        self._again: set[str] = set()  # mailboxes to pass again when the running pass ends
         for mailbox in settings.mailboxes:
             # mailboxes with the same rules and action map share one loaded rule set
             rules_key = (mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
@@ -152,12 +155,29 @@ class Worker:
         log.info("worker stopped")
 
     def _scheduled_pass(self, name: str) -> None:
-        if self.stop.is_set():
-            return
+        with self._guard:
+            self._running.add(name)
         try:
-            _log_summary(self.passes[name].run())
-        except Exception:  # a bug must not kill the job: the next run tries again
-            log.exception("mailbox %r: pass failed", name)
+            while not self.stop.is_set():
+                try:
+                    _log_summary(self.passes[name].run())
+                except Exception:  # a bug must not kill the job: the next run tries again
+                    log.exception("mailbox %r: pass failed", name)
+                with self._guard:
+                    if name not in self._again:
+                        break
+                    self._again.discard(name)  # IDLE said "new mail" during the pass: one more
+        finally:
+            with self._guard:
+                self._running.discard(name)
+
+    def _wake(self, name: str, scheduler: object) -> None:
+        """New mail (IDLE): a pass now, or one more right after the pass running now."""
+        with self._guard:
+            if name in self._running:
+                self._again.add(name)
+                return
+        scheduler.modify_job(name, next_run_time=datetime.now(UTC))  # type: ignore[attr-defined]
 
     def _webhook_round(self, delivery: WebhookDelivery) -> None:
         try:
@@ -179,7 +199,7 @@ class Worker:
                 delay = 1.0
                 while not self.stop.is_set():
                     if source.wait_for_new(_IDLE_WINDOW):
-                        scheduler.modify_job(mailbox.name, next_run_time=datetime.now(UTC))  # type: ignore[attr-defined]
+                        self._wake(mailbox.name, scheduler)
             except SourceError as exc:
                 if self.stop.is_set():
                     break  # interrupted on purpose
