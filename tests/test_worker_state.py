@@ -63,3 +63,17 @@ def test_sink_progress_never_moves_back(tmp_path: Path) -> None:
     store.set_sink_progress("events", 10)
     store.set_sink_progress("events", 4)
     assert store.sink_progress("events") == 10
+
+
+def test_a_state_file_of_an_older_schema_is_migrated_on_start_and_keeps_its_data(tmp_path: Path) -> None:
+    from dsnworker.worker import state
+
+    path = tmp_path / "state.sqlite"
+    with sqlite3.connect(path) as db:  # a state file as the first schema version left it
+        db.executescript(state._MIGRATIONS[0])
+        db.execute("INSERT INTO cursor (mailbox, uidvalidity, last_uid) VALUES ('jp', 7, 42)")
+        db.execute("PRAGMA user_version=1")
+    store = Store(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION > 1
+    assert store.cursor("jp") == Cursor(7, 42)
+    assert store.webhook_counts("app") == (0, 0)  # the later tables exist
