@@ -320,3 +320,26 @@ def test_sigterm_mid_pass_commits_the_batch_in_hand_and_a_restart_finishes_exact
     assert result.returncode == 0, result.stderr
     assert len(event_ids(tmp_path)) == 3000 and len(suppressed(tmp_path)) == 3000
     assert imap_account.messages("INBOX") == []
+
+
+def test_no_secret_reaches_the_log_even_at_debug_level(tmp_path: Path, dovecot) -> None:
+    account = dovecot.add_user()
+    token = dovecot.add_token(account.username)
+    account.deliver([mailgen.dsn("gone@example.jp", serial=1)])
+    config = tmp_path / "config.toml"
+    text = write_config(tmp_path, {"jp": account}).read_text()
+    config.write_text(text.replace('state = "state.sqlite"\n', 'state = "state.sqlite"\n[log]\nlevel = "DEBUG"\n'))
+    result = poll(config, passwords({"jp": account}))
+    assert result.returncode == 0, result.stderr
+    assert "imapclient" in result.stderr  # the protocol trace is on
+    assert account.password not in result.stderr + result.stdout
+
+    token_config = tmp_path / "oauth.toml"
+    token_config.write_text(
+        config.read_text().replace(
+            'password_env = "PW_JP"', f'mechanism = "XOAUTH2"\ntoken_command = ["echo", "{token}"]'
+        )
+    )
+    result = poll(token_config, {})
+    assert result.returncode == 0, result.stderr
+    assert token not in result.stderr + result.stdout

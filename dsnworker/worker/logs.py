@@ -34,4 +34,5 @@ def configure(log_format: str, level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # its per-run lines drown ours
-    logging.getLogger("imapclient").setLevel(logging.WARNING)
+    # imapclient's protocol trace (LOGIN arguments redacted by imapclient) only when asked for DEBUG
+    logging.getLogger("imapclient").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
