@@ -280,3 +280,22 @@ def dsnworker(*args: object, crash_at: str | None = None) -> subprocess.Complete
         env["DSNWORKER_CRASH_AT"] = crash_at
     command = [sys.executable, "-m", "dsnworker", *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_an_https_endpoint_with_a_private_ca_is_verified_against_the_sinks_ca_file(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with WebhookServer(SECRET, tls=(str(cert), str(key))) as server:
+        assert server.url.startswith("https://")
+        untrusted = write_config(tmp_path, server.url)
+        refused = dsnworker("webhook", "test", "-c", untrusted, "--sink", "app")
+        assert refused.returncode == 1 and "certificate" in refused.stdout
+        trusted = write_config(tmp_path, server.url, extra_sink=f'ca_file = "{cert}"\n')
+        accepted = dsnworker("webhook", "test", "-c", trusted, "--sink", "app")
+        assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+        assert len(server.received) == 1 and server.rejected == []

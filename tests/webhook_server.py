@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -65,8 +66,14 @@ class Rejected:
 
 class WebhookServer:
     def __init__(
-        self, secrets: str | Sequence[str], host: str = "127.0.0.1", port: int = 0, keep_bodies: bool = False
+        self,
+        secrets: str | Sequence[str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keep_bodies: bool = False,
+        tls: tuple[str, str] | None = None,  # (certificate, key) files: HTTPS
     ) -> None:
+        self.tls = tls
         self._verifiers = [standardwebhooks.Webhook(s) for s in ([secrets] if isinstance(secrets, str) else secrets)]
         self.host = host
         self.port = port
@@ -91,7 +98,7 @@ class WebhookServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}{self.path}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}{self.path}"
 
     def start(self) -> WebhookServer:
         """Listen (again, on the same port after `stop`)."""
@@ -99,6 +106,10 @@ class WebhookServer:
             return self
         self._stopping.clear()
         httpd = _Server((self.host, self.port), _Handler)
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.tls)
+            httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
         httpd.consumer = self
         self.port = httpd.server_address[1]
         self._httpd = httpd

@@ -142,8 +142,12 @@ class WebhookClient:
         self.clock = clock
         self._signers = [standardwebhooks.Webhook(secret) for secret in secrets]
         self._timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT, sink.timeout), read=sink.timeout)
-        # retries=False: the engine retries, on its own schedule; TLS is verified (system CAs) by default
-        self._pool = urllib3.PoolManager(num_pools=1, maxsize=4, retries=False, timeout=self._timeout)
+        # retries=False: the engine retries, on its own schedule; TLS is always verified, against the
+        # system CAs or the sink's own `ca_file`
+        ca_certs = str(sink.ca_file) if sink.ca_file is not None else None
+        self._pool = urllib3.PoolManager(
+            num_pools=1, maxsize=4, retries=False, timeout=self._timeout, ca_certs=ca_certs
+        )
 
     def post(self, events: Sequence[Mapping[str, Any]]) -> PostResult:
         """POST one event (the body is the event) or several (one batch body); never raises for HTTP or network."""

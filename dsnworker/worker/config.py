@@ -93,7 +93,19 @@ ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
     ),
     "mailbox.policy": frozenset({"soft_threshold", "soft_window", "actions"}),
     "sink": frozenset(
-        {"name", "type", "path", "format", "url", "secret_env", "secret_file", "batch_size", "timeout", "retry_for"}
+        {
+            "name",
+            "type",
+            "path",
+            "format",
+            "url",
+            "secret_env",
+            "secret_file",
+            "batch_size",
+            "timeout",
+            "retry_for",
+            "ca_file",
+        }
     ),
 }
 IMAP_ONLY_KEYS: Final = ("server", "auth", "folder", "idle")
@@ -454,6 +466,7 @@ class _Loader:
             "batch_size": ("webhook",),
             "timeout": ("webhook",),
             "retry_for": ("webhook",),
+            "ca_file": ("webhook",),
         }
         for key, kinds in only.items():
             if table.has(key) and kind not in kinds:
@@ -474,6 +487,7 @@ class _Loader:
                 batch_size=table.integer("batch_size", 1, 1, 1000),
                 timeout=table.duration("timeout", 10.0),
                 retry_for=self.retry_for(table),
+                ca_file=self.webhook_ca_file(table),
             )
         default_format = "csv" if kind == "suppression_file" else "jsonl"  # events_file is always JSONL
         return SinkSettings(
@@ -482,6 +496,14 @@ class _Loader:
             path=table.path("path"),
             format=table.choice("format", ("csv", "jsonl"), default_format),  # type: ignore[arg-type]
         )
+
+    def webhook_ca_file(self, table: _Table) -> Path | None:
+        if not table.has("ca_file"):
+            return None
+        ca_file = table.path("ca_file")
+        if not ca_file.is_file():
+            raise table.error("ca_file", f"expected an existing file of CA certificates (PEM), {ca_file} is not one")
+        return ca_file
 
     def retry_for(self, table: _Table) -> float:
         seconds = table.duration("retry_for", 3 * 86400.0)

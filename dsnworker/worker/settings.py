@@ -97,6 +97,7 @@ class SinkSettings:
     batch_size: int = 1  # events per request; 1 = one event per request
     timeout: float = 10.0  # seconds per request
     retry_for: float = 3 * 86400.0  # seconds of retrying before an event becomes a dead letter
+    ca_file: Path | None = None  # webhook: a private CA (verification itself is never off)
 
 
 @dataclass(frozen=True)
