@@ -282,3 +282,36 @@ def test_a_maildir_message_over_the_size_limit_is_read_from_its_beginning(tmp_pa
     (fetched,) = list(source.fetch([1]))
     assert fetched.truncated and len(fetched.data) == 3000 and fetched.size == len(big)
     assert harness.mailbox_pass.run().suppressed == 1  # the report is within its first 3,000 bytes
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (b"Date: Mon, 13 May 2024 11:02:17 +0900\r\n", "2024-05-13T02:02:17Z"),
+        (b"DATE:   Mon, 13 May 2024 02:02:17 -0000\n", "2024-05-13T02:02:17Z"),
+        (b"Date: not a date at all\r\n", None),
+        (b"", None),
+    ],
+)
+def test_bounced_at_is_the_bounce_s_own_date_in_utc(header: bytes, expected: str | None) -> None:
+    from dsnworker.worker.pipeline import bounced_at
+
+    data = (
+        b"From: MAILER-DAEMON@example.jp\r\n" + header + b"Subject: x\r\n\r\nDate: Tue, 1 Jan 2030 00:00:00 +0000\r\n"
+    )
+    assert bounced_at(data) == expected
+
+
+def test_recipient_events_carry_when_the_bounce_happened(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [mailgen.dsn("gone@example.jp", serial=1)])
+    harness.mailbox_pass.run()
+    (event,) = harness.events()
+    assert event["data"]["bounced_at"] == "2024-05-13T02:02:17Z" and event["timestamp"].startswith("2026-11-01")
+
+
+def test_bounced_at_reads_cr_only_messages_too() -> None:
+    from dsnworker.worker.pipeline import bounced_at
+
+    data = b"From: x@example.jp\rDate: Mon, 13 May 2024 11:02:17 +0900\r\rDate: Tue, 1 Jan 2030 00:00:00 +0000\r"
+    assert bounced_at(data) == "2024-05-13T02:02:17Z"
+    assert bounced_at(b"From: x@example.jp\r\rDate: Tue, 1 Jan 2030 00:00:00 +0000\r") is None

@@ -60,6 +60,7 @@ def sample_event() -> dict[str, Any]:
         "mailbox": "webhook-test",
         "uid": None,
         "message_key": "0" * 64,
+        "bounced_at": timestamp(now),
         "test": True,
     }
     return make_event(RECIPIENT_BOUNCED, event_id("webhook test", now.isoformat()), now, data)

@@ -11,6 +11,7 @@ hold) and the pending moves (a moved UID is simply gone). Nothing is lost, nothi
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import logging
 import re
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 BOUNCE, NOT_BOUNCE, UNPARSED = "bounce", "not_bounce", "unparsed"
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:|From ")  # a field name (RFC 5322 ftext) or an mbox From_ line
+_HEADER_END = re.compile(rb"\n\r?\n|\r\r")  # LF, CRLF or CR-only line endings
+_DATE_HEADER = re.compile(rb"(?i)(?:^|[\r\n])date:[ \t]*([^\r\n]{1,200})")
 _RECONNECTS = (1.0, 2.0, 4.0)  # seconds between reconnection attempts within one pass
 
 
@@ -349,7 +352,7 @@ class MailboxPass:
     ) -> None:
         name = self.settings.name
         uid = item.message.uid if validity is not None else None
-        context = MessageContext(name, item.key, uid, moment)
+        context = MessageContext(name, item.key, uid, moment, bounced_at(item.message.data))
         if item.category == UNPARSED:
             summary.unparsed += 1
             self._queue(name, _unparsed_event(context, item))
@@ -398,6 +401,23 @@ class MailboxPass:
 def parse_disposition(text: str) -> Disposition:
     kind, _, folder = text.partition(":")
     return Disposition("move", folder) if kind == "move" else Disposition(kind)  # type: ignore[arg-type]
+
+
+def bounced_at(data: bytes) -> str | None:
+    """The bounce's own Date header as UTC (`2026-11-28T02:30:00Z`): when it happened, which may be
+    long before the worker read it. None when absent or unreadable."""
+    end = _HEADER_END.search(data, 0, 65536)
+    header = data[: end.start() if end else 16384]
+    found = _DATE_HEADER.search(header)
+    if found is None:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(found.group(1).decode("ascii", "replace").strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # RFC 5322's -0000: a time in UTC, source zone unknown
+        moment = moment.replace(tzinfo=UTC)
+    return ev.timestamp(moment)
 
 
 def _unparsed_why(message: FetchedMessage, outcomes: list[Outcome]) -> str | None:

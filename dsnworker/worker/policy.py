@@ -27,6 +27,7 @@ class MessageContext:
     key: str  # sha256 of the message bytes
     uid: int | None
     received: datetime  # when the worker took it: the clock of the soft-bounce window
+    bounced_at: str | None = None  # the bounce's own Date, UTC
 
 
 @dataclass
@@ -71,6 +72,7 @@ class PolicyEngine:
         data["mailbox"] = context.mailbox
         data["uid"] = context.uid
         data["message_key"] = context.key  # the recipients of one bounce share it
+        data["bounced_at"] = context.bounced_at
         recipient = data.get("recipient")
         action = verdict.action
 
