@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 BOUNCE, NOT_BOUNCE, UNPARSED = "bounce", "not_bounce", "unparsed"
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:|From ")  # a field name (RFC 5322 ftext) or an mbox From_ line
-_HEADER_END = re.compile(rb"\n\r?\n|\r\r")  # LF, CRLF or CR-only line endings
+_BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")  # the end of the header, whatever the line endings
 _DATE_HEADER = re.compile(rb"(?i)(?:^|[\r\n])date:[ \t]*([^\r\n]{1,200})")
 _RECONNECTS = (1.0, 2.0, 4.0)  # seconds between reconnection attempts within one pass
 
@@ -406,14 +406,20 @@ def parse_disposition(text: str) -> Disposition:
 def bounced_at(data: bytes) -> str | None:
     """The bounce's own Date header as UTC (`2026-11-28T02:30:00Z`): when it happened, which may be
     long before the worker read it. None when absent or unreadable."""
-    end = _HEADER_END.search(data, 0, 65536)
-    header = data[: end.start() if end else 16384]
-    found = _DATE_HEADER.search(header)
-    if found is None:
-        return None
+    # bytes.find for the usual spelling (a regex alone cost 10 us a message), the regex for the rest
+    at = data.find(b"\nDate:", 0, 16384)
+    if at >= 0 and not _BLANK_LINE.search(data, 0, at + 1):
+        value = data[at + 6 : at + 206]
+    else:  # another spelling, CR-only lines, or that "Date:" is in the body: the header alone, by regex
+        end = _BLANK_LINE.search(data, 0, 65536)
+        match = _DATE_HEADER.search(data[: end.start() if end else 16384])
+        if match is None:
+            return None
+        value = match.group(1)
+    value = value.split(b"\n", 1)[0].split(b"\r", 1)[0]
     try:
-        moment = email.utils.parsedate_to_datetime(found.group(1).decode("ascii", "replace").strip())
-    except (TypeError, ValueError, IndexError):
+        moment = email.utils.parsedate_to_datetime(value.decode("ascii", "replace").strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if moment.tzinfo is None:  # RFC 5322's -0000: a time in UTC, source zone unknown
         moment = moment.replace(tzinfo=UTC)
