@@ -47,6 +47,9 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     valid JSON and reads back as the same string, instead of an encoding error that would stall the
     outbox forever.
     """
+    stored = getattr(event, "text", None)  # an outbox event's JSON as stored, id first: no round trip
+    if isinstance(stored, str) and stored.startswith('{"id":'):
+        return stored.encode("utf-8", "backslashreplace") + b"\n"
     line = _to_json(event if next(iter(event), None) == "id" else {"id": event["id"], **event})
     return line.encode("utf-8", "backslashreplace") + b"\n"
 

@@ -54,7 +54,7 @@ class OutboxDelivery:
             with route.lock:  # mailbox passes run in parallel threads; a sink's progress moves one way
                 seq = self.store.sink_progress(route.settings.name)
                 while events := self.store.events_after(seq, batch):
-                    wanted = [e.body for e in events if e.body["data"].get("mailbox") in route.mailboxes]
+                    wanted = [event for event in events if event.mailbox in route.mailboxes]
                     if wanted:
                         route.sink.deliver(wanted)
                         written += len(wanted)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,12 +126,41 @@ class PendingDisposition:
     disposition: str
 
 
-@dataclass(frozen=True)
-class OutboxEvent:
-    seq: int
-    id: str
-    type: str
-    body: dict[str, Any]
+class OutboxEvent(Mapping[str, Any]):
+    """An outbox event as stored: its JSON text, parsed only when a field other than id and type is
+    read (the events file writes the text as it is; the suppression file reads only its own type)."""
+
+    __slots__ = ("seq", "id", "type", "mailbox", "recipient", "text", "_body")
+
+    def __init__(self, seq: int, id_: str, type_: str, mailbox: str, recipient: str | None, text: str) -> None:
+        self.seq, self.id, self.type, self.mailbox, self.recipient, self.text = (
+            seq,
+            id_,
+            type_,
+            mailbox,
+            recipient,
+            text,
+        )
+        self._body: dict[str, Any] | None = None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            self._body = json.loads(self.text)
+        return self._body
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "id":
+            return self.id
+        if key == "type":
+            return self.type
+        return self.body[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.body)
+
+    def __len__(self) -> int:
+        return len(self.body)
 
 
 @dataclass(frozen=True)
@@ -302,10 +331,8 @@ class Store:
         return cursor.rowcount == 1
 
     def events_after(self, seq: int, limit: int = 1000) -> list[OutboxEvent]:
-        rows = self.db.execute(
-            "SELECT seq, id, type, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
-        )
-        return [OutboxEvent(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+        query = "SELECT seq, id, type, mailbox, recipient, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
+        return [OutboxEvent(*row) for row in self.db.execute(query, (seq, limit))]
 
     def event_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])

@@ -120,10 +120,10 @@ class WebhookDelivery:
                 return
             rows = []
             for event in events:
-                data = event.body.get("data") or {}
-                if data.get("mailbox") not in self.mailboxes:
+                if event.mailbox not in self.mailboxes:
                     continue
-                ordering = data.get("recipient") or data.get("incident") or event.id
+                incident = event.body["data"].get("incident") if event.recipient is None else None
+                ordering = event.recipient or incident or event.id
                 rows.append((event.seq, str(ordering)))
             self.store.queue_for_webhook(name, rows, events[-1].seq, self.clock())
 
