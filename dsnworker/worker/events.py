@@ -7,6 +7,7 @@ the same id, so a consumer dedupes redeliveries by id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ def event_id(*parts: object) -> str:
     return f"evt_{digest[:32]}"
 
 
+@functools.lru_cache(maxsize=64)  # a batch's events share one moment: formatted once
 def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
