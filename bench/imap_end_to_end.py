@@ -9,7 +9,10 @@ delivers N bounces into a fresh mailbox, and prints, all measured in this run ov
   events and suppression files, `UID MOVE` to Processed), and its peak memory;
 - the ratio end-to-end / parse-only (the bar: >= 0.70) and peak memory (the bar: < 200 MB).
 
-    .venv/bin/python bench/imap_end_to_end.py [--messages 10000] [--runs 3]
+    .venv/bin/python bench/imap_end_to_end.py [--messages 10000] [--runs 3] [--pad-kb 0]
+
+`--pad-kb 1000 --messages 1000` gives each bounce a 1 MB attachment: a 1 GB mailbox, to show the
+peak memory does not follow the size of the messages.
 """
 
 from __future__ import annotations
@@ -34,8 +37,20 @@ from tests.dovecot import Dovecot  # noqa: E402
 KINDS = ("user_unknown", "mailbox_full", "spamhaus", "delivered")
 
 
-def messages(count: int) -> list[bytes]:
-    return [mailgen.dsn(f"user{n}@example.jp", KINDS[n % len(KINDS)], n) for n in range(count)]
+def messages(count: int, pad_kb: int = 0) -> list[bytes]:
+    made = [mailgen.dsn(f"user{n}@example.jp", KINDS[n % len(KINDS)], n) for n in range(count)]
+    if pad_kb:  # a returned attachment, as when a newsletter bounces whole with its images
+        line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg5YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4\r\n"
+        made = [_with_attachment(data, line * (pad_kb * 1024 // len(line))) for data in made]
+    return made
+
+
+def _with_attachment(data: bytes, attachment: bytes) -> bytes:
+    boundary = data.split(b'boundary="')[1].split(b'"')[0]
+    closing = data.rindex(b"--" + boundary + b"--")
+    part = b"--" + boundary + b"\r\nContent-Type: application/octet-stream\r\n"
+    part += b"Content-Transfer-Encoding: base64\r\n\r\n" + attachment + b"\r\n"
+    return data[:closing] + part + data[closing:]
 
 
 def fetch_only(account: object, count: int) -> float:
@@ -97,9 +112,10 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--messages", type=int, default=10_000)
     options.add_argument("--runs", type=int, default=3)
+    options.add_argument("--pad-kb", type=int, default=0, help="add an attachment of this size to each bounce")
     args = options.parse_args()
 
-    mail = messages(args.messages)
+    mail = messages(args.messages, args.pad_kb)
     print(f"{args.messages} bounces of ~{sum(map(len, mail)) // len(mail)} bytes; best of {args.runs} runs")
     with tempfile.TemporaryDirectory(prefix="dsnworker-bench-") as temp:
         root = Path(temp)

@@ -315,3 +315,25 @@ def test_bounced_at_reads_cr_only_messages_too() -> None:
     data = b"From: x@example.jp\rDate: Mon, 13 May 2024 11:02:17 +0900\r\rDate: Tue, 1 Jan 2030 00:00:00 +0000\r"
     assert bounced_at(data) == "2024-05-13T02:02:17Z"
     assert bounced_at(b"From: x@example.jp\r\rDate: Tue, 1 Jan 2030 00:00:00 +0000\r") is None
+
+
+def test_batches_are_bounded_by_bytes_as_well_as_by_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dsnworker.worker.pipeline as pipeline
+    from dsnworker.worker.local import MaildirSource
+
+    pad = b"X-Campaign-Id: spring-sale-2024\r\nX-Pad: " + b"x" * 100_000
+    messages = [
+        mailgen.dsn(f"u{n}@example.jp", serial=n).replace(b"X-Campaign-Id: spring-sale-2024", pad) for n in range(10)
+    ]
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 250_000)  # about two of these messages
+    batches: list[int] = []
+    fetch_later = MaildirSource.fetch_later
+
+    def counted(self, uids, sizes=None):
+        batches.append(len(uids))
+        return fetch_later(self, uids, sizes)
+
+    monkeypatch.setattr(MaildirSource, "fetch_later", counted)
+    harness = Harness(tmp_path, messages, batch_size=500)
+    assert harness.mailbox_pass.run().suppressed == 10
+    assert batches == [2, 2, 2, 2, 2]

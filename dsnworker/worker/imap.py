@@ -28,7 +28,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from imapclient import IMAPClient
@@ -199,7 +199,12 @@ class ImapSource:
         for start in range(0, len(uids), batch_size):
             yield from self.fetch_later(uids[start : start + batch_size])()
 
-    def fetch_later(self, uids: Sequence[int]) -> Callable[[], list[FetchedMessage]]:
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        return self._sizes(uids) if uids else {}
+
+    def fetch_later(
+        self, uids: Sequence[int], sizes: Mapping[int, int] | None = None
+    ) -> Callable[[], list[FetchedMessage]]:
         """Send the FETCH of these messages now, read its answer when the returned function is called.
 
         IMAP pipelining (RFC 3501 5.5; UID commands are safe to pipeline): the server reads and sends
@@ -211,7 +216,7 @@ class ImapSource:
         limit = self.settings.max_message_bytes
         if not batch:
             return list
-        sizes = self._sizes(batch)
+        sizes = self._sizes(batch) if sizes is None else sizes
         whole = [uid for uid in batch if uid in sizes and sizes[uid] <= limit]
         groups = list(_groups_by_bytes(whole, sizes, FETCH_BYTES_PER_COMMAND))
         # one command in flight, or (a batch of big messages) one command at a time, to bound memory

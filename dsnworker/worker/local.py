@@ -6,8 +6,9 @@ processed-message keys (hashes of the bytes) rather than on a cursor. An mbox is
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from dsnworker.inputs import iter_messages
@@ -24,7 +25,12 @@ class _Immediate:
     def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
         raise NotImplementedError
 
-    def fetch_later(self, uids: Sequence[int]) -> Callable[[], list[FetchedMessage]]:
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        raise NotImplementedError
+
+    def fetch_later(
+        self, uids: Sequence[int], sizes: Mapping[int, int] | None = None
+    ) -> Callable[[], list[FetchedMessage]]:
         fetched = list(self.fetch(uids))
         return lambda: fetched
 
@@ -97,6 +103,13 @@ class MaildirSource(_Immediate):
             except OSError as exc:
                 raise SourceError(self.name, f"cannot {disposition} {path}: {exc.strerror}") from exc
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        found = {}
+        for uid in uids:
+            with contextlib.suppress(IndexError, OSError):  # gone since `open`: absent, as IMAP says
+                found[uid] = self._files[uid - 1].stat().st_size
+        return found
+
     def wait_for_new(self, timeout: float) -> bool:
         return False
 
@@ -132,6 +145,9 @@ class MboxSource(_Immediate):
             if 0 < uid <= len(self._messages):
                 data = self._messages[uid - 1]
                 yield FetchedMessage(uid=uid, data=data, size=len(data))
+
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        return {uid: len(self._messages[uid - 1]) for uid in uids if 0 < uid <= len(self._messages)}
 
     def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
         if disposition.kind not in ("none", "leave"):

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +40,10 @@ BOUNCE, NOT_BOUNCE, UNPARSED = "bounce", "not_bounce", "unparsed"
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:|From ")  # a field name (RFC 5322 ftext) or an mbox From_ line
 _BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")  # the end of the header, whatever the line endings
 _DATE_HEADER = re.compile(rb"(?i)(?:^|[\r\n])date:[ \t]*([^\r\n]{1,200})")
-_RECONNECTS = (1.0, 2.0, 4.0)  # seconds between reconnection attempts within one pass
+_RECONNECTS = (1.0, 2.0, 4.0)
+SIZES_PER_COMMAND = 5000  # UIDs whose sizes are asked at once
+# bytes of messages per batch: two batches are in memory at once (one parsed, the next coming)
+BATCH_BYTES = 32_000_000  # seconds between reconnection attempts within one pass
 
 
 @dataclass
@@ -175,14 +178,41 @@ class MailboxPass:
                 uids = source.new_uids(after)
                 if not uids:
                     break
-                after = self._batches(source, list(_chunks(uids, self.settings.batch_size)), validity, summary, dry_run)
+                for window in _chunks(uids, SIZES_PER_COMMAND):  # a backlog of 100,000 is not one answer
+                    sizes = source.sizes(window)
+                    chunks = list(self._sized_chunks(window, sizes))
+                    after = self._batches(source, chunks, sizes, validity, summary, dry_run)
+                    if self.stop.is_set():
+                        break
                 if validity is None:
                     break  # a local source lists everything once per pass
         finally:
             source.close()
 
+    def _sized_chunks(self, uids: Sequence[int], sizes: Mapping[int, int]) -> Iterator[list[int]]:
+        """Batches of at most `batch_size` messages and about `BATCH_BYTES`: memory stays bounded
+        whatever the messages weigh (a returned newsletter with its images is megabytes)."""
+        limit = self.settings.max_message_bytes
+        chunk: list[int] = []
+        weight = 0
+        for uid in uids:
+            size = min(sizes.get(uid, 0), limit)  # over the limit, only its beginning is fetched
+            if chunk and (len(chunk) >= self.settings.batch_size or weight + size > BATCH_BYTES):
+                yield chunk
+                chunk, weight = [], 0
+            chunk.append(uid)
+            weight += size
+        if chunk:
+            yield chunk
+
     def _batches(
-        self, source: MailSource, chunks: list[Sequence[int]], validity: int | None, summary: PassSummary, dry_run: bool
+        self,
+        source: MailSource,
+        chunks: list[list[int]],
+        sizes: Mapping[int, int],
+        validity: int | None,
+        summary: PassSummary,
+        dry_run: bool,
     ) -> int:
         """Process the chunks in turn, the server working on the next while this thread parses one.
 
@@ -193,7 +223,7 @@ class MailboxPass:
         last_uid = 0
         deferred: list[tuple[int, str]] = []
         filing: Callable[[], None] | None = None
-        coming: Callable[[], list[FetchedMessage]] | None = source.fetch_later(chunks[0])
+        coming: Callable[[], list[FetchedMessage]] | None = source.fetch_later(chunks[0], sizes)
         try:
             for number, chunk in enumerate(chunks):
                 assert coming is not None
@@ -202,7 +232,7 @@ class MailboxPass:
                     filing, done = None, filing
                     done()
                 if number + 1 < len(chunks) and not self.stop.is_set():
-                    coming = source.fetch_later(chunks[number + 1])
+                    coming = source.fetch_later(chunks[number + 1], sizes)
                 if deferred:
                     filing, deferred = self._dispose_later(source, deferred), []
                 last_uid, deferred = self._batch(chunk, fetched, validity, summary, dry_run)

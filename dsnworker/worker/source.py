@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,8 +48,14 @@ class MailSource(Protocol):
     def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
         """The messages, in `uids` order, fetched in batches; a UID that vanished is skipped."""
 
-    def fetch_later(self, uids: Sequence[int]) -> Callable[[], list[FetchedMessage]]:
-        """Start fetching one batch; the returned function gives the messages (IMAP: pipelined FETCH)."""
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """UID -> size in bytes (IMAP: `UID FETCH (RFC822.SIZE)`); vanished UIDs are absent."""
+
+    def fetch_later(
+        self, uids: Sequence[int], sizes: Mapping[int, int] | None = None
+    ) -> Callable[[], list[FetchedMessage]]:
+        """Start fetching one batch (its `sizes` when known); the returned function gives the messages
+        (IMAP: a pipelined FETCH)."""
 
     def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
         """Apply a disposition to messages (move creates the folder when missing); vanished UIDs are fine."""
