@@ -343,3 +343,34 @@ def test_no_secret_reaches_the_log_even_at_debug_level(tmp_path: Path, dovecot) 
     result = poll(token_config, {})
     assert result.returncode == 0, result.stderr
     assert token not in result.stderr + result.stdout
+
+
+def test_run_keeps_one_session_from_pass_to_pass_and_reconnects_when_it_drops(
+    tmp_path: Path, dovecot, imap_account
+) -> None:
+    imap_account.deliver([mailgen.dsn("first@example.jp", serial=1)])
+    accounts = {"jp": imap_account}
+    os.environ.update(passwords(accounts))
+    try:
+        worker = Worker(load_settings(write_config(tmp_path, accounts)))
+        mailbox_pass = worker.passes["jp"]
+        mailbox_pass.keep_open = True  # as `run` sets it
+        opened = []
+        factory = mailbox_pass.source_factory
+        mailbox_pass.source_factory = lambda settings: opened.append(factory(settings)) or opened[-1]
+        assert worker.poll()[0].new == 1
+        started = time.perf_counter()
+        empty = worker.poll()[0]
+        elapsed = time.perf_counter() - started
+        assert empty.new == 0 and len(opened) == 1  # the same session: no LOGIN, no SELECT
+        assert opened[0].commands["SELECT"] == 1 and "FETCH" in opened[0].commands
+        print(f"an empty pass on a kept session: {elapsed * 1000:.1f} ms")
+        dovecot.restart()  # the kept session is gone
+        imap_account.deliver([mailgen.dsn("second@example.jp", serial=2)])
+        after = worker.poll()[0]
+        assert after.new == 1 and after.errors == [] and len(opened) == 2
+        mailbox_pass.close()
+    finally:
+        for name in passwords(accounts):
+            os.environ.pop(name, None)
+    assert suppressed(tmp_path) == ["first@example.jp", "second@example.jp"]

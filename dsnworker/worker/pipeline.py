@@ -119,6 +119,8 @@ class MailboxPass:
         self.clock = clock
         self.policy = PolicyEngine(store, settings.policy)
         self._batch_events: list[dict[str, Any]] = []  # queued in the open transaction (a dry run shows them)
+        self.keep_open = False  # keep the IMAP session between passes (`run` sets it)
+        self._source: MailSource | None = None
 
     def run(self, dry_run: bool = False) -> PassSummary:
         summary = PassSummary(self.settings.name)
@@ -156,38 +158,59 @@ class MailboxPass:
                 log.error("mailbox %r: %s", self.settings.name, problem)
 
     def _pass(self, summary: PassSummary, dry_run: bool) -> None:
-        source = self.source_factory(self.settings)
-        source.open()
+        source = self._connected_source()
         try:
-            if not dry_run:
-                self._replay_pending(source)
-            validity = source.uidvalidity
-            cursor = self.store.cursor(self.settings.name)
-            if validity is not None and cursor.uidvalidity != validity:
-                if cursor.uidvalidity is not None:
-                    log.warning(
-                        "mailbox %r: UIDVALIDITY changed (%s -> %s): reading the folder again; messages already "
-                        "processed are recognised by their content and not counted twice",
-                        self.settings.name,
-                        cursor.uidvalidity,
-                        validity,
-                    )
-                cursor = Cursor(validity, 0)
-            after = cursor.last_uid if validity is not None else 0
-            while not self.stop.is_set():
-                uids = source.new_uids(after)
-                if not uids:
-                    break
-                for window in _chunks(uids, SIZES_PER_COMMAND):  # a backlog of 100,000 is not one answer
-                    sizes = source.sizes(window)
-                    chunks = list(self._sized_chunks(window, sizes))
-                    after = self._batches(source, chunks, sizes, validity, summary, dry_run)
-                    if self.stop.is_set():
-                        break
-                if validity is None:
-                    break  # a local source lists everything once per pass
-        finally:
+            self._pass_over(source, summary, dry_run)
+        except BaseException:
+            self.close()  # a failed or interrupted pass: the next one starts on a new connection
+            raise
+        # `run` keeps an IMAP session from pass to pass: SELECT of a large folder costs the server
+        # hundreds of ms (a maildir of 100,000 messages), NOOP + SEARCH about one. A local source
+        # lists its files at open: it is opened anew each pass.
+        if not self.keep_open or source.uidvalidity is None or self.stop.is_set():
+            self.close()
+
+    def _connected_source(self) -> MailSource:
+        if self._source is None:
+            source = self.source_factory(self.settings)
+            source.open()
+            self._source = source
+        return self._source
+
+    def close(self) -> None:
+        """Log out of the mailbox, if a session is kept open; never raises."""
+        source, self._source = self._source, None
+        if source is not None:
             source.close()
+
+    def _pass_over(self, source: MailSource, summary: PassSummary, dry_run: bool) -> None:
+        if not dry_run:
+            self._replay_pending(source)
+        validity = source.uidvalidity
+        cursor = self.store.cursor(self.settings.name)
+        if validity is not None and cursor.uidvalidity != validity:
+            if cursor.uidvalidity is not None:
+                log.warning(
+                    "mailbox %r: UIDVALIDITY changed (%s -> %s): reading the folder again; messages already "
+                    "processed are recognised by their content and not counted twice",
+                    self.settings.name,
+                    cursor.uidvalidity,
+                    validity,
+                )
+            cursor = Cursor(validity, 0)
+        after = cursor.last_uid if validity is not None else 0
+        while not self.stop.is_set():
+            uids = source.new_uids(after)
+            if not uids:
+                break
+            for window in _chunks(uids, SIZES_PER_COMMAND):  # a backlog of 100,000 is not one answer
+                sizes = source.sizes(window)
+                chunks = list(self._sized_chunks(window, sizes))
+                after = self._batches(source, chunks, sizes, validity, summary, dry_run)
+                if self.stop.is_set():
+                    break
+            if validity is None:
+                break  # a local source lists everything once per pass
 
     def _sized_chunks(self, uids: Sequence[int], sizes: Mapping[int, int]) -> Iterator[list[int]]:
         """Batches of at most `batch_size` messages and about `BATCH_BYTES`: memory stays bounded

@@ -132,6 +132,8 @@ class Worker:
                 executor="webhooks",
             )
         scheduler.add_job(self.prune, IntervalTrigger(hours=1, timezone=UTC), id="prune", executor="webhooks")
+        for mailbox_pass in self.passes.values():
+            mailbox_pass.keep_open = True  # one IMAP session per mailbox from pass to pass
         self._install_signal_handlers()
         scheduler.start()
         watchers = [
@@ -149,6 +151,8 @@ class Worker:
         for source in list(self._idling.values()):
             source.interrupt()  # type: ignore[attr-defined]
         scheduler.shutdown(wait=True)
+        for mailbox_pass in self.passes.values():
+            mailbox_pass.close()  # LOGOUT
         for watcher in watchers:
             watcher.join(timeout=5)
         self.store.close()
