@@ -30,6 +30,7 @@ log = logging.getLogger("dsnworker.worker")
 
 _IDLE_WINDOW = 30.0  # seconds per IDLE command: short enough for a prompt stop, far below RFC 2177's 29 min
 _IDLE_BACKOFF_MAX = 300.0
+_KEEP_SESSION_MAX = 600.0  # seconds between passes up to which the IMAP session is kept
 _WEBHOOK_INTERVAL = 1.0  # seconds between delivery rounds (a round sends everything due)
 
 
@@ -133,7 +134,10 @@ class Worker:
             )
         scheduler.add_job(self.prune, IntervalTrigger(hours=1, timezone=UTC), id="prune", executor="webhooks")
         for mailbox_pass in self.passes.values():
-            mailbox_pass.keep_open = True  # one IMAP session per mailbox from pass to pass
+            # one IMAP session from pass to pass, when passes come often enough that the server does
+            # not log it out meanwhile (Dovecot after 30 idle minutes, RFC 3501 after at least 30)
+            schedule = mailbox_pass.settings.schedule
+            mailbox_pass.keep_open = schedule.cron is None and (schedule.interval or 60.0) <= _KEEP_SESSION_MAX
         self._install_signal_handlers()
         scheduler.start()
         watchers = [
