@@ -205,6 +205,8 @@ class Worker:
             try:
                 source.open()
                 delay = 1.0
+                # what arrived before this IDLE began (at start, after a drop) is no news to IDLE
+                self._wake(mailbox.name, scheduler)
                 while not self.stop.is_set():
                     if source.wait_for_new(_IDLE_WINDOW):
                         self._wake(mailbox.name, scheduler)
