@@ -16,7 +16,7 @@ from dsnworker.errors import DsnworkerError
 if TYPE_CHECKING:  # imported late at run time: `--help` should not pay for flanker and the rules
     from dsnworker.analyse import Analyser
     from dsnworker.worker.runner import Worker
-    from dsnworker.worker.settings import Settings
+    from dsnworker.worker.settings import Settings, SinkSettings
     from dsnworker.worker.state import Store
 
 
@@ -250,9 +250,16 @@ def _state(args: argparse.Namespace) -> tuple[Settings, Store]:
     from dsnworker.worker.state import Store
 
     settings = load_settings(args.config)
-    if args.sink is not None and not any(s.name == args.sink and s.kind == "webhook" for s in settings.sinks):
-        raise DsnworkerError(f"{args.config}: no webhook sink named {args.sink!r}")
+    if args.sink is not None:
+        _webhook_sink(settings, args)
     return settings, Store(settings.state)
+
+
+def _webhook_sink(settings: Settings, args: argparse.Namespace) -> SinkSettings:
+    for sink in settings.sinks:
+        if sink.name == args.sink and sink.kind == "webhook":
+            return sink
+    raise DsnworkerError(f"{args.config}: no webhook sink named {args.sink!r}")
 
 
 def _cmd_outbox_list(args: argparse.Namespace) -> int:
@@ -295,16 +302,13 @@ def _cmd_webhook_test(args: argparse.Namespace) -> int:
     from dsnworker.worker.config import load_settings
     from dsnworker.worker.events import sample_event
 
-    settings = load_settings(args.config)
-    sinks = [s for s in settings.sinks if s.name == args.sink and s.kind == "webhook"]
-    if not sinks:
-        raise DsnworkerError(f"{args.config}: no webhook sink named {args.sink!r}")
-    client = WebhookClient(sinks[0], load_secrets(sinks[0]))
+    sink = _webhook_sink(load_settings(args.config), args)
+    client = WebhookClient(sink, load_secrets(sink))
     event = sample_event()
     result = client.post([event])
     client.close()
     status = result.status if result.status is not None else "no answer"
-    print(f"sent {event['type']} {event['id']} to {sinks[0].url}: {status} -> {result.outcome} ({result.detail})")
+    print(f"sent {event['type']} {event['id']} to {sink.url}: {status} -> {result.outcome} ({result.detail})")
     return 0 if result.outcome == "delivered" else 1
 
 

@@ -17,15 +17,13 @@ from dsnworker.worker.source import FetchedMessage, SourceError
 
 
 class _Immediate:
-    """Local sources have no server to wait for: the `..._later` methods do the work at once."""
+    """Local sources have no server to work meanwhile: `fetch_later` reads at once, `dispose_later`
+    acts when waited for (where an IMAP disposition reports its answer)."""
 
     def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
         raise NotImplementedError
 
     def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
-        raise NotImplementedError
-
-    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
         raise NotImplementedError
 
     def fetch_later(
@@ -35,8 +33,7 @@ class _Immediate:
         return lambda: fetched
 
     def dispose_later(self, uids: Sequence[int], disposition: Disposition) -> Callable[[], None]:
-        self.dispose(uids, disposition)
-        return lambda: None
+        return lambda: self.dispose(uids, disposition)
 
 
 class MaildirSource(_Immediate):

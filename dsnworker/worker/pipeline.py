@@ -285,7 +285,8 @@ class MailboxPass:
                     self._refused(exc, disposition, uids)
                 if source.uidvalidity is not None:
                     self.store.clear_pending(self.settings.name, uids)
-            crash_point("after_dispose")
+            if waits:
+                crash_point("after_dispose")
 
         return wait
 
@@ -342,7 +343,6 @@ class MailboxPass:
                 if validity is not None:  # local sources number messages anew each pass: nothing to replay
                     for uid, disposition in dispositions:
                         self.store.add_pending(self.settings.name, validity, uid, disposition)
-                if validity is not None:
                     self.store.set_cursor(self.settings.name, Cursor(validity, max(last_uid, 0)))
                 summary.bounces += tally.bounces
                 summary.suppressed += tally.suppressed
@@ -427,15 +427,7 @@ class MailboxPass:
         return self.settings.after
 
     def _dispose(self, source: MailSource, dispositions: Sequence[tuple[int, str]]) -> None:
-        for disposition, uids in _by_disposition(dispositions).items():
-            try:
-                source.dispose(uids, parse_disposition(disposition))
-            except SourceError as exc:
-                self._refused(exc, disposition, uids)
-            if source.uidvalidity is not None:
-                self.store.clear_pending(self.settings.name, uids)
-        if dispositions:
-            crash_point("after_dispose")
+        self._dispose_later(source, dispositions)()
 
     def _refused(self, exc: SourceError, disposition: str, uids: Sequence[int]) -> None:
         """A disposition the server refused (NO): said once, not retried at every pass. The outcomes

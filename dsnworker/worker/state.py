@@ -418,10 +418,6 @@ class Store:
             ),
         )
 
-    def incidents(self) -> list[Incident]:
-        keys = [row[0] for row in self.db.execute("SELECT key FROM incident ORDER BY first_seen")]
-        return [incident for key in keys if (incident := self.incident(key)) is not None]
-
     # webhook queues
 
     def webhook_sink(self, sink: str) -> WebhookSinkState:
