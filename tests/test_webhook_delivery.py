@@ -10,15 +10,14 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from dsnworker.worker.config import load_settings
 from dsnworker.worker.runner import Worker
-from tests import mailgen
+from tests import mailgen, processes
+from tests.processes import wait_until
 from tests.test_event_schemas import errors
 from tests.test_worker_pipeline import make_maildir
 from tests.webhook_server import WebhookServer
@@ -219,18 +218,20 @@ def test_a_hanging_endpoint_never_holds_up_mailbox_passes(tmp_path: Path, consum
     )
     (tmp_path / "config.toml").write_text(config)
     consumer.hang(60.0, times=1000)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dsnworker", "run", "-c", str(tmp_path / "config.toml")],
+    process = processes.start(
+        "run",
+        "-c",
+        tmp_path / "config.toml",
+        env={"WEBHOOK_SECRET": SECRET},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=os.environ | {"WEBHOOK_SECRET": SECRET},
     )
     try:
         events = tmp_path / "events.jsonl"
-        assert wait(lambda: events.exists() and len(json_lines(events)) == 1)
+        assert wait_until(lambda: events.exists() and len(json_lines(events)) == 1)
         (maildir / "new" / "1800000000.M1P1.test").write_bytes(mailgen.dsn("second@example.jp", serial=2))
-        assert wait(lambda: len(json_lines(events)) == 2)  # polled while the webhook hangs
+        assert wait_until(lambda: len(json_lines(events)) == 2)  # polled while the webhook hangs
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
@@ -265,21 +266,8 @@ def json_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def wait(condition, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def dsnworker(*args: object, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DSNWORKER_CRASH_AT"} | {"WEBHOOK_SECRET": SECRET}
-    if crash_at:
-        env["DSNWORKER_CRASH_AT"] = crash_at
-    command = [sys.executable, "-m", "dsnworker", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    return processes.run(*args, env={"WEBHOOK_SECRET": SECRET}, crash_at=crash_at)
 
 
 def test_an_https_endpoint_with_a_private_ca_is_verified_against_the_sinks_ca_file(tmp_path: Path) -> None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests import mailgen
+from tests import mailgen, processes
+from tests.processes import wait_until
 from tests.test_worker_pipeline import make_maildir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,9 +27,7 @@ def write_config(root: Path, mailboxes: list[str], extra: str = "") -> Path:
     return config
 
 
-def dsnworker(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "dsnworker", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, **kwargs)  # type: ignore[call-overload]
+dsnworker = processes.run
 
 
 def test_poll_prints_a_summary_per_mailbox(tmp_path: Path) -> None:
@@ -97,32 +93,19 @@ def test_a_bad_config_names_the_file_and_key(tmp_path: Path) -> None:
 def test_run_keeps_polling_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     maildir = make_maildir(tmp_path / "jp", [mailgen.dsn("first@example.jp", serial=1)])
     config = write_config(tmp_path, ["jp"])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dsnworker", "run", "-c", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    process = processes.start(
+        "run", "-c", config, env={"PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         events = tmp_path / "events.jsonl"
-        wait_for(lambda: events.exists() and events.read_text().count("\n") == 1)
+        assert wait_until(lambda: events.exists() and events.read_text().count("\n") == 1)
         (maildir / "new" / "1800000000.M1P1.test").write_bytes(mailgen.dsn("second@example.jp", serial=2))
-        wait_for(lambda: events.read_text().count("\n") == 2)  # the next scheduled pass took it
+        assert wait_until(lambda: events.read_text().count("\n") == 2)  # the next scheduled pass took it
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "SIGTERM received" in stderr and "worker stopped" in stderr
-
-
-def wait_for(condition: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_second_worker_on_the_same_state_is_refused(tmp_path: Path) -> None:

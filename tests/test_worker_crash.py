@@ -7,18 +7,16 @@ These run `dsnworker poll` as a real process on a maildir (the IMAP variant is i
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from dsnworker.sinks.suppression import iter_suppressions
-from tests import mailgen
+from tests import mailgen, processes
 
 
 def messages() -> list[bytes]:
@@ -58,11 +56,7 @@ def setup(root: Path, batch_size: int = 7) -> Path:
 
 
 def poll(config: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DSNWORKER_CRASH_AT"}
-    if crash_at:
-        env["DSNWORKER_CRASH_AT"] = crash_at
-    command = [sys.executable, "-m", "dsnworker", "poll", "-c", str(config)]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    return processes.run("poll", "-c", config, crash_at=crash_at)
 
 
 def outputs(root: Path) -> dict[str, object]:
@@ -114,14 +108,8 @@ def test_killed_at_random_moments_then_restarted_gives_the_same_outputs(
 ) -> None:
     config = setup(tmp_path, batch_size=3)
     rng = random.Random(20261128)
-    env = {k: v for k, v in os.environ.items() if k != "DSNWORKER_CRASH_AT"}
     for _ in range(6):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dsnworker", "poll", "-c", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
+        process = processes.start("poll", "-c", config, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.3, 1.0))  # start-up is ~0.3 s, a pass ~0.3 s more
         process.send_signal(signal.SIGKILL)
         process.wait()

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from dsnworker.sinks.suppression import iter_suppressions
 from dsnworker.worker.config import load_settings
 from dsnworker.worker.runner import Worker
-from tests import mailgen
+from tests import mailgen, processes
 
 
 def write_config(root: Path, accounts: dict[str, object], extra: str = "") -> Path:
@@ -62,11 +61,7 @@ def suppressed(root: Path) -> list[str]:
 
 
 def poll(config: Path, env: dict[str, str], crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "DSNWORKER_CRASH_AT"} | env
-    if crash_at:
-        environment["DSNWORKER_CRASH_AT"] = crash_at
-    command = [sys.executable, "-m", "dsnworker", "poll", "-c", str(config)]
-    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120)
+    return processes.run("poll", "-c", config, env=env, crash_at=crash_at)
 
 
 def test_each_message_lands_where_the_config_says(tmp_path: Path, imap_account) -> None:
@@ -226,13 +221,8 @@ def test_pipelined_batches_with_big_messages_and_each_disposition(tmp_path: Path
 def test_run_with_idle_takes_new_mail_long_before_the_next_scheduled_poll(tmp_path: Path, imap_account) -> None:
     accounts = {"jp": imap_account}
     config = write_config(tmp_path, accounts, extra='interval = "1h"\nidle = true\n')
-    environment = {k: v for k, v in os.environ.items() if k != "DSNWORKER_CRASH_AT"} | passwords(accounts)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dsnworker", "run", "-c", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment,
+    process = processes.start(
+        "run", "-c", config, env=passwords(accounts), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 20
@@ -297,13 +287,8 @@ def test_sigterm_mid_pass_commits_the_batch_in_hand_and_a_restart_finishes_exact
     imap_account.deliver(mailgen.dsn(f"user{n}@example.jp", "user_unknown", n) for n in range(3000))
     accounts = {"jp": imap_account}
     config = write_config(tmp_path, accounts)
-    environment = {k: v for k, v in os.environ.items() if k != "DSNWORKER_CRASH_AT"} | passwords(accounts)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dsnworker", "run", "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment,
+    process = processes.start(
+        "run", "-c", config, env=passwords(accounts), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     events = tmp_path / "events.jsonl"
     deadline = time.monotonic() + 30
