@@ -219,6 +219,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
         # an endpoint that fails is retried later, from the outbox: not a failed poll
         for webhook_round in worker.deliver_webhooks():
             sys.stdout.write(webhook_round.line() + "\n")
+        worker.prune()
     return 1 if any(summary.errors for summary in summaries) else 0
 
 

@@ -83,13 +83,12 @@ class Worker:
         return summaries
 
     def deliver_webhooks(self) -> list[RoundSummary]:
-        """One delivery round per webhook sink (what `poll` does after its passes), then pruning."""
+        """One delivery round per webhook sink (what `poll` does after its passes)."""
         rounds = []
         for delivery in self.webhooks:
             summary = delivery.run_round()
             log.log(logging.WARNING if summary.failed or summary.gone else logging.INFO, "%s", summary.line())
             rounds.append(summary)
-        self.prune()
         return rounds
 
     def prune(self) -> None:
