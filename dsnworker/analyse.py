@@ -39,7 +39,7 @@ class Analyser:
                 ]
             outcomes = []
             for report in message.reports:
-                address = address_info(report.recipient)
+                address = address_info(report.recipient, self.classifier.mailbox_syntax)
                 outcomes.append(
                     Outcome(source, message, report, address, self.classifier.decide(message, report, address))
                 )

@@ -539,6 +539,19 @@ def test_quoted_local_part_with_a_space_cannot_be_written_unquoted() -> None:
     assert address_info('"taro yamada"@example.jp').suggested_address is None
 
 
+def test_a_providers_own_local_part_rules_come_from_the_packs(analyser: Analyser) -> None:
+    # Outlook.com local parts start with a letter: RFC 5321 alone would allow "-taro" unquoted
+    assert address_info('"-taro"@outlook.jp').suggested_address == "-taro@outlook.jp"
+    assert address_info('"-taro"@outlook.jp', analyser.classifier.mailbox_syntax).suggested_address is None
+    assert analyser.classifier.mailbox_syntax["outlook.jp"] == "hotmail"
+
+
+def test_a_tenant_domain_of_a_provider_keeps_the_rfc_rules(analyser: Analyser) -> None:
+    # onmicrosoft.com is a Microsoft pack domain, but its mailboxes are tenants', not Outlook.com's
+    info = address_info('"-taro"@contoso.onmicrosoft.com', analyser.classifier.mailbox_syntax)
+    assert info.suggested_address == "-taro@contoso.onmicrosoft.com"
+
+
 def test_domain_is_lower_cased() -> None:
     assert address_info("Kim@Example.JP").domain == "example.jp"
 

@@ -205,3 +205,50 @@ def test_the_annotated_pack_in_the_rules_readme_is_valid_and_its_example_passes(
     (rule,) = packs[0].rules
     verdict = example_verdict(Classifier(packs), packs[0], rule.examples[0])
     assert (verdict.rule, verdict.reason, verdict.details.get("ref")) == ("acme.ip-listed", "blocked", "ACME-301")
+
+
+def test_weak_that_is_not_a_boolean_is_refused(tmp_path: Path) -> None:
+    error = refusal(tmp_path, "id: acme.a\nweak: sometimes\nwhen: {diagnostic: 'blocked'}\nthen: {reason: blocked}")
+    assert "'weak' must be true or false" in str(error) and "acme.a" in str(error)
+
+
+def test_weak_without_a_text_condition_is_refused(tmp_path: Path) -> None:
+    error = refusal(tmp_path, "id: acme.a\nweak: true\nwhen: {status: ['5.7.1']}\nthen: {reason: blocked}")
+    assert "'weak: true' is for a rule with 'when.diagnostic'" in str(error)
+
+
+def test_a_mailbox_syntax_flanker_does_not_know_is_refused(tmp_path: Path) -> None:
+    path = write_pack(
+        tmp_path,
+        "acme.yaml",
+        "provider: acme\nmailbox_syntax: {acmemail: [acme.example]}\n"
+        + "rules:\n  - {id: acme.a, when: {status: ['5.1.1']}, then: {reason: user_unknown}}\n",
+    )
+    with pytest.raises(RuleError) as caught:
+        load_pack(path)
+    assert "'mailbox_syntax' name 'acmemail' is not one of" in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_a_rule_condition_outside_a_refinement_is_refused(tmp_path: Path) -> None:
+    error = refusal(tmp_path, "id: acme.a\nwhen: {rule: [acme.b], status: ['5.1.1']}\nthen: {reason: filtered}")
+    assert "'when.rule' is for a refinement" in str(error)
+
+
+def test_a_refinement_with_a_rule_condition_refines_only_what_that_rule_found(tmp_path: Path) -> None:
+    write_pack(
+        tmp_path,
+        "generic.yaml",
+        """
+        provider: generic
+        rules:
+          - {id: generic.phrase, when: {diagnostic: 'no such user'}, then: {reason: user_unknown}}
+          - {id: generic.mta, when: {diagnostic: 'no mailbox here'}, then: {reason: user_unknown}}
+          - id: generic.unconfirmed
+            when: {reason: user_unknown, rule: [generic.phrase]}
+            then: {reason: filtered}
+        """,
+    )
+    rules = Classifier(load_packs(tmp_path))
+    pack = rules.generic[0]
+    assert example_verdict(rules, pack, {"diagnostic": "550 No such user"}).reason == "filtered"
+    assert example_verdict(rules, pack, {"diagnostic": "Sorry, no mailbox here by that name"}).reason == "user_unknown"

@@ -1,14 +1,16 @@
 """Decide, per recipient report, the reason, hard flag and action, from the loaded rule packs.
 
-Order of evaluation: the structural cases (complaint, auto-reply, success DSN); then the rules of
-every provider that the report's recipient domain, remote MTA or text points to; then a reason the
-bounce format itself states; then the generic pack; else `undefined`.
+The order of evidence (rules/README.md): the structural cases (complaint, auto-reply, success
+DSN); then words before codes: the text rules of every provider that the report's recipient domain,
+remote MTA or text points to, the reason the bounce format itself states, the generic pack's text
+rules; then the code rules (status, reply code, command, weak texts), the providers' before the
+generic pack's; else `undefined`. Refinements follow; a delay notice is never final.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import regex
@@ -16,7 +18,7 @@ import regex
 from dsnworker.classify.patterns import bounded, compile_globs
 from dsnworker.classify.rules import GENERIC, Condition, Pack, Result, Rule
 from dsnworker.classify.vocabulary import DEFAULT_STATUS, default_action, is_hard
-from dsnworker.model import AddressInfo, Kind, ParsedMessage, RecipientReport, Verdict
+from dsnworker.model import AddressInfo, Kind, ParsedMessage, RecipientReport, Verdict, evolved
 from dsnworker.parse.text import find_reply_code, find_status
 
 _NO_CONDITION = Condition()
@@ -58,6 +60,7 @@ class Facts:
     format: str
     remote_mta: str | None
     recipient_domain: str | None
+    found_by: str | None = None  # the id of the rule that found the reason, while refinements are tried
 
     @classmethod
     def of(cls, report: RecipientReport, address: AddressInfo, fmt: str) -> Facts:
@@ -93,6 +96,10 @@ class Classifier:
         self.providers = tuple(p for p in packs if p.provider != GENERIC)
         self.generic = tuple(p for p in packs if p.provider == GENERIC)
         self.action_overrides = dict(action_overrides or {})
+        # domain -> its provider's local-part rules, for the addresses' facts (parse/address.py)
+        self.mailbox_syntax = {
+            domain: name for pack in packs for name, domains in pack.mailbox_syntax.items() for domain in domains
+        }
         self._by_domain: dict[str, list[Pack]] = {}
         # every pack of a provider, extra folders' first: a refining pack need not repeat `recognise`
         self._by_provider: dict[str, list[Pack]] = {}
@@ -109,26 +116,43 @@ class Classifier:
         structural = self._structural(message, report, facts)
         if structural is not None:
             return structural
-        recognised = self.recognise(facts)
+        verdict = self._decided(facts, self.recognise(facts))
+        return _as_delay(verdict) if facts.dsn_action == "delayed" else verdict
+
+    def _decided(self, facts: Facts, recognised: list[Pack]) -> Verdict:
+        """The evidence in its order (rules/README.md): words before codes, a provider's before anyone's.
+
+        1. the recognised providers' text rules; 2. the reason the bounce format itself states;
+        3. the generic packs' text rules; 4. the providers' code rules (status, reply code, command,
+        weak texts), then the generic packs' code rules. Then the refinements of the reason found.
+        """
         provider = recognised[0].provider if recognised else None
-        found = next((m for pack in recognised if (m := self._first_match(pack, facts))), None)
+        found = _first_match(recognised, facts, "text_rules")
         if found is not None:
-            # a provider's verdict is final but for that provider's own refinements
-            refined = self._refinement([p for p in recognised if p.provider == found.provider], facts, found)
-            return self._verdict(refined or found, facts, found.provider)
+            return self._provider_verdict(found, recognised, facts)
         if facts.hint:
-            hinted = Match(rule=_hint_rule(facts.hint, message.format), provider="format", groups={}, evidence=())
-            refined = self._refinement([*recognised, *self.generic], facts, hinted)
-            return self._verdict(refined or hinted, facts, provider)
-        found = next((m for pack in self.generic if (m := self._first_match(pack, facts))), None)
+            found = Match(rule=_hint_rule(facts.hint, facts.format), provider="format", groups={}, evidence=())
+        else:
+            found = _first_match(self.generic, facts, "text_rules")
+            if found is None:
+                by_provider = _first_match(recognised, facts, "code_rules")
+                if by_provider is not None:
+                    return self._provider_verdict(by_provider, recognised, facts)
+                found = _first_match(self.generic, facts, "code_rules")
         if found is None:
             return self._verdict(None, facts, provider)
         refined = self._refinement([*recognised, *self.generic], facts, found)
         return self._verdict(refined or found, facts, provider)
 
+    def _provider_verdict(self, found: Match, recognised: list[Pack], facts: Facts) -> Verdict:
+        """A provider's verdict is final but for that provider's own refinements."""
+        refined = self._refinement([p for p in recognised if p.provider == found.provider], facts, found)
+        return self._verdict(refined or found, facts, found.provider)
+
     def _refinement(self, packs: list[Pack], facts: Facts, found: Match) -> Match | None:
         """A refinement rule (one with `when.reason`) that turns the reason found into another."""
         reason = found.rule.then.reason
+        facts.found_by = found.rule.id
         for pack in packs:
             for rule in pack.refinements:
                 if reason in rule.when.reason:
@@ -192,18 +216,6 @@ class Classifier:
                         if value and key not in details:
                             details[key] = value
 
-    def _first_match(self, pack: Pack, facts: Facts) -> Match | None:
-        contains = facts.lowered.__contains__
-        for rule in pack.deciders:
-            needles = rule.when.diagnostic.literals if rule.when.diagnostic is not None else None
-            if needles is not None and not any(map(contains, needles)):
-                continue  # its text can occur nowhere here: the usual case, settled without a call
-            found = match_rule(rule, facts)
-            if found is not None:
-                groups, evidence = found
-                return Match(rule=rule, provider=pack.provider, groups=groups, evidence=evidence)
-        return None
-
     def _verdict(self, found: Match | None, facts: Facts, provider: str | None) -> Verdict:
         """The verdict of the deciding rule (None: no rule decided, the reason is `undefined`)."""
         then = found.rule.then if found else None
@@ -243,6 +255,30 @@ def _without_continuation_codes(text: str) -> str:
         return text
     code = match.group(1)
     return _CONTINUATION.sub(lambda m: " " if m.group(0)[1:4] == code else m.group(0), text)
+
+
+def _first_match(packs: Sequence[Pack], facts: Facts, which: str) -> Match | None:
+    """The first rule of `which` kind ("text_rules" or "code_rules"), pack by pack, that holds."""
+    contains = facts.lowered.__contains__
+    for pack in packs:
+        for rule in getattr(pack, which):
+            needles = rule.when.diagnostic.literals if rule.when.diagnostic is not None else None
+            if needles is not None and not any(map(contains, needles)):
+                continue  # its text can occur nowhere here: the usual case, settled without a call
+            found = match_rule(rule, facts)
+            if found is not None:
+                groups, evidence = found
+                return Match(rule=rule, provider=pack.provider, groups=groups, evidence=evidence)
+    return None
+
+
+def _as_delay(verdict: Verdict) -> Verdict:
+    """A delay notice: the sending MTA is still trying. Whatever the text says, nothing is final
+    yet: temporary (status class 4), never hard, retry."""
+    status = verdict.status
+    if status is None or status[0] != "4":
+        status = "4" + (status or "4.0.0")[1:]
+    return evolved(verdict, status=status, hard=False, action="retry")
 
 
 def _hint_rule(reason: str, fmt: str) -> Rule:

@@ -31,7 +31,7 @@ def example_verdict(classifier: Classifier, pack: Pack, example: Mapping[str, An
         hint=example.get("hint"),
     )
     message = ParsedMessage(kind=Kind.BOUNCE, format=example.get("format") or "rfc3464", reports=(report,))
-    return classifier.decide(message, report, address_info(recipient))
+    return classifier.decide(message, report, address_info(recipient, classifier.mailbox_syntax))
 
 
 def _default_recipient(pack: Pack) -> str:

@@ -25,13 +25,13 @@ from dsnworker.classify.patterns import (
     grows,
     split_alternatives,
 )
-from dsnworker.classify.vocabulary import ACTIONS, HARD_REASONS, REASONS
+from dsnworker.classify.vocabulary import ACTIONS, HARD_REASONS, MAILBOX_SYNTAXES, REASONS
 from dsnworker.errors import RuleError
 
 # libyaml's loader when PyYAML was built with it: ~8x faster, and packs load at every start
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 GENERIC = "generic"
-_PACK_KEYS = {"provider", "description", "recognise", "capture", "rules"}
+_PACK_KEYS = {"provider", "description", "recognise", "capture", "rules", "mailbox_syntax"}
 _RECOGNISE_KEYS = {"domains", "hosts", "phrases"}
 _WHEN_KEYS = {
     "status",
@@ -46,9 +46,10 @@ _WHEN_KEYS = {
     "remote_mta",
     "recipient_domain",
     "reason",
+    "rule",
 }
 _THEN_KEYS = {"reason", "hard", "action", "status", "details"}
-_RULE_KEYS = {"id", "description", "when", "unless", "then", "examples"}
+_RULE_KEYS = {"id", "description", "when", "unless", "then", "examples", "weak"}
 _EXAMPLE_KEYS = {
     "diagnostic",
     "status",
@@ -82,6 +83,7 @@ class Condition:
     remote_mta: regex.Pattern[str] | None = None
     recipient_domain: tuple[str, ...] = ()
     reason: tuple[str, ...] = ()  # makes the rule a refinement of a reason an earlier rule found
+    rule: tuple[str, ...] = ()  # for a refinement: only of the reason these rules found
 
     @cached_property
     def checks(self) -> tuple[Callable[[Any], bool], ...]:
@@ -97,8 +99,8 @@ class Condition:
         if self.reply_code:
             codes = self.reply_code
             checks.append(lambda facts: facts.reply_code is not None and facts.reply_code.startswith(codes))
-        for name in ("command", "dsn_action", "hint", "format"):
-            allowed = frozenset(getattr(self, name))
+        for name in ("command", "dsn_action", "hint", "format", "found_by"):
+            allowed = frozenset(getattr(self, "rule" if name == "found_by" else name))
             if allowed:
                 checks.append(lambda facts, name=name, allowed=allowed: getattr(facts, name) in allowed)
         if self.remote_mta is not None:
@@ -151,6 +153,12 @@ class Rule:
     examples: tuple[Mapping[str, Any], ...]
     description: str = ""
     unless: tuple[Condition, ...] = ()  # the rule does not apply when any of these holds
+    weak: bool = False  # a text that says less than a status code: tried with the code rules
+
+    @property
+    def reads_text(self) -> bool:
+        """Decided by what the server wrote: tried before any rule that reads codes only."""
+        return self.when.diagnostic is not None and not self.weak
 
 
 @dataclass(frozen=True)
@@ -170,11 +178,19 @@ class Pack:
     description: str = ""
     # patterns whose named groups (a reference code, say) are read from any report of this provider
     capture: tuple[TextPattern, ...] = ()
+    # the provider's own local-part rules (a name of MAILBOX_SYNTAXES) -> the domains they hold at
+    mailbox_syntax: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @cached_property
-    def deciders(self) -> tuple[Rule, ...]:
-        """Rules that find a reason on their own."""
-        return tuple(r for r in self.rules if not r.when.reason)
+    def text_rules(self) -> tuple[Rule, ...]:
+        """Rules that find a reason in the server's words: the first pass."""
+        return tuple(r for r in self.rules if not r.when.reason and r.reads_text)
+
+    @cached_property
+    def code_rules(self) -> tuple[Rule, ...]:
+        """Rules that find a reason in the codes (status, reply code, command, action) or in a weak
+        text: the second pass, after every pack's text rules."""
+        return tuple(r for r in self.rules if not r.when.reason and not r.reads_text)
 
     @cached_property
     def refinements(self) -> tuple[Rule, ...]:
@@ -247,7 +263,23 @@ def load_pack(path: Path) -> Pack:
             _pattern(where, None, "capture", [source])
             for source in _strings(where, None, "capture", data.get("capture"))
         ),
+        mailbox_syntax=_mailbox_syntax(where, data.get("mailbox_syntax")),
     )
+
+
+def _mailbox_syntax(where: str, raw: Any) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise RuleError(where, None, "'mailbox_syntax' must map a syntax name to a list of domains")
+    syntax: dict[str, tuple[str, ...]] = {}
+    for name, domains in raw.items():
+        if name not in MAILBOX_SYNTAXES:
+            raise RuleError(
+                where, None, f"'mailbox_syntax' name {name!r} is not one of {', '.join(sorted(MAILBOX_SYNTAXES))}"
+            )
+        syntax[name] = tuple(d.lower() for d in _strings(where, None, f"mailbox_syntax.{name}", domains))
+    return syntax
 
 
 def _recognise(where: str, raw: Any) -> Recognise:
@@ -296,6 +328,15 @@ def _rule(where: str, provider: str, raw: Any, index: int) -> Rule:
         raise RuleError(where, rule_id, "'unless' must be a condition mapping, or a list of them (any one cancels)")
     for condition in unless_raw:
         _no_unknown_keys(where, rule_id, "unless", condition, _WHEN_KEYS - {"reason"})
+        if "rule" in condition and "reason" not in when_raw:
+            raise RuleError(where, rule_id, "'unless.rule' is for a refinement (a rule with 'when.reason')")
+    if "rule" in when_raw and "reason" not in when_raw:
+        raise RuleError(where, rule_id, "'when.rule' is for a refinement: give 'when.reason' too")
+    weak = raw.get("weak", False)
+    if not isinstance(weak, bool):
+        raise RuleError(where, rule_id, "'weak' must be true or false")
+    if weak and "diagnostic" not in when_raw:
+        raise RuleError(where, rule_id, "'weak: true' is for a rule with 'when.diagnostic' (a text that says little)")
     return Rule(
         id=rule_id,
         when=_condition(where, rule_id, when_raw),
@@ -303,6 +344,7 @@ def _rule(where: str, provider: str, raw: Any, index: int) -> Rule:
         examples=tuple(examples),
         description=str(raw.get("description") or ""),
         unless=tuple(_condition(where, rule_id, u) for u in unless_raw),
+        weak=weak,
     )
 
 
@@ -343,6 +385,7 @@ def _condition(where: str, rule_id: str, raw: dict[str, Any]) -> Condition:
             d.lower() for d in _strings(where, rule_id, "when.recipient_domain", raw.get("recipient_domain"))
         ),
         reason=reasons,
+        rule=_strings(where, rule_id, "when.rule", raw.get("rule")),
     )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+# flanker's plugins for providers' own local-part rules, by the name a pack's `mailbox_syntax` uses
+MAILBOX_SYNTAXES = frozenset({"hotmail", "gmail", "google", "yahoo", "icloud", "aol"})
 ACTIONS = frozenset({"suppress", "retry", "sender_fix", "fix_address", "ignore", "review"})
 
 # reason -> default action. `not_accept` is special-cased: only a 5xx one is permanent.

@@ -1,7 +1,8 @@
 """Recipient addresses: parsed with flanker, quoted local parts detected, unquoted forms suggested.
 
 Outlook refuses `"taro.yamada"@outlook.jp` as if the mailbox did not exist; for such a recipient we
-say how to write it without quotes, when the provider's own local-part rules allow that.
+say how to write it without quotes, when the provider's own local-part rules allow that. Which
+provider's rules hold at which domain is data: the rule packs' `mailbox_syntax` (rules/README.md).
 
 Most recipients are plain dot-atom addresses, and some are junk no parser makes an address of;
 both are split here. flanker parses the rest (quoted local parts, internationalised addresses): it
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from types import ModuleType
 from typing import Any
@@ -21,28 +23,6 @@ from dsnworker.model import AddressInfo
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PLAIN = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
-
-# Domains whose local-part rules flanker knows (plugin module names); others get RFC 5321's check.
-_PLUGIN_FOR_DOMAIN = {
-    **dict.fromkeys(
-        (
-            "outlook.com",
-            "outlook.jp",
-            "hotmail.com",
-            "hotmail.co.jp",
-            "hotmail.co.uk",
-            "live.com",
-            "live.jp",
-            "msn.com",
-        ),
-        "hotmail",
-    ),
-    **dict.fromkeys(("gmail.com", "googlemail.com"), "gmail"),
-    **dict.fromkeys(("yahoo.com", "yahoo.co.jp", "yahoo.co.uk", "ymail.com", "rocketmail.com"), "yahoo"),
-    **dict.fromkeys(("icloud.com", "me.com", "mac.com"), "icloud"),
-    **dict.fromkeys(("aol.com", "aim.com"), "aol"),
-}
-
 
 @lru_cache(maxsize=1)
 def _flanker() -> Any:
@@ -62,7 +42,9 @@ def _plugin(name: str) -> ModuleType:
     return importlib.import_module(f"flanker.addresslib.plugins.{name}")
 
 
-def address_info(recipient: str | None) -> AddressInfo:
+def address_info(recipient: str | None, syntax: Mapping[str, str] | None = None) -> AddressInfo:
+    """What the recipient is; `syntax` maps domains to their provider's local-part rules (a name of
+    `vocabulary.MAILBOX_SYNTAXES`: a flanker plugin), used to say whether a quoted local part can be written unquoted."""
     if not recipient:
         return AddressInfo(address=None, domain=None)
     local, at, domain = recipient.rpartition("@")
@@ -82,7 +64,7 @@ def address_info(recipient: str | None) -> AddressInfo:
         address=parsed.address,
         domain=domain,
         quoted_local_part=quoted,
-        suggested_address=suggest_unquoted(mailbox, domain) if quoted else None,
+        suggested_address=suggest_unquoted(mailbox, domain, syntax) if quoted else None,
     )
 
 
@@ -90,7 +72,7 @@ def _is_quoted(local_part: str) -> bool:
     return len(local_part) >= 2 and local_part.startswith('"') and local_part.endswith('"')
 
 
-def suggest_unquoted(quoted_local: str, domain: str) -> str | None:
+def suggest_unquoted(quoted_local: str, domain: str, syntax: Mapping[str, str] | None = None) -> str | None:
     """The address without quotes, if that is a valid address (for this provider); else None."""
     local = quoted_local[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     candidate = f"{local}@{domain}"
@@ -98,7 +80,7 @@ def suggest_unquoted(quoted_local: str, domain: str) -> str | None:
     # the unquoted text must parse to exactly the same local part, not to a fragment of it
     if parsed is None or parsed.mailbox != local or parsed.hostname.lower() != domain:
         return None
-    plugin = _PLUGIN_FOR_DOMAIN.get(domain)
+    plugin = syntax.get(domain) if syntax else None
     if plugin is not None and not _plugin(plugin).validate(parsed):
         return None
     return parsed.address
