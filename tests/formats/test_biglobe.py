@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 DATA = b"""From: postmaster@mail.example.ne.jp
 To: sender@example.org
@@ -26,7 +27,7 @@ def test_address_and_cause_are_read_from_their_headings() -> None:
 
 
 def test_mailbox_limit_sentence_is_mailbox_full() -> None:
-    assert parse_message(DATA).reports[0].hint == "mailbox_full"
+    assert reason_of(parse_message(DATA)) == "mailbox_full"
 
 
 def test_first_heading_alone_is_not_biglobe() -> None:

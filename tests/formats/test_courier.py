@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 DATA = b"""From: postmaster@mx.example.org
 To: sender@example.org
@@ -55,8 +56,8 @@ def test_exchange_gives_command_host_and_specific_status() -> None:
 
 
 def test_no_such_domain_is_host_unknown() -> None:
-    rcpt = parse_message(DATA % b"<<< No such domain.").reports[0]
-    assert (rcpt.hint, rcpt.diagnostic) == ("host_unknown", "No such domain.")
+    parsed = parse_message(DATA % b"<<< No such domain.")
+    assert (reason_of(parsed), parsed.reports[0].diagnostic) == ("host_unknown", "No such domain.")
 
 
 def test_crlf_copy_parses_the_same() -> None:

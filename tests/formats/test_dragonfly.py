@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 HEAD = b"""From: MAILER-DAEMON <>
 To: sender@example.org
@@ -51,8 +52,9 @@ def test_rcpt_rejection_gives_rcpt_command() -> None:
 
 
 def test_giving_up_is_expired() -> None:
-    report = parse(b"Could not deliver for the last 432000 seconds. Giving up.\n").reports[0]
-    assert report.hint == "expired"
+    parsed = parse(b"Could not deliver for the last 432000 seconds. Giving up.\n")
+    report = parsed.reports[0]
+    assert reason_of(parsed) == "expired"
     assert report.diagnostic == "Could not deliver for the last 432000 seconds. Giving up."
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 HEAD = b"""From: "Mail Delivery System" <mailer-daemon@mx.example.de>
 To: sender@example.org
@@ -41,18 +42,18 @@ def test_remote_reply_with_command_and_host() -> None:
 
 
 def test_retry_timeout_reason_is_expired() -> None:
-    rcpt = parse_message(HEAD + b"<rcpt@example.com>\n\nReason:\ndelivery retry timeout exceeded\n" + TAIL).reports[0]
-    assert (rcpt.hint, rcpt.diagnostic) == ("expired", "delivery retry timeout exceeded")
+    parsed = parse_message(HEAD + b"<rcpt@example.com>\n\nReason:\ndelivery retry timeout exceeded\n" + TAIL)
+    assert (reason_of(parsed), parsed.reports[0].diagnostic) == ("expired", "delivery retry timeout exceeded")
 
 
 def test_size_limit_reason_is_message_too_big() -> None:
-    rcpt = parse_message(
+    parsed = parse_message(
         HEAD + b"rcpt@example.com\n\nFor the following reason:\n\nMail size limit exceeded. For explanation visit\n"
         b"http://postmaster.example.de/error-messages\n" + TAIL
-    ).reports[0]
-    assert rcpt.hint == "message_too_big"
+    )
+    assert reason_of(parsed) == "message_too_big"
 
 
 def test_cr_only_copy_parses_the_same() -> None:
     data = HEAD + b"<rcpt@example.com>\n\nReason:\ndelivery retry timeout exceeded\n" + TAIL
-    assert parse_message(data.replace(b"\n", b"\r")).reports[0].hint == "expired"
+    assert reason_of(parse_message(data.replace(b"\n", b"\r"))) == "expired"

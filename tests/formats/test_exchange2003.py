@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 NDR = b"""From: System Administrator <postmaster@example.com>
 To: sender@example.org
@@ -36,12 +37,13 @@ def test_each_failed_recipient_is_reported_and_the_quoted_to_line_is_not() -> No
     assert [r.recipient for r in parsed.reports] == ["alice@example.com", "bob@example.com"]
 
 
-def test_diagnostic_drops_the_mts_id_and_unknown_recipient_code_is_the_hint() -> None:
-    report = parse_message(NDR).reports[0]
+def test_diagnostic_drops_the_mts_id_and_unknown_recipient_code_means_user_unknown() -> None:
+    parsed = parse_message(NDR)
+    report = parsed.reports[0]
     assert report.diagnostic == (
         "The recipient name is not recognized MSEXCH:IMS:Example:HQ:MAIL 0 (000C05A6) Unknown Recipient"
     )
-    assert report.hint == "user_unknown"
+    assert reason_of(parsed) == "user_unknown"
 
 
 def test_cr_only_copy_parses_the_same() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 PREAMBLE = "次のあて先へのメッセージはエラーのため送信できませんでした。\n\n".encode("iso2022_jp")
 HEAD = b"""From: Postmaster@ezweb.ne.jp
@@ -50,9 +51,10 @@ def test_transcript_gives_the_reply_and_the_command() -> None:
 
 
 def test_not_delivered_within_is_stated_as_expired() -> None:
-    report = parse_message(EXPIRED).reports[0]
+    parsed = parse_message(EXPIRED)
+    report = parsed.reports[0]
     assert report.recipient == "bob@ezweb.example.jp"
-    assert report.hint == "expired"
+    assert reason_of(parsed) == "expired"
     assert (
         report.diagnostic == "Your message was not delivered within 0 days and 1 hours. Remote host is not responding."
     )
@@ -61,4 +63,4 @@ def test_not_delivered_within_is_stated_as_expired() -> None:
 def test_spam_filter_verdict_header_means_filtered() -> None:
     data = HEAD.replace(b"Content-Type", b"X-SPASIGN: NG\nContent-Type") + b"<carol@ezweb.example.jp>\n\n"
     data += b"Each of the following recipients was rejected by a remote mail server.\n"
-    assert parse_message(data).reports[0].hint == "filtered"
+    assert reason_of(parse_message(data)) == "filtered"

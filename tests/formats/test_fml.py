@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 DATA = b"""From: list-admin@example.org
 To: list-admin@example.org
@@ -22,8 +23,8 @@ def test_loop_alert_is_system_error_for_the_list_address() -> None:
     parsed = parse_message(DATA)
     (rcpt,) = parsed.reports
     assert parsed.format == "fml"
-    assert (rcpt.recipient, rcpt.hint) == ("list@example.org", "system_error")
-    assert rcpt.diagnostic == "Duplicated Message-ID in <list@example.org>."
+    assert (rcpt.recipient, reason_of(parsed)) == ("list@example.org", "system_error")
+    assert rcpt.diagnostic == "Loop Alert: Duplicated Message-ID (list ML) Duplicated Message-ID in <list@example.org>."
 
 
 def test_ordinary_list_post_is_not_an_fml_notice() -> None:
@@ -32,4 +33,4 @@ def test_ordinary_list_post_is_not_an_fml_notice() -> None:
 
 
 def test_crlf_copy_parses_the_same() -> None:
-    assert parse_message(DATA.replace(b"\n", b"\r\n")).reports[0].hint == "system_error"
+    assert reason_of(parse_message(DATA.replace(b"\n", b"\r\n"))) == "system_error"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 HEAD = b"""From: Internet Mail Delivery <postmaster@mx.example.org>
 To: sender@example.org
@@ -50,11 +51,11 @@ def test_sender_rejection_is_mail_command() -> None:
 
 def test_illegal_domain_is_host_unknown_with_the_reason_as_diagnostic() -> None:
     block = b"  Recipient address: rcpt@nx.example.com\n  Reason: Illegal host/domain name found\n"
-    rcpt = parse_message(HEAD + TEXT % block).reports[0]
-    assert (rcpt.hint, rcpt.diagnostic) == ("host_unknown", "Illegal host/domain name found")
+    parsed = parse_message(HEAD + TEXT % block)
+    assert (reason_of(parsed), parsed.reports[0].diagnostic) == ("host_unknown", "Illegal host/domain name found")
 
 
 def test_cr_only_copy_parses_the_same() -> None:
     block = b"  Recipient address: rcpt@nx.example.com\n  Reason: Illegal host/domain name found\n"
-    rcpt = parse_message((HEAD + TEXT % block).replace(b"\n", b"\r")).reports[0]
-    assert (rcpt.recipient, rcpt.hint) == ("rcpt@nx.example.com", "host_unknown")
+    parsed = parse_message((HEAD + TEXT % block).replace(b"\n", b"\r"))
+    assert (parsed.reports[0].recipient, reason_of(parsed)) == ("rcpt@nx.example.com", "host_unknown")

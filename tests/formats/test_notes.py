@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 DATA = b"""From: postmaster@example.org
 To: sender@example.org
@@ -28,7 +29,7 @@ def test_cause_and_address_make_a_report() -> None:
 
 
 def test_not_listed_in_address_book_is_user_unknown() -> None:
-    assert parse_message(DATA).reports[0].hint == "user_unknown"
+    assert reason_of(parse_message(DATA)) == "user_unknown"
 
 
 def test_cr_only_copy_parses_the_same() -> None:

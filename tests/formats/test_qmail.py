@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 HEAD = b"""From: MAILER-DAEMON@mx.example.org
 To: sender@example.org
@@ -64,24 +65,25 @@ def test_sender_rejected_is_mail_command() -> None:
 
 def test_no_host_sentence_is_host_unknown() -> None:
     report = parse(b"<rcpt@nx.example.com>:\nSorry, I couldn't find any host named nx.example.com. (#5.1.2)\n")
-    assert report.reports[0].hint == "host_unknown"
+    assert reason_of(report) == "host_unknown"
     assert report.reports[0].status == "5.1.2"
 
 
 def test_queue_too_long_alone_is_expired() -> None:
-    report = parse(
-        b"<rcpt@example.com>:\nI'm not going to try again; this message has been in the queue too long.\n"
-    ).reports[0]
-    assert report.hint == "expired"
+    parsed = parse(b"<rcpt@example.com>:\nI'm not going to try again; this message has been in the queue too long.\n")
+    assert reason_of(parsed) == "expired"
 
 
 def test_queue_too_long_does_not_hide_the_connection_failure() -> None:
-    report = parse(
+    parsed = parse(
         b"<rcpt@example.com>:\nSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n"
         b"I'm not going to try again; this message has been in the queue too long.\n"
-    ).reports[0]
-    assert report.hint == "network_error"
-    assert report.diagnostic == "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)"
+    )
+    assert reason_of(parsed) == "network_error"
+    assert parsed.reports[0].diagnostic == (
+        "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1) "
+        "I'm not going to try again; this message has been in the queue too long."
+    )
 
 
 def test_every_recipient_paragraph_is_a_report() -> None:
@@ -90,13 +92,14 @@ def test_every_recipient_paragraph_is_a_report() -> None:
         b"<b@example.com>:\n192.0.2.25 does not like recipient.\nRemote host said: 552 5.2.2 Mailbox full\n"
     )
     assert [r.recipient for r in parsed.reports] == ["a@example.com", "b@example.com"]
-    assert parsed.reports[0].hint == "user_unknown"
+    assert reason_of(parsed) == "user_unknown"
 
 
 def test_crlf_copy_parses_the_same() -> None:
     data = HEAD + b"<rcpt@example.com>:\nSorry, no mailbox here by that name. (#5.1.1)\n" + TAIL
-    report = parse_message(data.replace(b"\n", b"\r\n")).reports[0]
-    assert (report.recipient, report.status, report.hint) == ("rcpt@example.com", "5.1.1", "user_unknown")
+    parsed = parse_message(data.replace(b"\n", b"\r\n"))
+    report = parsed.reports[0]
+    assert (report.recipient, report.status, reason_of(parsed)) == ("rcpt@example.com", "5.1.1", "user_unknown")
 
 
 def test_qmail_derivative_with_its_own_opening_sentence() -> None:
@@ -115,9 +118,12 @@ def test_qmail_derivative_with_its_own_opening_sentence() -> None:
 
 
 def test_queue_too_long_after_a_local_error_without_remote_answer_is_expired() -> None:
-    report = parse(
+    parsed = parse(
         b"<rcpt@example.com>:\nunable to connect to remote server [192.0.2.222:25]: Operation timed\nout\n"
         b"I'm not going to try again; this message has been in the queue too long.\n"
-    ).reports[0]
-    assert report.hint == "expired"
-    assert report.diagnostic == "unable to connect to remote server [192.0.2.222:25]: Operation timed out"
+    )
+    assert reason_of(parsed) == "expired"
+    assert parsed.reports[0].diagnostic == (
+        "unable to connect to remote server [192.0.2.222:25]: Operation timed out "
+        "I'm not going to try again; this message has been in the queue too long."
+    )

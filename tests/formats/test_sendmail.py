@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 V8 = b"""From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>
 To: <sender@example.org>
@@ -91,8 +92,9 @@ def test_unknown_mailer_error_is_mailer_error() -> None:
         b"550 5.1.1 <rcpt@example.com>... User unknown\n<<< 503 5.0.0 Need RCPT (recipient)\n",
         b"script.pl: cannot connect to database\n554 5.3.0 unknown mailer error 255\n",
     ).replace(b"<rcpt@example.com>\n    (reason: 550 5.1.1 <rcpt@example.com>... User Unknown)\n", b"")
-    rcpt = parse_message(data % {b"fields": b"Diagnostic-Code: X-Unix; 255\n"}).reports[0]
-    assert rcpt.hint == "mailer_error"
+    parsed = parse_message(data % {b"fields": b"Diagnostic-Code: X-Unix; 255\n"})
+    rcpt = parsed.reports[0]
+    assert reason_of(parsed) == "mailer_error"
     assert "cannot connect to database" in (rcpt.diagnostic or "")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dsnworker.parse import parse_message
+from tests.formats import reason_of
 
 DATA = b"""From: MMSC NDR Administrator <sysadmin@mms.example.com>
 To: sender@example.org
@@ -27,8 +28,8 @@ def test_error_line_and_original_to() -> None:
 
 
 def test_no_valid_recipients_is_user_unknown() -> None:
-    assert parse_message(DATA).reports[0].hint == "user_unknown"
+    assert reason_of(parse_message(DATA)) == "user_unknown"
 
 
 def test_cr_only_copy_parses_the_same() -> None:
-    assert parse_message(DATA.replace(b"\n", b"\r")).reports[0].hint == "user_unknown"
+    assert reason_of(parse_message(DATA.replace(b"\n", b"\r"))) == "user_unknown"

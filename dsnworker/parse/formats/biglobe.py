@@ -18,7 +18,6 @@ from dsnworker.parse.text import ADDRESS_RE, clean_address
 NAME = "biglobe"
 _PROBLEMS = re.compile(r"-{3,} The following addresses had delivery problems -{3,}")
 _INFORMATION = re.compile(r"-{3,} Non-delivered information -{3,}")
-_HINTS = (("mailbox exceeded the local limit", "mailbox_full"),)
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -32,8 +31,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     recipients = [clean_address(m.group(0)) for m in ADDRESS_RE.finditer(listing)][:100]
     paragraph = body[information.end() :].lstrip("\n").split("\n\n", 1)[0]
     cause = " ".join(line.strip() for line in paragraph.split("\n")[:20] if not line.startswith("--"))
-    hint = next((reason for phrase, reason in _HINTS if phrase in cause), None)
-    reports = [report_from_text(r, cause, hint=hint) for r in dict.fromkeys(recipients) if r]
+    reports = [report_from_text(r, cause) for r in dict.fromkeys(recipients) if r]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))

@@ -20,7 +20,6 @@ NAME = "courier"
 _MARKER = "running the Courier mail server"
 _RECIPIENT = re.compile(r"^<([^<>\s]{1,512}@[^<>\s]{1,255})>:$")
 _HOST = re.compile(r"^([\w.\-]{1,255}) \[[\d.:a-fA-F]{1,64}\]:$")
-_HINTS = (("No such domain.", "host_unknown"),)
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -34,10 +33,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         text = line.strip()
         if (_RECIPIENT.match(text) or not text or text.startswith("----")) and recipient and current:
             diagnostic = join_reply(current)
-            hint = next((reason for phrase, reason in _HINTS if diagnostic == phrase), None)
-            texts[recipient.lower()] = report_from_text(
-                recipient, diagnostic, remote_mta=remote, command=command, hint=hint
-            )
+            texts[recipient.lower()] = report_from_text(recipient, diagnostic, remote_mta=remote, command=command)
             recipient, current = None, []
         if found := _RECIPIENT.match(text):
             recipient, remote, command, current = clean_address(found.group(1)), None, None, []

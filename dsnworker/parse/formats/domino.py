@@ -20,13 +20,6 @@ from dsnworker.parse.text import ADDRESS_RE, clean_address
 NAME = "domino"
 _NOT_DELIVERED = re.compile(r"(?m)^was not delivered to:[ \t]*$")
 _BECAUSE = re.compile(r"(?m)^because:[ \t]*$")
-_HINTS = (
-    ("not listed in Domino Directory", "user_unknown"),
-    ("not listed in public Name & Address Book", "user_unknown"),
-    ("no se encuentra en el Directorio de Domino", "user_unknown"),
-    ("non répertorié dans l'annuaire Domino", "user_unknown"),
-    ("Domino ディレクトリには見つかりません", "user_unknown"),
-)
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -39,12 +32,11 @@ def parse(mail: Mail) -> ParsedMessage | None:
         return None
     recipients = [clean_address(m.group(0)) for m in ADDRESS_RE.finditer(body[listed.end() : because.start()][:5000])]
     cause = " ".join(body[because.end() :].lstrip("\n").split("\n\n", 1)[0].split())
-    hint = next((reason for phrase, reason in _HINTS if phrase in cause), None)
     standard = rfc3464.parse(mail)
     if standard is not None:
-        reports = [evolved(r, diagnostic=r.diagnostic or cause or None, hint=hint) for r in standard.reports]
+        reports = [evolved(r, diagnostic=r.diagnostic or cause or None) for r in standard.reports]
     else:
-        reports = [report_from_text(r, cause, hint=hint) for r in dict.fromkeys(recipients) if r]
+        reports = [report_from_text(r, cause) for r in dict.fromkeys(recipients) if r]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports[:100]))

@@ -22,7 +22,6 @@ _AGENT = re.compile(r"This is the DragonFly Mail Agent[^\n]{0,40}? at ([\w.\-]{1
 _ERROR = re.compile(r"There was an error delivering your mail to <([^<>\s]{1,512})>\.?")
 _DISLIKE = re.compile(r"^([\w.\-]{1,255}) \[[\d.:a-fA-F]{1,64}\] did not like our ([^:\n]{1,40}):\s*$")
 _END = re.compile(r"^(?:Message headers follow|Original message follows)\.?\s*$")
-_HINTS = (("Could not deliver for the last ", "expired"), ("DNS lookup failure: host ", "host_unknown"))
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -45,7 +44,6 @@ def parse(mail: Mail) -> ParsedMessage | None:
             if line.strip():
                 lines.append(line)
         diagnostic = join_reply(lines)
-        hint = next((reason for phrase, reason in _HINTS if phrase in diagnostic), None)
         reports.append(
             report_from_text(
                 clean_address(match.group(1)),
@@ -53,7 +51,6 @@ def parse(mail: Mail) -> ParsedMessage | None:
                 remote_mta=remote,
                 reporting_mta=reporting,
                 command=command,
-                hint=hint,
             )
         )
     if not reports:

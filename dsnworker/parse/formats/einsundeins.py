@@ -22,7 +22,6 @@ _START = re.compile(r"The following address\s+failed:")
 _ADDRESS = re.compile(r'^["<]?([^\s"<>]{1,512}@[^\s"<>]{1,255})[">]?:?$')
 _LABEL = re.compile(r"^(?:Reason|For the following reason):$")
 _ERROR_FROM = re.compile(r"^SMTP error from remote server (?:after|for) (.{1,40}?) command:?$")
-_HINTS = (("retry timeout exceeded", "expired"), ("Mail size limit exceeded", "message_too_big"))
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -60,5 +59,4 @@ def parse(mail: Mail) -> ParsedMessage | None:
 
 def _report(recipient: str, lines: list[str], remote: str | None, command: str | None) -> RecipientReport:
     diagnostic = " ".join(lines)
-    hint = next((reason for phrase, reason in _HINTS if phrase in diagnostic), None)
-    return report_from_text(recipient, diagnostic, remote_mta=remote, command=command, hint=hint)
+    return report_from_text(recipient, diagnostic, remote_mta=remote, command=command)

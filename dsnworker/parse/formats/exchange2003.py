@@ -19,8 +19,6 @@ NAME = "exchange2003"
 _START = "did not reach the following recipient"
 _RECIPIENT = re.compile(r"^[ \t]*(\S{1,256}@[\w.\-]{1,255}) on [^\n]{4,80}$")
 _MTS_ID = re.compile(r"The MTS-ID of the original message is:.*?(?=MSEXCH:|$)")
-_CODE = re.compile(r"\((0{2,3}[0-9A-F]{5,6})\)")
-_CODE_HINTS = {"000C05A6": "user_unknown"}  # "Unknown Recipient"
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -57,10 +55,8 @@ def _is_exchange(mail: Mail) -> bool:
 
 def _report(recipient: str, lines: list[str]) -> RecipientReport:
     diagnostic = _MTS_ID.sub("", unfold(" ".join(lines))).strip()
-    code = _CODE.search(diagnostic)
     return RecipientReport(
         recipient=clean_address(recipient),
         dsn_action="failed",
         diagnostic=diagnostic or None,
-        hint=_CODE_HINTS.get(code.group(1)[-8:]) if code else None,
     )

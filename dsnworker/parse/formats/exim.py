@@ -34,19 +34,6 @@ _HOST = re.compile(r"^host ([\w.\-]{1,255}) \[[\d.:a-fA-F]{1,64}\]:?\s*")
 _ERROR_FROM = re.compile(
     r"^(?:Delay reason: )?(?:SMTP|LMTP) error from remote (?:mail server|mailer) after (.{0,200}?):?$"
 )
-_HINTS = (
-    ("mailbox is full", "mailbox_full"),
-    ("Mailbox quota exceeded", "mailbox_full"),
-    ("retry timeout exceeded", "expired"),
-    ("all hosts have been failing for a long time", "expired"),
-    ("retry time not reached for any host after a long failure period", "expired"),
-    ("Unrouteable address", "host_unknown"),
-    ("all relevant MX records point to non-existent hosts", "host_unknown"),
-    ("all host address lookups failed permanently", "host_unknown"),
-    ("The account or domain may not exist", "host_unknown"),
-    ("an MX or SRV record indicated no SMTP service", "not_accept"),
-    ('Too many "Received" headers', "content_error"),
-)
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -120,9 +107,7 @@ def _report(head: str, details: list[str], failed: str | None, delayed: bool, ge
         if line:
             lines.append(line)
     diagnostic = join_reply(lines).strip('"') or generated
-    hint = next((reason for phrase, reason in _HINTS if phrase.lower() in diagnostic.lower()), None)
-    if head.startswith("pipe to |") and not hint:
-        hint = "mailer_error"  # a local delivery program failed
+    hint = "mailer_error" if head.startswith("pipe to |") else None  # a local delivery program failed
     return report_from_text(
         recipient or failed,
         diagnostic,

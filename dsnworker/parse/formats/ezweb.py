@@ -53,7 +53,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
         else:
             rejected = _REJECTED.search(text)
             diagnostic = unfold(rejected.group(0)) if rejected else None
-        hint = "expired" if expired and not replies else "filtered" if filtered and not replies else None
+        # au's own spam filter refused it (its header says so): the recipient's filter settings
+        hint = "filtered" if filtered and not replies and not expired else None
         report = report_from_text(
             clean_address(match.group(1)), diagnostic, command=command, hint=hint, dsn_action="failed"
         )

@@ -16,13 +16,9 @@ from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
 NAME = "fml"
-_TITLES = (
-    (re.compile(r"fml system error message|Loop Alert: |Loop Back Warning: |WARNING: UNIX FROM Loop"), "system_error"),
-    (
-        re.compile(r"NOT MEMBER article from|reject mail |Spam mail from a spammer is rejected|are not member"),
-        "rejected",
-    ),
-    (re.compile(r"Security Alert"), "security_error"),
+_NOTICE = re.compile(
+    r"fml system error message|Loop Alert: |Loop Back Warning: |WARNING: UNIX FROM Loop|NOT MEMBER article from|"
+    r"reject mail |Spam mail from a spammer is rejected|are not member|Security Alert"
 )
 _ANGLE = re.compile(r"<([^<>\s]{1,512}@[^<>\s]{1,255})>")
 
@@ -30,12 +26,11 @@ _ANGLE = re.compile(r"<([^<>\s]{1,512}@[^<>\s]{1,255})>")
 def parse(mail: Mail) -> ParsedMessage | None:
     if not mail.header("X-MLServer").lower().startswith("fml"):
         return None
-    hint = next((reason for pattern, reason in _TITLES if pattern.search(mail.subject)), None)
-    if hint is None:
+    if not _NOTICE.search(mail.subject):
         return None  # an ordinary list post or a command reply, not an error notice
     text = mail.body_text.split("Original mail as follows:", 1)[0]
     lines = [line.strip() for line in text.strip().split("\n\n", 1)[0].split("\n")[:20] if line.strip()]
-    diagnostic = " ".join(lines)
+    diagnostic = " ".join([mail.subject, *lines])  # the subject is fml's statement of the cause
     found = _ANGLE.search(diagnostic)
     recipient = clean_address(found.group(1)) if found else None
-    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=(report_from_text(recipient, diagnostic, hint=hint),))
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=(report_from_text(recipient, diagnostic),))

@@ -18,13 +18,6 @@ from dsnworker.parse.text import clean_address
 NAME = "imailserver"
 _END = "Original message follows."
 _LINE = re.compile(r"(?m)^([^\n:]{3,300}): <?([^\s<>:]{1,512}@[^\s<>:]{1,255})>?[ \t]*$")
-_HINTS = (
-    ("Unknown user", "user_unknown"),
-    ("Invalid final delivery userid", "user_unknown"),
-    ("Unknown host", "host_unknown"),
-    ("User mailbox exceeds allowed size", "mailbox_full"),
-    ("Delivery failed ", "expired"),
-)
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -37,8 +30,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     reports = []
     for match in list(_LINE.finditer(body[:end]))[:100]:
         cause = match.group(1).strip()
-        hint = next((reason for phrase, reason in _HINTS if cause.startswith(phrase)), None)
-        reports.append(report_from_text(clean_address(match.group(2)), cause, hint=hint))
+        reports.append(report_from_text(clean_address(match.group(2)), cause))
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))

@@ -15,18 +15,15 @@ from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import merge_reports, readable_text, report_from_text
 from dsnworker.parse.mail import Mail
-from dsnworker.parse.text import clean_address, host_of, strip_type
+from dsnworker.parse.text import clean_address, find_reply_code, host_of, strip_type
 
 NAME = "messagingserver"
 _MARKER = "This report relates to a message you sent with the following header fields:"
 _LABEL = re.compile(
     r"(?m)^[ \t]{0,8}(Recipient address|Original address|Reason|Diagnostic code|Remote system):[ \t]*(.*)$"
 )
-_REASONS = (
-    ("Remote SMTP server has rejected address", "RCPT", None),
-    ("Server rejected MAIL FROM address", "MAIL", None),
-    ("Illegal host/domain name found", None, "host_unknown"),
-)
+# Messaging Server's Reason line names the step that failed: the SMTP command it answered
+_COMMANDS = (("Remote SMTP server has rejected address", "RCPT"), ("Server rejected MAIL FROM address", "MAIL"))
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -55,8 +52,12 @@ def parse(mail: Mail) -> ParsedMessage | None:
 
 def _report(block: dict[str, str]) -> RecipientReport:
     reason = block.get("reason", "")
-    command, hint = next(((c, h) for phrase, c, h in _REASONS if phrase in reason), (None, None))
-    diagnostic = strip_type(block.get("diagnostic code")) or reason
+    command = next((c for phrase, c in _COMMANDS if phrase in reason), None)
+    code = strip_type(block.get("diagnostic code"))
+    # a remote server's reply says it all (the Reason line only wraps it); otherwise the Reason line
+    # is Messaging Server's own statement of what failed, and the code only details it
+    own = reason and code and reason not in code and not find_reply_code(code)
+    diagnostic = f"{reason} {code}" if own else code or reason
     original = clean_address(block.get("original address"))
     return report_from_text(
         clean_address(block.get("recipient address")),
@@ -64,5 +65,4 @@ def _report(block: dict[str, str]) -> RecipientReport:
         original_recipient=original,
         remote_mta=host_of(block.get("remote system")),
         command=command,
-        hint=hint,
     )

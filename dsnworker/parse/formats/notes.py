@@ -18,10 +18,6 @@ from dsnworker.parse.text import ADDRESS_RE, clean_address
 NAME = "notes"
 _START = re.compile(r"(?m)^-{5,} Failure Reasons +-{5,}[ \t]*$")
 _END = re.compile(r"(?m)^-{5,} Returned Message +-{5,}[ \t]*$")
-_HINTS = (
-    ("not listed in public Name & Address Book", "user_unknown"),
-    ("ディレクトリのリストにありません", "user_unknown"),
-)
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -37,8 +33,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         text = line.strip()
         if ADDRESS_RE.fullmatch(text.strip("<>") or "-"):
             diagnostic = " ".join(cause)
-            hint = next((reason for phrase, reason in _HINTS if phrase in " ".join(diagnostic.split())), None)
-            reports.append(report_from_text(clean_address(text), diagnostic, hint=hint))
+            reports.append(report_from_text(clean_address(text), diagnostic))
             cause = []
         elif text:
             cause.append(text)

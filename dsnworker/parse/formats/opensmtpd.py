@@ -20,7 +20,6 @@ NAME = "opensmtpd"
 _MARKER = re.compile(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail")
 _LINE = re.compile(r"(?m)^([^\s:<>]{1,512}@[^\s:<>]{1,255}): (.{1,2000})$")
 _END = "Below is a copy of the original message"
-_HINTS = (("Envelope expired", "expired"), ("Domain does not exist", "host_unknown"))
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -35,9 +34,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
     for match in list(_LINE.finditer(text))[:100]:
         recipient = clean_address(match.group(1)) or match.group(1)
         diagnostic = " ".join(match.group(2).split())
-        hint = next((reason for phrase, reason in _HINTS if diagnostic.startswith(phrase)), None)
         lines[recipient.lower()] = report_from_text(
-            recipient, diagnostic, hint=hint, dsn_action="delayed" if delayed else "failed"
+            recipient, diagnostic, dsn_action="delayed" if delayed else "failed"
         )
     standard = rfc3464.parse(mail)
     if standard is None:

@@ -28,20 +28,14 @@ _AGENT = re.compile(r"This is the qmail-send program at ([\w.\-]{1,255})")
 _RECIPIENT = re.compile(r"(?m)^<([^<>\s]{1,512}@[^<>\s]{1,255})>:[ \t]*$")
 _END = re.compile(r"(?m)^--- (?:Below this line|Enclosed is|Original message follows)")
 _SESSION = (
-    (re.compile(r"Connected to (\S+) but sender was rejected"), "MAIL", None),
-    (re.compile(r"Connected to (\S+) but my name was rejected"), "HELO", "blocked"),
-    (re.compile(r"Connected to (\S+) but greeting failed"), "CONN", None),
-    (re.compile(r"(\S+) does not like recipient"), "RCPT", None),
-    (re.compile(r"(\S+) failed (?:after I sent the message|on DATA command)"), "DATA", None),
+    (re.compile(r"Connected to (\S+) but sender was rejected"), "MAIL"),
+    (re.compile(r"Connected to (\S+) but my name was rejected"), "HELO"),
+    (re.compile(r"Connected to (\S+) but greeting failed"), "CONN"),
+    (re.compile(r"(\S+) does not like recipient"), "RCPT"),
+    (re.compile(r"(\S+) failed (?:after I sent the message|on DATA command)"), "DATA"),
 )
+_GAVE_UP = "I'm not going to try again; this message has been in the queue too long."
 _DROP = re.compile(r"^(?:Giving up on \S+|I'm not going to try again; this message has been in the queue too long\.?)$")
-_HINTS = (
-    ("Sorry, no mailbox here by that name", "user_unknown"),
-    ("Sorry, I couldn't find any host named", "host_unknown"),
-    ("Sorry, I couldn't find a mail exchanger or IP address", "not_accept"),
-    ("Sorry, I wasn't able to establish an SMTP connection", "network_error"),
-    ("Sorry, that domain isn't in my list of allowed rcpthosts", "no_relaying"),
-)
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -64,7 +58,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
 
 
 def _report(address: str, block: str, reporting: str | None) -> RecipientReport:
-    remote = command = hint = None
+    remote = command = None
     own: list[str] = []
     said: list[str] = []
     expired = False
@@ -77,10 +71,10 @@ def _report(address: str, block: str, reporting: str | None) -> RecipientReport:
         if _DROP.match(line):
             expired = expired or "queue too long" in line
             continue
-        for pattern, verb, reason in _SESSION:
+        for pattern, verb in _SESSION:
             found = pattern.match(line)
             if found:
-                remote, command, hint = found.group(1).rstrip(".").lower(), verb, reason
+                remote, command = found.group(1).rstrip(".").lower(), verb
                 line = ""
                 break
         if line.startswith("Remote host said:") or said:
@@ -88,9 +82,8 @@ def _report(address: str, block: str, reporting: str | None) -> RecipientReport:
         elif line:
             own.append(line)
     diagnostic = join_reply(said) if said else " ".join(own)
-    hint = hint or next((reason for phrase, reason in _HINTS if phrase in diagnostic), None)
-    if expired and not said and hint is None:  # the queue gave up without a remote answer
-        diagnostic, hint = diagnostic or "this message has been in the queue too long", "expired"
+    if expired and not said:  # the queue gave up without a remote answer: qmail's own words say so
+        diagnostic = f"{diagnostic} {_GAVE_UP}".strip()
     return report_from_text(
-        clean_address(address), diagnostic, remote_mta=remote, reporting_mta=reporting, command=command, hint=hint
+        clean_address(address), diagnostic, remote_mta=remote, reporting_mta=reporting, command=command
     )

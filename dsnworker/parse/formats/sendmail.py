@@ -140,7 +140,6 @@ def _enriched(
         diagnostic = reason or _lone_transcript(body) or diagnostic
     if entry is None and reason:
         entry = report_from_text(recipient, reason)
-    hint = "mailer_error" if diagnostic and "unknown mailer error" in diagnostic else None
     return evolved(
         report,
         recipient=recipient,
@@ -149,7 +148,6 @@ def _enriched(
         reply_code=(entry.reply_code if entry else None) or report.reply_code or find_reply_code(diagnostic),
         remote_mta=report.remote_mta or (entry.remote_mta if entry else None),
         command=(entry.command if entry else None) or report.command,
-        hint=hint,
     )
 
 

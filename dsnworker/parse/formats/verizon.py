@@ -18,7 +18,6 @@ NAME = "verizon"
 _MARKER = "Message could not be delivered to mobile."
 _ERROR = re.compile(r"(?m)^Error: (.{1,500})$")
 _TO = re.compile(r"(?m)^To: (.{1,500})$")
-_HINTS = (("No valid recipients for this MM", "user_unknown"),)
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -29,6 +28,5 @@ def parse(mail: Mail) -> ParsedMessage | None:
     original = body.find("Original Message:")
     to = _TO.search(body, original) if original >= 0 else None
     diagnostic = error.group(1).strip() if error else ""
-    hint = next((reason for phrase, reason in _HINTS if phrase in diagnostic), None)
     recipient = clean_address(to.group(1)) if to else None
-    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=(report_from_text(recipient, diagnostic, hint=hint),))
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=(report_from_text(recipient, diagnostic),))
