@@ -43,8 +43,8 @@ def _plugin(name: str) -> ModuleType:
 
 
 def address_info(recipient: str | None, syntax: Mapping[str, str] | None = None) -> AddressInfo:
-    """What the recipient is; `syntax` maps domains to their provider's local-part rules (a name of
-    `vocabulary.MAILBOX_SYNTAXES`: a flanker plugin), used to say whether a quoted local part can be written unquoted."""
+    """What the recipient is. `syntax` maps domains to their provider's local-part rules (a flanker
+    plugin named in `vocabulary.MAILBOX_SYNTAXES`): whether a quoted local part can go unquoted."""
     if not recipient:
         return AddressInfo(address=None, domain=None)
     local, at, domain = recipient.rpartition("@")
