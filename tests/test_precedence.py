@@ -115,3 +115,10 @@ def test_a_delay_notice_without_a_status_gets_a_temporary_one(tmp_path: Path) ->
 def test_the_same_text_as_a_failure_is_final(tmp_path: Path) -> None:
     verdict = decide(classifier(tmp_path, GENERIC), "550 5.1.1 User unknown", "5.1.1", dsn_action="failed")
     assert (verdict.reason, verdict.hard, verdict.action, verdict.status) == ("user_unknown", True, "suppress", "5.1.1")
+
+
+def test_a_temporary_form_of_a_hard_reason_is_not_hard(tmp_path: Path) -> None:
+    rules = classifier(tmp_path, GENERIC)
+    # Postfix with soft_bounce = yes turns the 550 into a 450: the address may yet work
+    verdict = decide(rules, "450 5.1.1 <kijitora@example.com>: User unknown", "5.1.1", reply_code="450")
+    assert (verdict.reason, verdict.hard, verdict.action) == ("user_unknown", False, "retry")

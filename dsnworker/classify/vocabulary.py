@@ -12,7 +12,8 @@ from types import MappingProxyType
 MAILBOX_SYNTAXES = frozenset({"hotmail", "gmail", "google", "yahoo", "icloud", "aol"})
 ACTIONS = frozenset({"suppress", "retry", "sender_fix", "fix_address", "ignore", "review"})
 
-# reason -> default action. `not_accept` is special-cased: only a 5xx one is permanent.
+# reason -> default action. The hard reasons (and `not_accept`) are special-cased: only a 5xx one is
+# permanent; a 4xx one is retried.
 DEFAULT_ACTIONS: Mapping[str, str] = MappingProxyType(
     {
         "user_unknown": "suppress",
@@ -101,10 +102,9 @@ DEFAULT_STATUS: Mapping[str, str] = MappingProxyType(
 
 
 def is_hard(reason: str, status: str | None, reply_code: str | None) -> bool:
-    """True only when the address itself is permanently undeliverable (the contract's rule)."""
-    if reason in HARD_REASONS:
-        return True
-    if reason == "not_accept":
+    """True only when the address itself is permanently undeliverable (the contract's rule): a hard
+    reason in a permanent (5xx) refusal. A 4xx form of it is temporary (provider-texts README)."""
+    if reason in HARD_REASONS or reason == "not_accept":
         return permanent_class(status, reply_code)
     return False
 
@@ -120,6 +120,6 @@ def permanent_class(status: str | None, reply_code: str | None) -> bool:
 def default_action(reason: str, hard: bool, overrides: Mapping[str, str] | None = None) -> str:
     if overrides and reason in overrides:
         return overrides[reason]
-    if reason == "not_accept" and not hard:
-        return "retry"
+    if not hard and (reason in HARD_REASONS or reason == "not_accept"):
+        return "retry"  # a temporary form of a hard reason: the address may yet work
     return DEFAULT_ACTIONS.get(reason, "review")

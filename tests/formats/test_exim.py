@@ -139,3 +139,20 @@ def test_delay_warning_is_delayed_with_its_reason() -> None:
         "mx.example.com",
     )
     assert rcpt.diagnostic == "451 4.7.1 Greylisted, try again later"
+
+
+def test_lmtp_error_line_gives_the_command_and_keeps_the_reply_codes() -> None:
+    parsed = parse(
+        b"  box@mail.example.com\n    (generated from rcpt@example.com)\n"
+        b"    LMTP error after RCPT TO:<box@mail.example.com>:\n"
+        b"    550 5.1.1 <box@mail.example.com> User doesn't exist: box@mail.example.com\n"
+    )
+    report = parsed.reports[0]
+    assert (report.command, report.status, report.reply_code) == ("RCPT", "5.1.1", "550")
+    assert report.diagnostic == "550 5.1.1 <box@mail.example.com> User doesn't exist: box@mail.example.com"
+    assert reason_of(parsed) == "user_unknown"
+
+
+def test_generated_from_names_the_original_recipient() -> None:
+    report = parse(b"  box@mail.example.com\n    (generated from rcpt@example.com)\n    mailbox is full\n").reports[0]
+    assert (report.recipient, report.original_recipient) == ("box@mail.example.com", "rcpt@example.com")
