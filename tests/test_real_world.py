@@ -221,10 +221,12 @@ DSN_CASES = [
      {"reason": "bad_reputation", "hard": False, "action": "sender_fix"}),
     ("yahoo-tss09", "someone@yahoo.com", "mta6.am0.yahoodns.net", "5.7.2",
      rcpt("553 5.7.2 [TSS09] All messages from 192.0.2.25 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes"),
-     {"reason": "blocked", "hard": False, "action": "sender_fix", "listed_ip": "192.0.2.25"}),
+     # yahoo.md: [TS03] "All messages from x.x.x.x permanently deferred" (SLN3436), the TS* family: bad_reputation
+     {"reason": "bad_reputation", "hard": False, "action": "sender_fix", "listed_ip": "192.0.2.25"}),
     ("yahoo-5.7.9-policy", "someone@yahoo.com", "mta6.am0.yahoodns.net", "5.7.9",
      data("554 5.7.9 Message not accepted for policy reasons.  See https://postmaster.yahooinc.com/error-codes"),
-     {"reason": "policy_violation", "hard": False, "action": "review"}),
+     # yahoo.md: 554 5.7.9 "Message not accepted for policy reasons" (SLN7253) is failed SPF/DKIM/DMARC
+     {"reason": "auth_failure", "hard": False, "action": "sender_fix"}),
     ("aol-552-1", "nobody.here@aol.com", "mx-aol.mail.gm0.yahoodns.net", "5.0.0",
      rcpt("552 1 Requested mail action aborted, mailbox not found"),
      {"reason": "user_unknown", "hard": True, "action": "suppress", "provider": "yahoo"}),
@@ -518,7 +520,8 @@ DSN_CASES = [
      {"reason": "suspend", "hard": False, "action": "retry"}),
     ("yahoo-tss11", "someone@yahoo.com", "mta7.am0.yahoodns.net", "4.7.0",
      rcpt("421 4.7.0 [TSS11] Excessive unknown recipients - possible Open Relay (#4.7.0)"),
-     {"reason": "bad_reputation", "hard": False, "action": "sender_fix"}),
+     # yahoo.md: "Excessive unknown recipients - possible Open Relay" (VS1-IP/VS1-MF, Sender Hub category): blocked
+     {"reason": "blocked", "hard": False, "action": "sender_fix"}),
     ("yahoo-jp-ph01", "someone@yahoo.co.jp", "mx1.mail.yahoo.co.jp", "5.0.0",
      data("554 Message not allowed - [PH01] Email not accepted for policy reasons. Please visit https://www.yahoo-help.jp/"),
      {"reason": "policy_violation", "hard": False, "provider": "yahoo"}),
