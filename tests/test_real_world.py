@@ -135,10 +135,12 @@ DSN_CASES = [
      {"reason": "bad_reputation", "hard": False, "action": "sender_fix"}),
     ("gmail-5.7.28-ip", "someone@gmail.com", "gmail-smtp-in.l.google.com", "5.7.28",
      data("550-5.7.28 [192.0.2.10] Our system has detected an unusual rate of 550-5.7.28 unsolicited mail originating from your IP address. To protect our 550-5.7.28 users from spam, mail sent from your IP address has been blocked. 550-5.7.28 Please visit 550-5.7.28 https://support.google.com/mail/?p=UnsolicitedIPError to review our 550 5.7.28 Bulk Email Senders Guidelines. a3si.1 - gsmtp"),
-     {"reason": "blocked", "hard": False, "action": "sender_fix", "listed_ip": "192.0.2.10"}),
+     # google.md: 550 5.7.28 / 550 5.7.1 (2023) "unusual rate of unsolicited mail ... from your IP address": bad_reputation
+     {"reason": "bad_reputation", "hard": False, "action": "sender_fix", "listed_ip": "192.0.2.10"}),
     ("gmail-likely-unsolicited", "someone@gmail.com", "gmail-smtp-in.l.google.com", "5.7.1",
      data("550-5.7.1 [192.0.2.10      12] Gmail has detected that this message is 550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail, 550-5.7.1 this message has been blocked. For more information, go to 550 5.7.1 https://support.google.com/mail/?p=UnsolicitedMessageError 7si.2 - gsmtp"),
-     {"reason": "spam_detected", "hard": False, "action": "review"}),
+     # google.md: 550 5.7.1 "likely unsolicited mail" is ours to fix: spam_detected, sender_fix
+     {"reason": "spam_detected", "hard": False, "action": "sender_fix"}),
     ("gmail-ptr", "someone@gmail.com", "gmail-smtp-in.l.google.com", "5.7.25",
      rcpt("550-5.7.25 [2001:db8::25] The IP address sending this message does not have a 550-5.7.25 PTR record setup, or the corresponding forward DNS entry does not 550-5.7.25 point to the sending IP. As a policy, Gmail does not accept messages 550-5.7.25 from IPs with missing PTR records. For more information, go to 550 5.7.25 https://support.google.com/mail/answer/81126#ip-practices 8si.4 - gsmtp"),
      {"reason": "require_ptr", "hard": False, "action": "sender_fix"}),
@@ -150,7 +152,8 @@ DSN_CASES = [
      {"reason": "user_unknown", "hard": True, "action": "suppress", "provider": "google"}),
     ("gmail-size", "someone@gmail.com", "gmail-smtp-in.l.google.com", "5.3.4",
      data("552-5.3.4 Your message exceeded Google's message size limits. For more 552-5.3.4 information, go to 552 5.3.4 https://support.google.com/mail/?p=MaxSizeError 9si.1 - gsmtp"),
-     {"reason": "message_too_big", "hard": False, "action": "review"}),
+     # google.md: 552 5.3.4 "Your message exceeded Google's message size limits": message_too_big, sender_fix
+     {"reason": "message_too_big", "hard": False, "action": "sender_fix"}),
     ("gmail-disabled", "closed.acct@gmail.com", "gmail-smtp-in.l.google.com", "5.2.1",
      rcpt("550-5.2.1 The email account that you tried to reach is disabled. Learn more at 550 5.2.1 https://support.google.com/mail/?p=DisabledUser 4si.6 - gsmtp"),
      {"reason": "suspend", "hard": False, "action": "retry"}),
@@ -218,10 +221,12 @@ DSN_CASES = [
      {"reason": "bad_reputation", "hard": False, "action": "sender_fix"}),
     ("yahoo-tss09", "someone@yahoo.com", "mta6.am0.yahoodns.net", "5.7.2",
      rcpt("553 5.7.2 [TSS09] All messages from 192.0.2.25 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes"),
-     {"reason": "blocked", "hard": False, "action": "sender_fix", "listed_ip": "192.0.2.25"}),
+     # yahoo.md: [TS03] "All messages from x.x.x.x permanently deferred" (SLN3436), the TS* family: bad_reputation
+     {"reason": "bad_reputation", "hard": False, "action": "sender_fix", "listed_ip": "192.0.2.25"}),
     ("yahoo-5.7.9-policy", "someone@yahoo.com", "mta6.am0.yahoodns.net", "5.7.9",
      data("554 5.7.9 Message not accepted for policy reasons.  See https://postmaster.yahooinc.com/error-codes"),
-     {"reason": "policy_violation", "hard": False, "action": "review"}),
+     # yahoo.md: 554 5.7.9 "Message not accepted for policy reasons" (SLN7253) is failed SPF/DKIM/DMARC
+     {"reason": "auth_failure", "hard": False, "action": "sender_fix"}),
     ("aol-552-1", "nobody.here@aol.com", "mx-aol.mail.gm0.yahoodns.net", "5.0.0",
      rcpt("552 1 Requested mail action aborted, mailbox not found"),
      {"reason": "user_unknown", "hard": True, "action": "suppress", "provider": "yahoo"}),
@@ -515,7 +520,8 @@ DSN_CASES = [
      {"reason": "suspend", "hard": False, "action": "retry"}),
     ("yahoo-tss11", "someone@yahoo.com", "mta7.am0.yahoodns.net", "4.7.0",
      rcpt("421 4.7.0 [TSS11] Excessive unknown recipients - possible Open Relay (#4.7.0)"),
-     {"reason": "bad_reputation", "hard": False, "action": "sender_fix"}),
+     # yahoo.md: "Excessive unknown recipients - possible Open Relay" (VS1-IP/VS1-MF, Sender Hub category): blocked
+     {"reason": "blocked", "hard": False, "action": "sender_fix"}),
     ("yahoo-jp-ph01", "someone@yahoo.co.jp", "mx1.mail.yahoo.co.jp", "5.0.0",
      data("554 Message not allowed - [PH01] Email not accepted for policy reasons. Please visit https://www.yahoo-help.jp/"),
      {"reason": "policy_violation", "hard": False, "provider": "yahoo"}),
@@ -556,7 +562,8 @@ DSN_CASES = [
      {"reason": "rejected", "hard": False, "action": "sender_fix"}),
     ("gmail-policy-size-per-transaction", "someone@gmail.com", "gmail-smtp-in.l.google.com", "4.5.3",
      rcpt("452-4.5.3 Domain policy size per transaction exceeded, please try this recipient in a separate transaction. - gsmtp"),
-     {"reason": "too_many_conn", "hard": False, "action": "retry"}),
+     # google.md: 452 4.5.3 "Domain policy size per transaction exceeded": exceed_limit, retry
+     {"reason": "exceed_limit", "hard": False, "action": "retry"}),
     ("aol-521", "someone@aol.com", "mx-aol.mail.gm0.yahoodns.net", "5.2.1",
      data("521 5.2.1 : AOL will not accept delivery of this message."),
      {"reason": "blocked", "hard": False, "action": "sender_fix"}),

@@ -312,7 +312,9 @@ def test_google_dmarc_rejection_is_the_senders_to_fix(analyser: Analyser) -> Non
     assert (got.reason, got.action) == ("auth_failure", "sender_fix")
 
 
-def test_google_unusual_rate_from_the_ip_blocks_the_sender_not_the_recipient(analyser: Analyser) -> None:
+def test_google_unusual_rate_from_the_ip_is_the_senders_reputation_not_the_recipient(analyser: Analyser) -> None:
+    # google.md, 421 4.7.0 "Our system has detected an unusual rate of unsolicited mail originating
+    # from your IP address." (the 2023 page): bad_reputation, sender_fix
     got = verdict(
         analyser,
         "google",
@@ -320,7 +322,7 @@ def test_google_unusual_rate_from_the_ip_blocks_the_sender_not_the_recipient(ana
         "mail originating from your IP address. To protect our 421-4.7.0 users from spam, mail sent from your IP "
         "address has been temporarily 421-4.7.0 rate limited. - gsmtp",
     )
-    assert (got.reason, got.hard, got.action) == ("blocked", False, "sender_fix")
+    assert (got.reason, got.hard, got.action) == ("bad_reputation", False, "sender_fix")
 
 
 def test_google_missing_ptr_is_require_ptr(analyser: Analyser) -> None:
