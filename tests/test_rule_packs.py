@@ -243,9 +243,9 @@ def test_microsoft_listing_of_a_quoted_recipient_is_still_a_listing(analyser: An
         (
             "4.7.500",
             "451 4.7.500 Server busy. Please try again later from [192.0.2.44]. (S77714)",
-            "speeding",
-            "retry",
-            "microsoft.rate-limited",
+            "bad_reputation",  # microsoft.md, 4.7.500-699: our IP throttled for suspicious activity
+            "sender_fix",
+            "microsoft.ip-reputation",
         ),
     ],
 )
