@@ -262,7 +262,7 @@ DSN_CASES = [
      {"reason": "user_unknown", "hard": True, "action": "suppress", "provider": "docomo"}),
     ("docomo-data", "someone@docomo.ne.jp", "mfsmax.docomo.ne.jp", "5.0.0",
      data("550 Unknown user someone@docomo.ne.jp"),
-     {"reason": "filtered", "hard": False, "action": "retry", "provider": "docomo"}),
+     {"reason": "filtered", "hard": False, "action": "review", "provider": "docomo"}),
     ("au-filtered", "someone@ezweb.ne.jp", "lsean.ezweb.ne.jp", "5.0.0",
      data("550 : User unknown"),
      {"reason": "filtered", "hard": False, "action": "retry", "provider": "au"}),
@@ -885,7 +885,7 @@ def test_one_report_rcpt_and_data_refusals(eol):
     got = {r["recipient"]: (r["reason"], r["hard"], r["action"]) for r in out}
     assert got == {
         "nobody-here@docomo.ne.jp": ("user_unknown", True, "suppress"),
-        "someone@docomo.ne.jp": ("filtered", False, "retry"),
+        "someone@docomo.ne.jp": ("filtered", False, "review"),  # japan.md: docomo's refusal settings
     }
 
 

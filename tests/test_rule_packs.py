@@ -399,7 +399,8 @@ def test_docomo_unknown_user_after_data_is_the_recipients_filter(analyser: Analy
         remote_mta="mfsmax.docomo.ne.jp",
         diagnostic="550 Unknown user someone@docomo.ne.jp",
     )
-    assert (got.reason, got.hard, got.action) == ("filtered", False, "retry")
+    # japan.md, docomo's second `Unknown user` row: the recipient's refusal settings, filtered/review
+    assert (got.reason, got.hard, got.action) == ("filtered", False, "review")
 
 
 def test_docomo_unknown_user_at_rcpt_is_suppressed(analyser: Analyser) -> None:
