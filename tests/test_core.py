@@ -15,7 +15,7 @@ from dsnworker.parse import parse_message
 from dsnworker.parse.address import address_info
 from dsnworker.parse.mail import Mail, decode_bytes, decode_header, normalise_line_endings
 from dsnworker.parse.rfc3464 import parse_fields
-from dsnworker.parse.text import decode_xtext
+from dsnworker.parse.text import decode_xtext, find_reply_code
 
 
 def mail(text: str) -> bytes:
@@ -564,3 +564,8 @@ def test_no_recipient_gives_an_empty_address() -> None:
 def test_unparseable_recipient_keeps_the_text() -> None:
     info = address_info("not an address")
     assert info.address == "not an address"
+
+
+def test_the_last_group_of_an_ipv6_address_is_not_a_reply_code() -> None:
+    assert find_reply_code("Access denied, the sending IPv6 address [2001:db8:f200:2004::240] must have a PTR") is None
+    assert find_reply_code("host mx.example.com [192.0.2.25]: 550 5.1.1 unknown") == "550"

@@ -252,3 +252,67 @@ def test_a_refinement_with_a_rule_condition_refines_only_what_that_rule_found(tm
     pack = rules.generic[0]
     assert example_verdict(rules, pack, {"diagnostic": "550 No such user"}).reason == "filtered"
     assert example_verdict(rules, pack, {"diagnostic": "Sorry, no mailbox here by that name"}).reason == "user_unknown"
+
+
+def test_a_status_range_matches_the_codes_inside_it(tmp_path: Path) -> None:
+    write_pack(
+        tmp_path,
+        "acme.yaml",
+        """
+        provider: acme
+        recognise: {domains: [acme.example]}
+        rules:
+          - {id: acme.banned-ip, when: {status: ['5.7.606-649']}, then: {reason: blocked}}
+        """,
+    )
+    rules = Classifier(load_packs(tmp_path))
+    pack = rules.providers[0]
+    assert example_verdict(rules, pack, {"status": "5.7.606"}).rule == "acme.banned-ip"
+    assert example_verdict(rules, pack, {"status": "5.7.649"}).rule == "acme.banned-ip"
+    assert example_verdict(rules, pack, {"status": "5.7.650"}).rule is None
+    assert example_verdict(rules, pack, {"status": "5.6.610"}).rule is None
+
+
+def test_a_status_range_that_runs_backwards_is_refused(tmp_path: Path) -> None:
+    error = refusal(tmp_path, "id: acme.a\nwhen: {status: ['5.7.649-606']}\nthen: {reason: blocked}")
+    assert "runs backwards" in str(error)
+
+
+def test_a_reporting_mta_condition_reads_the_host_that_wrote_the_report(tmp_path: Path) -> None:
+    write_pack(
+        tmp_path,
+        "acme.yaml",
+        """
+        provider: acme
+        recognise: {domains: [acme.example]}
+        rules:
+          - id: acme.own-notice
+            when: {reporting_mta: ['*.acme.example'], diagnostic: 'unknown user'}
+            then: {reason: filtered}
+        """,
+    )
+    rules = Classifier(load_packs(tmp_path))
+    pack = rules.providers[0]
+    own = {"diagnostic": "Unknown user", "reporting_mta": "mx1.acme.example"}
+    relayed = {"diagnostic": "Unknown user", "reporting_mta": "mta.example.net"}
+    assert example_verdict(rules, pack, own).rule == "acme.own-notice"
+    assert example_verdict(rules, pack, relayed).rule is None
+
+
+def test_a_provider_recognised_by_host_comes_before_one_recognised_by_a_phrase(tmp_path: Path) -> None:
+    # packs are listed in reverse file order: the phrase pack (zzz) comes first in the list
+    for name, recognise in (("zzz", "{phrases: ['SPF unauthorized']}"), ("aaa", "{hosts: ['*.aaa.example']}")):
+        write_pack(
+            tmp_path,
+            f"{name}.yaml",
+            f"""
+            provider: {name}
+            recognise: {recognise}
+            rules:
+              - {{id: {name}.spf, when: {{diagnostic: 'SPF unauthorized'}}, then: {{reason: auth_failure}}}}
+            """,
+        )
+    rules = Classifier(load_packs(tmp_path))
+    example = {"diagnostic": "550 5.7.1 SPF unauthorized mail is prohibited.", "remote_mta": "mx.aaa.example"}
+    verdict = example_verdict(rules, rules.providers[0], example)
+    assert (verdict.provider, verdict.rule) == ("aaa", "aaa.spf")

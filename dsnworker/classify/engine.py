@@ -59,6 +59,7 @@ class Facts:
     hint: str | None
     format: str
     remote_mta: str | None
+    reporting_mta: str | None
     recipient_domain: str | None
     found_by: str | None = None  # the id of the rule that found the reason, while refinements are tried
 
@@ -78,6 +79,7 @@ class Facts:
             hint=report.hint,
             format=fmt,
             remote_mta=report.remote_mta,
+            reporting_mta=report.reporting_mta,
             recipient_domain=address.domain,
         )
 
@@ -162,7 +164,8 @@ class Classifier:
         return None
 
     def recognise(self, facts: Facts) -> list[Pack]:
-        """Provider packs that claim this report, by recipient domain, then remote MTA, then text."""
+        """Provider packs that claim this report: by recipient domain, then by remote MTA host, then by
+        text, in that order (the server that answered says more than words it may relay)."""
         found: list[Pack] = []
         domain = facts.recipient_domain or ""
         while domain:
@@ -171,19 +174,22 @@ class Classifier:
                     found.append(pack)
             domain = domain.partition(".")[2]
         # one cheap test across all packs first: most reports name no provider's host or phrase
-        by_host = bool(facts.remote_mta) and self._any_host is not None and self._any_host.match(facts.remote_mta)
-        by_text = bool(facts.diagnostic) and (
+        if facts.remote_mta and self._any_host is not None and self._any_host.match(facts.remote_mta):
+            found.extend(
+                p
+                for p in self.providers
+                if p not in found and p.recognise.hosts and p.recognise.hosts.match(facts.remote_mta)
+            )
+        if facts.diagnostic and (
             self._phrase_literals is None or any(map(facts.lowered.__contains__, self._phrase_literals))
-        )
-        if by_host or by_text:
-            for pack in self.providers:
-                if pack in found:
-                    continue
-                hosts, phrases = pack.recognise.hosts, pack.recognise.phrases
-                if (by_host and hosts is not None and hosts.match(facts.remote_mta)) or (
-                    by_text and phrases is not None and phrases.search(facts.diagnostic, facts.lowered)
-                ):
-                    found.append(pack)
+        ):
+            found.extend(
+                p
+                for p in self.providers
+                if p not in found
+                and p.recognise.phrases is not None
+                and p.recognise.phrases.search(facts.diagnostic, facts.lowered)
+            )
         return _with_siblings(found, self._by_provider) if found else found
 
     def _structural(self, message: ParsedMessage, report: RecipientReport, facts: Facts) -> Verdict | None:

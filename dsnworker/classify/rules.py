@@ -44,6 +44,7 @@ _WHEN_KEYS = {
     "hint",
     "format",
     "remote_mta",
+    "reporting_mta",
     "recipient_domain",
     "reason",
     "rule",
@@ -81,6 +82,7 @@ class Condition:
     hint: tuple[str, ...] = ()
     format: tuple[str, ...] = ()
     remote_mta: regex.Pattern[str] | None = None
+    reporting_mta: regex.Pattern[str] | None = None  # the host that wrote the report (DSN Reporting-MTA)
     recipient_domain: tuple[str, ...] = ()
     reason: tuple[str, ...] = ()  # makes the rule a refinement of a reason an earlier rule found
     rule: tuple[str, ...] = ()  # for a refinement: only of the reason these rules found
@@ -103,9 +105,14 @@ class Condition:
             allowed = frozenset(getattr(self, "rule" if name == "found_by" else name))
             if allowed:
                 checks.append(lambda facts, name=name, allowed=allowed: getattr(facts, name) in allowed)
-        if self.remote_mta is not None:
-            hosts = self.remote_mta
-            checks.append(lambda facts: bool(facts.remote_mta) and hosts.match(facts.remote_mta) is not None)
+        for name in ("remote_mta", "reporting_mta"):
+            globs = getattr(self, name)
+            if globs is not None:
+                checks.append(
+                    lambda facts, name=name, globs=globs: (
+                        bool(getattr(facts, name)) and globs.match(getattr(facts, name)) is not None
+                    )
+                )
         if self.recipient_domain:
             suffixes = tuple("." + d for d in self.recipient_domain)
             exact = frozenset(self.recipient_domain)
@@ -118,11 +125,21 @@ class Condition:
         return tuple(checks)
 
 
+def _status_range(pattern: str) -> tuple[str, int, int]:
+    """'5.7.606-649' -> ('5.7', 606, 649)."""
+    head, _, span = pattern.rpartition(".")
+    low, _, high = span.partition("-")
+    return head, int(low), int(high)
+
+
 def _status_check(patterns: tuple[str, ...]) -> Callable[[Any], bool]:
-    """'5.1.1' matches exactly; '5.7' or '5.7.' match the prefix; 'x' matches any one part."""
-    exact = frozenset(p for p in patterns if "x" not in p and not p.endswith(".") and p.count(".") == 2)
-    prefixes = tuple(p.rstrip(".") + "." for p in patterns if "x" not in p and p not in exact)
-    wild = [p.rstrip(".").split(".") for p in patterns if "x" in p]
+    """'5.1.1' matches exactly; '5.7' or '5.7.' match the prefix; 'x' matches any one part;
+    '5.7.606-649' matches a range of the last part (Microsoft documents its codes in ranges)."""
+    ranges = [_status_range(p) for p in patterns if "-" in p]
+    plain = [p for p in patterns if "-" not in p]
+    exact = frozenset(p for p in plain if "x" not in p and not p.endswith(".") and p.count(".") == 2)
+    prefixes = tuple(p.rstrip(".") + "." for p in plain if "x" not in p and p not in exact)
+    wild = [p.rstrip(".").split(".") for p in plain if "x" in p]
 
     def check(facts: Any) -> bool:
         status = facts.status
@@ -131,6 +148,10 @@ def _status_check(patterns: tuple[str, ...]) -> Callable[[Any], bool]:
         if status in exact or status.startswith(prefixes):
             return True
         have = status.split(".")
+        if ranges and len(have) == 3:
+            head, last = f"{have[0]}.{have[1]}", int(have[2])
+            if any(head == start and low <= last <= high for start, low, high in ranges):
+                return True
         return any(len(w) <= len(have) and all(a in ("x", b) for a, b in zip(w, have, strict=False)) for w in wild)
 
     return check
@@ -354,10 +375,15 @@ def _condition(where: str, rule_id: str, raw: dict[str, Any]) -> Condition:
         raise RuleError(where, rule_id, "'when.quoted_local_part' must be true or false")
     statuses = _strings(where, rule_id, "when.status", raw.get("status"))
     for status in statuses:
-        if not regex.fullmatch(r"[245x](?:\.(?:\d{1,3}|x)){0,2}\.?", status):
+        if not regex.fullmatch(r"[245x](?:\.(?:\d{1,3}|x)){0,2}\.?|[245]\.\d{1,3}\.\d{1,3}-\d{1,3}", status):
             raise RuleError(
-                where, rule_id, f"'when.status' value {status!r} is not a status code or prefix like '5.1.1' or '5.7.'"
+                where,
+                rule_id,
+                f"'when.status' value {status!r} is not a status code, prefix or range like '5.1.1', '5.7.' or "
+                "'5.7.606-649'",
             )
+        if "-" in status and _status_range(status)[1] > _status_range(status)[2]:
+            raise RuleError(where, rule_id, f"'when.status' range {status!r} runs backwards")
     codes = _strings(where, rule_id, "when.reply_code", raw.get("reply_code"))
     for code in codes:
         if not regex.fullmatch(r"[245]\d{0,2}", code):
@@ -381,6 +407,7 @@ def _condition(where: str, rule_id: str, raw: dict[str, Any]) -> Condition:
         hint=hints,
         format=_strings(where, rule_id, "when.format", raw.get("format")),
         remote_mta=compile_globs(list(_strings(where, rule_id, "when.remote_mta", raw.get("remote_mta")))),
+        reporting_mta=compile_globs(list(_strings(where, rule_id, "when.reporting_mta", raw.get("reporting_mta")))),
         recipient_domain=tuple(
             d.lower() for d in _strings(where, rule_id, "when.recipient_domain", raw.get("recipient_domain"))
         ),
