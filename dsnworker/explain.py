@@ -40,7 +40,7 @@ def explain(analyser: Analyser, data: bytes, source: str) -> str:
             suggestion = outcome.address.suggested_address or "none: it cannot be written without quotes"
             lines.append(f"    {'quoted local part:':<20}yes; unquoted: {suggestion}")
         if outcome.report is not None:
-            facts = Facts.of(outcome.report, outcome.address, outcome.message.format)
+            facts = Facts.of(outcome.report, outcome.address, outcome.message.format, analyser.classifier.needles)
             packs = analyser.classifier.recognise(facts)
             lines.append(f"    {'providers:':<20}{', '.join(p.provider for p in packs) or 'none recognised'}")
         lines.append(

@@ -10,12 +10,14 @@ generic pack's; else `undefined`. Refinements follow; a delay notice is never fi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import regex
 
-from dsnworker.classify.patterns import bounded, compile_globs
+from dsnworker.classify.needles import NeedleIndex
+from dsnworker.classify.patterns import TextPattern, bounded, compile_globs
 from dsnworker.classify.rules import GENERIC, Condition, Pack, Result, Rule
 from dsnworker.classify.vocabulary import DEFAULT_STATUS, default_action, is_hard
 from dsnworker.model import AddressInfo, Kind, ParsedMessage, RecipientReport, Verdict, evolved
@@ -51,6 +53,7 @@ class Facts:
 
     diagnostic: str
     lowered: str  # the diagnostic lower-cased once, for the patterns' substring pre-checks
+    present: AbstractSet[str] | None  # the packs' required strings that occur in `lowered` (NeedleIndex)
     status: str | None
     reply_code: str | None
     quoted_local_part: bool
@@ -64,13 +67,15 @@ class Facts:
     found_by: str | None = None  # the id of the rule that found the reason, while refinements are tried
 
     @classmethod
-    def of(cls, report: RecipientReport, address: AddressInfo, fmt: str) -> Facts:
+    def of(cls, report: RecipientReport, address: AddressInfo, fmt: str, index: NeedleIndex | None = None) -> Facts:
         diagnostic = (
             bounded(_without_continuation_codes(" ".join(report.diagnostic.split()))) if report.diagnostic else ""
         )
+        lowered = diagnostic.lower()
         return cls(
             diagnostic=diagnostic,
-            lowered=diagnostic.lower(),
+            lowered=lowered,
+            present=index.present(lowered) if index is not None else None,
             status=preferred_status(report.status, find_status(diagnostic)),
             reply_code=report.reply_code or find_reply_code(diagnostic),
             quoted_local_part=address.quoted_local_part,
@@ -112,9 +117,11 @@ class Classifier:
             self._by_provider.setdefault(pack.provider, []).append(pack)
             for domain in pack.recognise.domains:
                 self._by_domain.setdefault(domain, []).append(pack)
+        # None: each pattern searches its own strings (slower, same decisions; tests compare the two)
+        self.needles: NeedleIndex | None = NeedleIndex(_text_patterns(packs))
 
     def decide(self, message: ParsedMessage, report: RecipientReport, address: AddressInfo) -> Verdict:
-        facts = Facts.of(report, address, message.format)
+        facts = Facts.of(report, address, message.format, self.needles)
         structural = self._structural(message, report, facts)
         if structural is not None:
             return structural
@@ -180,15 +187,13 @@ class Classifier:
                 for p in self.providers
                 if p not in found and p.recognise.hosts and p.recognise.hosts.match(facts.remote_mta)
             )
-        if facts.diagnostic and (
-            self._phrase_literals is None or any(map(facts.lowered.__contains__, self._phrase_literals))
-        ):
+        if facts.diagnostic and (self._phrase_literals is None or _occurs(self._phrase_literals, facts)):
             found.extend(
                 p
                 for p in self.providers
                 if p not in found
                 and p.recognise.phrases is not None
-                and p.recognise.phrases.search(facts.diagnostic, facts.lowered)
+                and p.recognise.phrases.search(facts.diagnostic, facts.lowered, facts.present)
             )
         return _with_siblings(found, self._by_provider) if found else found
 
@@ -216,7 +221,7 @@ class Classifier:
         """Details the provider's `capture` patterns read (its reference codes), where none is set."""
         for pack in self._by_provider.get(provider, ()):
             for pattern in pack.capture:
-                match = pattern.search(facts.diagnostic, facts.lowered)
+                match = pattern.search(facts.diagnostic, facts.lowered, facts.present)
                 if match is not None:
                     for key, value in match.groupdict().items():
                         if value and key not in details:
@@ -265,17 +270,36 @@ def _without_continuation_codes(text: str) -> str:
 
 def _first_match(packs: Sequence[Pack], facts: Facts, which: str) -> Match | None:
     """The first rule of `which` kind ("text_rules" or "code_rules"), pack by pack, that holds."""
-    contains = facts.lowered.__contains__
     for pack in packs:
         for rule in getattr(pack, which):
             needles = rule.when.diagnostic.literals if rule.when.diagnostic is not None else None
-            if needles is not None and not any(map(contains, needles)):
+            if needles is not None and not _occurs(needles, facts):
                 continue  # its text can occur nowhere here: the usual case, settled without a call
             found = match_rule(rule, facts)
             if found is not None:
                 groups, evidence = found
                 return Match(rule=rule, provider=pack.provider, groups=groups, evidence=evidence)
     return None
+
+
+def _occurs(needles: tuple[str, ...], facts: Facts) -> bool:
+    """Whether one of the strings occurs in the diagnostic (from the index when it was built)."""
+    if facts.present is not None:
+        return not facts.present.isdisjoint(needles)
+    return any(map(facts.lowered.__contains__, needles))
+
+
+def _text_patterns(packs: Sequence[Pack]) -> Iterator[TextPattern]:
+    """Every text pattern of the packs: rules' conditions and exceptions, recognition, captures."""
+    for pack in packs:
+        if pack.recognise.phrases is not None:
+            yield pack.recognise.phrases
+        yield from pack.capture
+        for rule in pack.rules:
+            for condition in (rule.when, *rule.unless):
+                for pattern in (condition.diagnostic, condition.not_diagnostic):
+                    if pattern is not None:
+                        yield pattern
 
 
 def _as_delay(verdict: Verdict) -> Verdict:
@@ -357,10 +381,10 @@ def match_condition(when: Condition, facts: Facts) -> tuple[dict[str, str], tupl
             return None
     match = None
     if when.diagnostic is not None:
-        match = when.diagnostic.search(facts.diagnostic, facts.lowered)
+        match = when.diagnostic.search(facts.diagnostic, facts.lowered, facts.present)
         if match is None:
             return None
-    if when.not_diagnostic is not None and when.not_diagnostic.search(facts.diagnostic, facts.lowered):
+    if when.not_diagnostic is not None and when.not_diagnostic.search(facts.diagnostic, facts.lowered, facts.present):
         return None
     return _evidence(when, facts, match)
 

@@ -190,7 +190,7 @@ class Recognise:
     host_globs: tuple[str, ...] = ()  # the globs `hosts` was compiled from
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # a pack is itself: compared by identity (its fields are long tuples)
 class Pack:
     provider: str
     path: str
