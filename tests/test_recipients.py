@@ -10,6 +10,7 @@ stops where the next recipient is named; a report whose recipients are only in i
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
 
@@ -58,6 +59,187 @@ def dsn(human: str, status: str, returned: str = "To: jdoe@example.com\n", heade
 
 def recipients(parsed: ParsedMessage) -> list[str | None]:
     return [r.recipient for r in parsed.reports]
+
+
+# --- 1. only addresses in recipient position ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "quoting",
+    [
+        pytest.param("", id="as-is"),
+        pytest.param("> ", id="angle-quoted"),
+        pytest.param("    ", id="indented"),
+    ],
+)
+def test_quoted_original_headers_are_not_recipients(quoting: str) -> None:
+    headers = (
+        "From: Example Shop <news@example.com>\n"
+        "To: Taro Yamada <taro@example.org>\n"
+        "Cc: jiro@example.org\n"
+        "Reply-To: support@example.com\n"
+        "Subject: Spring sale\n"
+    )
+    parsed = parse_message(
+        plain_bounce(
+            "Your message could not be delivered to the following recipient:\n\n"
+            "    hanako@example.net\n"
+            "    550 5.1.1 Mailbox does not exist\n\n"
+            "Your message began:\n\n" + "".join(quoting + line + "\n" for line in headers.splitlines())
+        )
+    )
+    assert recipients(parsed) == ["hanako@example.net"]
+
+
+def test_received_line_of_the_returned_message_is_not_a_recipient() -> None:
+    parsed = parse_message(
+        plain_bounce(
+            """
+            A message that you sent could not be delivered to one or more of its
+            recipients. This is a permanent error. The following address failed:
+
+            hanako@example.net:
+            SMTP error from remote server for RCPT TO command, host: mx.example.net (192.0.2.10) reason: 550 5.1.1 unknown user
+
+            Received: from mail.example.com ([192.0.2.25]) by relay.example.net
+             with ESMTP id 4XyZ1Q2kzGz9sWq
+             for <taro@example.org>; Tue, 24 Nov 2026 10:14:58 +0900
+            From: <news@example.com>
+            To: <hanako@example.net>
+            """
+        )
+    )
+    assert recipients(parsed) == ["hanako@example.net"]
+
+
+def test_message_ids_are_not_recipients() -> None:
+    parsed = parse_message(
+        plain_bounce(
+            """
+            Delivery to the following recipient failed permanently:
+
+                 hanako@example.net
+
+            Technical details of permanent failure:
+            550 5.1.1 The email account that you tried to reach does not exist.
+
+              Message-ID: <1234.5f3a9c@mail.example.com>
+              In-Reply-To: <20261124.abc@mail.example.org>
+              References: <20261123.0042@mail.example.org>
+               <20261124.abc@mail.example.org>
+            """
+        )
+    )
+    assert recipients(parsed) == ["hanako@example.net"]
+
+
+def test_help_prose_addresses_are_not_recipients() -> None:
+    parsed = parse_message(
+        plain_bounce(
+            """
+            Your message to <hanako@example.net> could not be delivered: 550 5.1.1 no such user.
+
+            The standard form of address at this university is NAME@example.edu.
+            For further assistance, please contact helpdesk@example.edu.
+            If you have questions, send mail to Campus Mail Support <mail-support@example.edu>.
+            """
+        )
+    )
+    assert recipients(parsed) == ["hanako@example.net"]
+
+
+def test_signature_addresses_are_not_recipients() -> None:
+    parsed = parse_message(
+        plain_bounce(
+            """
+            The following address had a permanent fatal error:
+
+            <hanako@example.net>
+                (reason: 550 5.1.1 User unknown)
+
+            --
+            Jane Admin, mail services
+            jane.admin@example.net
+            """
+        )
+    )
+    assert recipients(parsed) == ["hanako@example.net"]
+
+
+def test_bounce_own_and_verp_addresses_are_not_recipients() -> None:
+    parsed = parse_message(
+        plain_bounce(
+            """
+            ... while talking to mx.example.net.:
+            >>> MAIL From:<bounces+c1-hanako=example.net@mail.example.com>
+            <<< 250 2.1.0 <bounces+c1-hanako=example.net@mail.example.com>... Sender ok
+            >>> RCPT To:<hanako@example.net>
+            <<< 550 5.1.1 <hanako@example.net>... User unknown
+
+            <news-bounces@lists.example.com>: message from this list could not be delivered
+            <owner-news@lists.example.com>: see above
+            <returns@mail.example.com>: mail for this address is the sender's own
+            """,
+            headers="Delivered-To: returns@mail.example.com\nX-Original-To: returns@mail.example.com\n",
+        )
+    )
+    assert recipients(parsed) == ["hanako@example.net"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param("  hanako@example.net", id="alone-indented"),
+        pytest.param("<hanako@example.net>:\n550 5.1.1 Sorry, no mailbox here by that name.", id="angle-colon"),
+        pytest.param("hanako@example.net: 550 5.1.1 unknown user", id="address-colon-error"),
+        pytest.param("'hanako@example.net' on 11/24/2026 10:15 AM", id="exchange-on-date"),
+        pytest.param("Hanako Suzuki <hanako@example.net>", id="name-then-address"),
+        pytest.param("Your message to <hanako@example.net> could not be delivered.", id="to"),
+        pytest.param("Delivery failed for <hanako@example.net>: mailbox unavailable", id="for"),
+        pytest.param("Failed command: RCPT TO:<hanako@example.net>", id="rcpt-to"),
+        pytest.param("Recipient: hanako@example.net", id="recipient-label"),
+        pytest.param("Original-Recipient: rfc822;hanako@example.net", id="original-recipient"),
+        pytest.param("宛先: <hanako@example.net>", id="japanese-label"),
+        pytest.param("The server said: 550 5.1.1 <hanako@example.net>: Recipient address rejected", id="reply"),
+        pytest.param("550 <hanako@example.net>... User unknown", id="sendmail-dots"),
+        pytest.param("Unknown user hanako@example.net", id="user"),
+        pytest.param("    SMTP=hanako@example.net", id="exchange-smtp-form"),
+    ],
+)
+def test_recipient_positions_are_found(line: str) -> None:
+    parsed = parse_message(plain_bounce(f"This message could not be delivered.\n\n{line}\n"))
+    assert recipients(parsed) == ["hanako@example.net"]
+
+
+def test_returned_to_that_is_the_bounce_own_address_is_not_the_recipient() -> None:
+    # a send to oneself with the real recipients in Bcc: the returned To is not who failed
+    data = dsn(
+        "Delivery to one recipient failed.\n",
+        """
+        Reporting-MTA: dns; mx.example.org
+
+        Final-Recipient: rfc822;
+        Action: failed
+        Status: 5.1.1
+        """,
+        returned="To: sender@example.org\n",
+    )
+    assert recipients(parse_message(data)) == [None]
+
+
+def test_returned_to_of_a_list_post_is_not_the_recipient() -> None:
+    data = dsn(
+        "Delivery to one recipient failed.\n",
+        """
+        Reporting-MTA: dns; mx.example.org
+
+        Final-Recipient: rfc822;
+        Action: failed
+        Status: 5.1.1
+        """,
+        returned="To: news@lists.example.com\nList-Post: <mailto:news@lists.example.com>\n",
+    )
+    assert recipients(parse_message(data)) == [None]
 
 
 # --- 2. Exchange and X.400 forms --------------------------------------------------------------------
@@ -179,3 +361,101 @@ def test_exchange_report_and_its_text_on_an_imceaex_recipient_are_one_record() -
     (report,) = parse_message(data).reports
     assert (report.recipient, report.status, report.reply_code) == ("jdoe@example.com", "5.1.1", "550")
     assert "RESOLVER.ADR.RecipNotFound" in (report.diagnostic or "")
+
+
+# --- 3. one record per real recipient -------------------------------------------------------------
+
+
+def test_recipient_in_two_field_groups_is_one_record() -> None:
+    # a blank line between Original-Recipient and the rest makes two groups about one recipient
+    data = dsn(
+        "Delivery to the following recipient failed permanently: jdoe@example.com\n",
+        """
+        Reporting-MTA: dns; mx.example.org
+
+        Original-Recipient: rfc822;jdoe@example.com
+
+        Final-Recipient: rfc822;jdoe@example.com
+        Action: failed
+        Status: 5.1.1
+        Diagnostic-Code: smtp; 550 5.1.1 <jdoe@example.com>: User unknown
+        """,
+    )
+    (report,) = parse_message(data).reports
+    assert (report.recipient, report.dsn_action, report.status) == ("jdoe@example.com", "failed", "5.1.1")
+
+
+def test_recipient_named_in_two_cases_is_one_record() -> None:
+    data = dsn(
+        "Delivery to the following recipient failed permanently.\n",
+        """
+        Reporting-MTA: dns; mx.example.org
+
+        Final-Recipient: rfc822;JDoe@Example.com
+        Action: failed
+        Status: 5.1.1
+
+        Final-Recipient: rfc822;jdoe@example.com
+        Action: failed
+        Status: 5.1.1
+        Diagnostic-Code: smtp; 550 5.1.1 User unknown
+        """,
+    )
+    (report,) = parse_message(data).reports
+    assert report.diagnostic == "550 5.1.1 User unknown"
+
+
+def test_recipient_less_group_beside_named_ones_gives_no_extra_record() -> None:
+    data = dsn(
+        "Delivery to the following recipients failed permanently.\n",
+        """
+        Reporting-MTA: dns; mx.example.org
+
+        Final-Recipient: rfc822;
+        Action: failed
+        Status: 5.0.0
+
+        Final-Recipient: rfc822;jdoe@example.com
+        Action: failed
+        Status: 5.1.1
+        """,
+    )
+    out = ANALYSER.analyse(data, "x")
+    assert [(o.report.recipient, o.verdict.status) for o in out if o.report] == [("jdoe@example.com", "5.1.1")]
+
+
+def test_address_written_twice_in_plain_text_is_one_recipient() -> None:
+    parsed = parse_message(
+        plain_bounce(
+            """
+            Delivery has failed to these recipients or groups:
+
+            hanako@example.net<mailto:hanako@example.net>
+            The recipient's mailbox is full and can't accept messages now.
+
+            Diagnostic information:
+
+            Hanako@Example.net
+            Remote server returned '552 5.2.2 Mailbox full'
+            """
+        )
+    )
+    assert recipients(parsed) == ["hanako@example.net"]
+
+
+# --- hostile input stays linear ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("".join(f"<user{n}@example.net>: 550 unknown\n" for n in range(25_000)), id="25000-lines"),
+        pytest.param("to <a@example.net> " * 60_000 + "\n", id="one-megabyte-line"),
+        pytest.param("Recipient: " + "a" * 2_000_000 + "@example.net\n", id="two-megabyte-local-part"),
+    ],
+)
+def test_hostile_plain_text_stays_fast_and_bounded(body: str) -> None:
+    started = time.perf_counter()
+    parsed = parse_message(plain_bounce(body))
+    assert time.perf_counter() - started < 5
+    assert len(parsed.reports) <= 50
