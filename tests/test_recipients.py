@@ -443,6 +443,53 @@ def test_address_written_twice_in_plain_text_is_one_recipient() -> None:
     assert recipients(parsed) == ["hanako@example.net"]
 
 
+# --- 4. a recipient's diagnostic stops at the next recipient --------------------------------------
+
+
+def test_diagnostic_from_the_text_stops_at_the_next_recipient() -> None:
+    # no Diagnostic-Code fields: the lines next to each address are its diagnostic
+    data = dsn(
+        """
+        The following recipients could not be reached:
+        jdoe@example.com: 550 5.1.1 mailbox unavailable
+        mroe@example.com: 554 5.7.1 Client host [192.0.2.25] blocked using zen.spamhaus.org
+        """,
+        """
+        Reporting-MTA: dns; mx.example.org
+
+        Final-Recipient: rfc822;jdoe@example.com
+        Action: failed
+        Status: 5.1.1
+
+        Final-Recipient: rfc822;mroe@example.com
+        Action: failed
+        Status: 5.7.1
+        """,
+        returned="To: jdoe@example.com, mroe@example.com\n",
+    )
+    first, second = parse_message(data).reports
+    assert first.diagnostic == "550 5.1.1 mailbox unavailable"
+    assert second.diagnostic == "554 5.7.1 Client host [192.0.2.25] blocked using zen.spamhaus.org"
+
+
+def test_plain_text_diagnostic_stops_at_the_next_recipient() -> None:
+    parsed = parse_message(
+        plain_bounce(
+            """
+            Your message could not be delivered to these recipients:
+            <hanako@example.net>
+              552 5.2.2 Mailbox full
+            <jiro@example.net>
+              550 5.1.1 No such user
+            """
+        )
+    )
+    assert [(r.recipient, r.diagnostic) for r in parsed.reports] == [
+        ("hanako@example.net", "552 5.2.2 Mailbox full"),
+        ("jiro@example.net", "550 5.1.1 No such user"),
+    ]
+
+
 # --- hostile input stays linear ---------------------------------------------------------------------
 
 

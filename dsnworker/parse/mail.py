@@ -131,7 +131,9 @@ def part_text(part: Message) -> str:
         return ""
     if not isinstance(payload, bytes):
         return ""
-    return decode_bytes(payload[:_MAX_BYTES], _safe_charset(part))
+    text = decode_bytes(payload[:_MAX_BYTES], _safe_charset(part))
+    # base64 carries text in its canonical CRLF form (RFC 2045): give it the LF of everything else
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _safe_charset(part: Message) -> str | None:

@@ -7,9 +7,11 @@ fold fields, repeat them, leave out Diagnostic-Code, or put the groups in a text
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.mail import Mail, decode_bytes
+from dsnworker.parse.recipients import names_another_recipient
 from dsnworker.parse.text import (
     clean_address,
     decode_xtext,
@@ -70,8 +72,7 @@ def unsplit_multipart(mail: Mail) -> str:
 
 def parse_fields(text: str, body: str = "") -> list[RecipientReport]:
     per_message: dict[str, str] = {}
-    reports: list[RecipientReport] = []
-    command: str | None = None
+    groups: list[dict[str, str]] = []
     for block in field_blocks(text):
         fields: dict[str, str] = {}
         for name, value in block:
@@ -79,23 +80,42 @@ def parse_fields(text: str, body: str = "") -> list[RecipientReport]:
             fields[name] = (
                 f"{fields[name]} {value}" if name in fields and name == "diagnostic-code" else fields.get(name, value)
             )
-        if not any(name in fields for name in _RECIPIENT_FIELDS):
-            if not reports:
-                per_message.update(fields)
-            continue
-        if not reports and body:
-            command = _command_in(body)  # the text's, the same for every recipient: searched once
-        reports.append(_report(fields, per_message, body, command))
-    return reports
+        if any(name in fields for name in _RECIPIENT_FIELDS):
+            groups.append(fields)
+        elif not groups:
+            per_message.update(fields)
+    if not groups:
+        return []
+    command = _command_in(body) if body else None  # the text's, the same for every recipient: searched once
+    addresses = [_addresses(fields) for fields in groups]
+    # every recipient, so that a diagnostic taken from the text stops where the next one is named
+    named = [recipient for recipient, _ in addresses if recipient]
+    return [_report(f, per_message, body, command, a, named) for f, a in zip(groups, addresses, strict=True)]
 
 
-def _report(fields: dict[str, str], per_message: dict[str, str], body: str, command: str | None) -> RecipientReport:
+def _addresses(fields: dict[str, str]) -> tuple[str | None, str | None]:
+    """The recipient and the original recipient a field group names.
+
+    The recipient is Final-Recipient; else (absent, or an X.400 or Exchange form that holds no
+    SMTP address) Original-Recipient; else X-Actual-Recipient.
+    """
     final = _address(fields.get("final-recipient"))
     original = _address(fields.get("original-recipient"))
-    recipient = final or original or _address(fields.get("x-actual-recipient"))
+    return final or original or _address(fields.get("x-actual-recipient")), original
+
+
+def _report(
+    fields: dict[str, str],
+    per_message: dict[str, str],
+    body: str,
+    command: str | None,
+    addresses: tuple[str | None, str | None],
+    recipients: list[str],
+) -> RecipientReport:
+    recipient, original = addresses
     diagnostic = unfold(strip_type(fields.get("diagnostic-code"))) or None
     if not diagnostic and recipient and body:
-        diagnostic = text_near(body, recipient)
+        diagnostic = text_near(body, recipient, recipients)
     status = find_status(fields.get("status"))
     reporting = host_of(per_message.get("reporting-mta"))
     return RecipientReport(
@@ -132,8 +152,12 @@ def _command(text: str) -> str:
     return upper.split()[0]
 
 
-def text_near(body: str, address: str, max_lines: int = 6) -> str | None:
-    """The human-readable lines a bounce prints next to a recipient, as its diagnostic."""
+def text_near(body: str, address: str, others: Collection[str] = (), max_lines: int = 6) -> str | None:
+    """The human-readable lines a bounce prints next to a recipient, as its diagnostic.
+
+    They stop at a blank line, at a header or field line, and at a line that names another
+    recipient (one of `others`, or an address that starts the line).
+    """
     lower, needle = body.lower(), address.lower()
     at = lower.find(needle)
     for _ in range(8):  # the address in a DSN field line is not prose about it: look further
@@ -144,13 +168,13 @@ def text_near(body: str, address: str, max_lines: int = 6) -> str | None:
         return None
     start = body.rfind("\n", 0, at) + 1
     lines: list[str] = []
-    for number, line in enumerate(body[start:].split("\n")[: max_lines + 1]):
+    for number, line in enumerate(body[start:].split("\n", max_lines + 1)[: max_lines + 1]):
         if not line.strip():
             if lines:
                 break
             continue
-        if number and _FIELD_LINE.match(line):
-            break  # the report's fields or the original's headers begin: no longer about this address
+        if number and (_FIELD_LINE.match(line) or names_another_recipient(line, address, others)):
+            break  # the report's fields, the original's headers or the next recipient begin
         lines.append(line.strip())
     text = " ".join(lines)
     at = text.lower().find(address.lower())  # drop the address itself (a plain find: no regex per address)
