@@ -15,7 +15,7 @@ import time
 import pytest
 
 from dsnworker.analyse import Analyser
-from dsnworker.model import ParsedMessage
+from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse import parse_message
 from dsnworker.parse.text import clean_address
 
@@ -488,6 +488,88 @@ def test_plain_text_diagnostic_stops_at_the_next_recipient() -> None:
         ("hanako@example.net", "552 5.2.2 Mailbox full"),
         ("jiro@example.net", "550 5.1.1 No such user"),
     ]
+
+
+# --- 5. missed bounces ------------------------------------------------------------------------------
+
+
+def test_second_delivery_status_part_holds_the_recipients() -> None:
+    data = message(
+        """
+        From: Mail Delivery System <MAILER-DAEMON@mx.example.org>
+        To: sender@example.org
+        Subject: Returned mail: delivery failed
+        MIME-Version: 1.0
+        Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+        --B
+        Content-Type: text/plain
+
+        Your message could not be delivered.
+
+        --B
+        Content-Type: message/delivery-status
+
+        This report lists the recipients whose delivery failed.
+
+        --B
+        Content-Type: message/delivery-status
+
+        Reporting-MTA: dns; mx.example.org
+
+        Final-Recipient: rfc822; jdoe@example.com
+        Action: failed
+        Status: 5.2.2
+        Diagnostic-Code: smtp; 552 5.2.2 Mailbox full
+
+        --B--
+        """
+    )
+    parsed = parse_message(data)
+    assert parsed.kind is Kind.BOUNCE
+    assert [(r.recipient, r.status) for r in parsed.reports] == [("jdoe@example.com", "5.2.2")]
+
+
+def test_report_without_recipient_groups_takes_the_recipient_from_its_text() -> None:
+    data = message(
+        """
+        From: Mail Delivery System <MAILER-DAEMON@mx.example.org>
+        To: sender@example.org
+        Subject: Delivery Status Notification (Failure)
+        Auto-Submitted: auto-replied
+        MIME-Version: 1.0
+        Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+        --B
+        Content-Type: text/plain
+
+        Your message to <jdoe@example.com> could not be delivered.
+        The remote server said: 550 5.1.1 User unknown
+
+        For help, please contact postmaster@mx.example.org.
+
+        --B
+        Content-Type: message/delivery-status
+
+        Reporting-MTA: dns; mx.example.org
+        Action: failed
+        Status: 5.1.1
+
+        --B
+        Content-Type: text/rfc822-headers
+
+        From: sender@example.org
+        To: Team <team@example.com>, jdoe@example.com
+        Subject: Spring sale
+
+        --B--
+        """
+    )
+    parsed = parse_message(data)
+    assert (parsed.kind, parsed.format) == (Kind.BOUNCE, "rfc3464")
+    (report,) = parsed.reports
+    assert (report.recipient, report.dsn_action, report.status) == ("jdoe@example.com", "failed", "5.1.1")
+    assert report.reporting_mta == "mx.example.org"
 
 
 # --- hostile input stays linear ---------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 The standard part is a per-message field group followed by one group per recipient. Real MTAs
 fold fields, repeat them, leave out Diagnostic-Code, or put the groups in a text part: all handled.
+Some leave out the per-recipient groups altogether: the recipients are then those the
+human-readable text names (in recipient position), with the per-message fields.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import re
 from collections.abc import Collection
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.parse.bounce_text import own_text
 from dsnworker.parse.mail import Mail, decode_bytes
-from dsnworker.parse.recipients import names_another_recipient
+from dsnworker.parse.recipients import names_another_recipient, own_addresses, recipients_in_text
 from dsnworker.parse.text import (
     clean_address,
     decode_xtext,
@@ -38,7 +41,12 @@ _COMMAND_LOWER = re.compile(r"in reply to (rcpt to|mail from|end of data|data|he
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
-    """The standard reading of a message; several format modules start from it, so it is kept."""
+    """The standard reading; else, for a delivery-status part without recipient groups, the text's."""
+    return standard(mail) or _without_recipient_groups(mail)
+
+
+def standard(mail: Mail) -> ParsedMessage | None:
+    """The reading of the per-recipient field groups; several format modules start from it, so it is kept."""
     if "rfc3464" not in mail.memo:
         mail.memo["rfc3464"] = _parse(mail)
     return mail.memo["rfc3464"]  # type: ignore[return-value]
@@ -131,6 +139,29 @@ def _report(
         command=(_command_in(diagnostic) if diagnostic and "in reply to" in diagnostic.lower() else None)
         or (command if body and recipient else None),
     )
+
+
+def _without_recipient_groups(mail: Mail) -> ParsedMessage | None:
+    """A delivery-status part with per-message fields only: the recipients the text names.
+
+    Status, action and diagnostic come from the per-message fields where the MTA put them there.
+    Without a recipient in the text, one report without one (the returned message may tell).
+    """
+    status_text = mail.delivery_status
+    if status_text is None:
+        return None
+    fields: dict[str, str] = {}
+    for block in field_blocks(status_text):
+        for name, value in block:
+            fields.setdefault(name, value)
+    text = own_text(mail)
+    recipients = recipients_in_text(text, own_addresses(mail))
+    if not recipients and not (fields.get("status") or fields.get("action")):
+        return None  # nothing says this part is about a failure: leave the message to the others
+    command = _command_in(text)
+    named: list[str | None] = list(recipients) or [None]
+    reports = [_report(fields, fields, text, command, (r, None), recipients) for r in named]
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
 
 
 def _address(value: str | None) -> str | None:

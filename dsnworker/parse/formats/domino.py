@@ -40,7 +40,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     recipients = [clean_address(m.group(0)) for m in ADDRESS_RE.finditer(body[listed.end() : because.start()][:5000])]
     cause = " ".join(body[because.end() :].lstrip("\n").split("\n\n", 1)[0].split())
     hint = next((reason for phrase, reason in _HINTS if phrase in cause), None)
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     if standard is not None:
         reports = [evolved(r, diagnostic=r.diagnostic or cause or None, hint=hint) for r in standard.reports]
     else:

@@ -43,7 +43,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     reporting = agent.group(1).rstrip(".").lower() if agent else None
     paragraphs = _paragraphs(body, reporting)
     texts = {address.lower(): report for address, report in paragraphs}
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     if standard is None:
         reports = list({id(report): report for _, report in paragraphs}.values())
     else:
