@@ -8,7 +8,8 @@ position*:
 
 - first on its line, after indentation, a bullet or an opening quote: "<x>: 550 ...", "  x",
   "'x' on 3/12/2010", "x (generated from y)"; or alone on its line after a name: "Jane Doe <x>";
-- after a label alone on its line with it: "Recipient: x", "宛先: <x>", "Original-Recipient: rfc822;x";
+- after a short label that starts its line: "Recipient: x", "宛先: <x>", "Original-Recipient: rfc822;x",
+  "ERROR: x - mailbox full";
 - after a word that points at it: "to x", "for <x>", "RCPT TO:<x>", "user x", "mailbox of <x>",
   "Failed recipient(s): x", "SMTP:x" (and a few of these words in German, French, Spanish, Italian);
 - in angle brackets before ':' or '...', where SMTP replies name it: "550 5.1.1 <x>: User unknown".
@@ -64,7 +65,8 @@ _LABEL_NAMES_SOMEONE_ELSE = re.compile(
     r"(?i)\b(?:e-?mail|from|sender|reply|contact|support|help|admin\w*|postmaster|abuse|tel|phone|fax|"
     r"web|url|author|owner|cc|bcc|by)\b"
 )
-_ALONE_AFTER = re.compile(r"[>)\]\"']?[ \t]*[:.,;]?[ \t]*")
+# after the address: nothing, or a separator and what the bounce says of it ("x - mailbox full")
+_ALONE_AFTER = re.compile(r"[>)\]\"']?[ \t]*(?:[:.,;]?[ \t]*|(?:[-–:]|\()[^\n]*)")
 # Words that point at the address right after them (the text before it ends with one of these).
 _CUE_BEFORE = re.compile(
     r"(?i)(?:\b(?:to|for|an|à|para)|"  # the last three: German, French, Spanish/Portuguese "to"
@@ -74,7 +76,7 @@ _CUE_BEFORE = re.compile(
     r"[ \t]*:?[ \t]*(?:rfc822[ \t]*;[ \t]*)?[\"'(\[]?(?:mailto:)?<?$"
 )
 # "<x>: ..." and "<x>... User unknown", as SMTP replies and Sendmail name the recipient
-_CUE_AFTER = re.compile(r">?(?::|\.\.\.)")
+_CUE_AFTER = re.compile(r">:|>?\.\.\.")
 _SENDER_AFTER = re.compile(r"(?i)>?(?::|\.\.\.)?[ \t]*sender\b")
 # A sentence that asks the reader to write to someone: its addresses are help desks.
 _ASKS_FOR_HELP = re.compile(
@@ -179,13 +181,18 @@ def in_recipient_position(line: str, start: int, end: int) -> bool:
     if start <= 60 and _LEAD.fullmatch(line, 0, start):
         return True  # first on its line
     cued = (
-        _CUE_AFTER.match(line, end) or _CUE_BEFORE.search(line, max(0, start - 80), start) or _alone(line, start, end)
+        _CUE_AFTER.match(line, end)
+        or _CUE_BEFORE.search(line, max(0, start - 80), start)
+        or _after_name_or_label(line, start, end)
     )
     return bool(cued) and not _asks_for_help(line[max(0, start - 200) : start])
 
 
-def _alone(line: str, start: int, end: int) -> bool:
-    """A name or a label, then the address and nothing more: "Jane Doe <x>", "Recipient: x"."""
+def _after_name_or_label(line: str, start: int, end: int) -> bool:
+    """A name or a label, then the address and nothing more, or a separator and what is said of it.
+
+    "Jane Doe <x>", "Recipient: x", "Failed: x - mailbox full".
+    """
     if start > 120 or not _ALONE_AFTER.fullmatch(line, end):
         return False
     label = _LABEL.fullmatch(line, 0, start)
