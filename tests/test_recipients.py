@@ -596,3 +596,20 @@ def test_hostile_plain_text_stays_fast_and_bounded(body: str) -> None:
     parsed = parse_message(plain_bounce(body))
     assert time.perf_counter() - started < 5
     assert len(parsed.reports) <= 50
+
+
+def test_report_of_25000_recipients_without_diagnostic_codes_stays_fast() -> None:
+    # each recipient's diagnostic is looked for in a megabyte of text, bounded by the next recipient
+    human = "".join(
+        f"user{n}@example.net: 550 5.1.1 unknown\n" + "    no such mailbox here\n" * 5 for n in range(25_000)
+    )
+    groups = "".join(
+        f"Final-Recipient: rfc822; user{n}@example.net\nAction: failed\nStatus: 5.1.1\n\n" for n in range(25_000)
+    )
+    data = dsn(human + "x" * 1_000_000 + "\n", "Reporting-MTA: dns; mx.example.org\n\n" + groups)
+    started = time.perf_counter()
+    reports = parse_message(data).reports
+    assert time.perf_counter() - started < 10
+    assert len(reports) == 25_000
+    first = reports[0].diagnostic or ""
+    assert first.startswith("550 5.1.1 unknown no such mailbox here") and "user1@" not in first

@@ -210,15 +210,18 @@ def _asks_for_help(before: str) -> bool:
 
 
 def names_another_recipient(line: str, address: str, others: Collection[str] = ()) -> bool:
-    """Whether a line names a recipient other than `address`: one of `others`, or one it starts with."""
-    lower, own = line.lower(), address.lower()
-    if any(other.lower() != own and other.lower() in lower for other in others):
-        return True
-    match = ADDRESS_RE.search(line, 0, MAX_LINE)
-    if match is None or match.start() > 60 or not _LEAD.fullmatch(line, 0, match.start()):
-        return False
-    first = (clean_address(_written(line, match)) or "").lower()
-    return bool(first) and first != own
+    """Whether a line names a recipient other than `address`.
+
+    That is one of `others` (lower-cased), or any address that starts the line.
+    """
+    own = address.lower()
+    for match in ADDRESS_RE.finditer(line, 0, MAX_LINE):
+        found = (clean_address(_written(line, match)) or "").lower()
+        if not found or found == own:
+            continue
+        if found in others or (match.start() <= 60 and _LEAD.fullmatch(line, 0, match.start())):
+            return True
+    return False
 
 
 def one_per_recipient(reports: Sequence[RecipientReport]) -> tuple[RecipientReport, ...]:

@@ -34,6 +34,7 @@ _FIELD_LINE = re.compile(
     r"(?i)[ \t]*(?:to|from|cc|subject|date|sent|message-id|received|return-path|reporting-mta|action|status|"
     r"remote-mta|diagnostic-code|last-attempt-date|final-recipient|original-recipient|arrival-date)[ \t]*:"
 )
+_NEAR_MAX = 100  # recipients whose diagnostic may be looked for in the text
 _COMMAND_RE = re.compile(r"(?i)in reply to (RCPT TO|MAIL FROM|end of DATA|DATA|HELO|EHLO|STARTTLS|AUTH)\b")
 # The same on lower-cased ASCII text: a literal first, so the search skips ahead instead of trying
 # every position. Only for ASCII: (?i) also takes 'ı' and 'İ' for an 'i', which lower() does not.
@@ -97,8 +98,12 @@ def parse_fields(text: str, body: str = "") -> list[RecipientReport]:
     command = _command_in(body) if body else None  # the text's, the same for every recipient: searched once
     addresses = [_addresses(fields) for fields in groups]
     # every recipient, so that a diagnostic taken from the text stops where the next one is named
-    named = [recipient for recipient, _ in addresses if recipient]
-    return [_report(f, per_message, body, command, a, named) for f, a in zip(groups, addresses, strict=True)]
+    named = frozenset(recipient.lower() for recipient, _ in addresses if recipient)
+    return [
+        # the text is searched for the first recipients only: hostile reports have thousands
+        _report(f, per_message, body if number < _NEAR_MAX else "", command, a, named)
+        for number, (f, a) in enumerate(zip(groups, addresses, strict=True))
+    ]
 
 
 def _addresses(fields: dict[str, str]) -> tuple[str | None, str | None]:
@@ -118,7 +123,7 @@ def _report(
     body: str,
     command: str | None,
     addresses: tuple[str | None, str | None],
-    recipients: list[str],
+    recipients: Collection[str],
 ) -> RecipientReport:
     recipient, original = addresses
     diagnostic = unfold(strip_type(fields.get("diagnostic-code"))) or None
@@ -137,7 +142,7 @@ def _report(
         reporting_mta=reporting,
         # the reply's own "(in reply to RCPT TO command)" first, else what the text says
         command=(_command_in(diagnostic) if diagnostic and "in reply to" in diagnostic.lower() else None)
-        or (command if body and recipient else None),
+        or (command if recipient else None),
     )
 
 
@@ -159,8 +164,9 @@ def _without_recipient_groups(mail: Mail) -> ParsedMessage | None:
     if not recipients and not (fields.get("status") or fields.get("action")):
         return None  # nothing says this part is about a failure: leave the message to the others
     command = _command_in(text)
+    others = frozenset(r.lower() for r in recipients)
     named: list[str | None] = list(recipients) or [None]
-    reports = [_report(fields, fields, text, command, (r, None), recipients) for r in named]
+    reports = [_report(fields, fields, text, command, (r, None), others) for r in named]
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
 
 
@@ -187,7 +193,7 @@ def text_near(body: str, address: str, others: Collection[str] = (), max_lines: 
     """The human-readable lines a bounce prints next to a recipient, as its diagnostic.
 
     They stop at a blank line, at a header or field line, and at a line that names another
-    recipient (one of `others`, or an address that starts the line).
+    recipient (one of `others`, the report's recipients lower-cased, or an address that starts the line).
     """
     lower, needle = body.lower(), address.lower()
     at = lower.find(needle)

@@ -27,7 +27,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
         return None
     text = own_text(mail)
     recipients = recipients_in_text(text, own_addresses(mail))
-    reports = [report_from_text(r, text_near(text, r, recipients) or _first_error(text)) for r in recipients]
+    others = frozenset(r.lower() for r in recipients)
+    reports = [report_from_text(r, text_near(text, r, others) or _first_error(text)) for r in recipients]
     if not reports:
         diagnostic = _first_error(text)
         if diagnostic is None:
