@@ -10,9 +10,10 @@ import logging
 from collections.abc import Callable
 from types import ModuleType
 
-from dsnworker.model import Kind, ParsedMessage, evolved
+from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import arf, autoreply, formats, rfc3464
-from dsnworker.parse.mail import Mail
+from dsnworker.parse.mail import Mail, Message, decode_header
+from dsnworker.parse.recipients import is_bounce_address, one_per_recipient, own_addresses
 from dsnworker.parse.returned import chosen_headers, original_message_id, original_recipient, returned_message
 from dsnworker.parse.text import clean_address
 
@@ -41,14 +42,19 @@ def parse_message(data: bytes) -> ParsedMessage:
 
 
 def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
-    """Attach the returned message's Message-ID and headers; recover missing recipients from it."""
+    """Attach the returned message's Message-ID and headers; recover missing recipients from it.
+
+    A bounce gets one report per recipient (`recipients.one_per_recipient`), before and after that.
+    """
     try:
         returned = returned_message(mail)
     except Exception:
         returned = None
     reports = parsed.reports
+    if parsed.kind is Kind.BOUNCE and len(reports) > 1:
+        reports = one_per_recipient(reports)
     if returned is not None and parsed.kind is Kind.BOUNCE:
-        addressed = _single_address(original_recipient(returned))
+        addressed = _addressed(reports, mail, returned)
         if addressed:
             # who the returned message was addressed to: the recipient where the bounce names none,
             # and the original recipient (the contract's fallback) where the report has no
@@ -63,6 +69,8 @@ def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
                 else r
                 for r in reports
             )
+            if len(reports) > 1:
+                reports = one_per_recipient(reports)
     return evolved(
         parsed,
         reports=reports,
@@ -72,8 +80,28 @@ def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
     )
 
 
+def _addressed(reports: tuple[RecipientReport, ...], mail: Mail, returned: Message) -> str | None:
+    """Whom the returned message was addressed to, if that can be a failed recipient of this bounce.
+
+    The bounce's own addresses, a list's or VERP bounce address, or a list's posting address cannot:
+    the returned message was then not addressed to the recipient who failed.
+    """
+    address = _single_address(original_recipient(returned))
+    if not address:
+        return None
+    lower = address.lower()
+    for report in reports:
+        if report.recipient and report.recipient.lower() == lower:
+            return address  # a recipient the bounce itself reports (the usual case, told cheaply)
+    if lower in own_addresses(mail) or is_bounce_address(address):
+        return None
+    posting = clean_address(decode_header(returned.get("List-Post")))
+    return None if posting and posting.lower() == lower else address
+
+
 def _single_address(to: str | None) -> str | None:
     """The one address a To header holds; None for none or several (a list's or a team's send)."""
     if not to or to.count("@") != 1:
         return None
-    return clean_address(to)
+    address = clean_address(to)
+    return address if address and "@" in address else None

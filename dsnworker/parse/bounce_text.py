@@ -9,7 +9,7 @@ import re
 
 from dsnworker.model import RecipientReport, evolved
 from dsnworker.parse.mail import Mail
-from dsnworker.parse.text import ADDRESS_RE, clean_address, find_reply_code, find_status
+from dsnworker.parse.text import find_reply_code, find_status
 
 DAEMON_FROM = re.compile(
     r"(?i)mailer[-_ ]?daemon|postmaster|mail ?delivery|mail ?administrator|mdaemon|mail ?system|"
@@ -28,10 +28,11 @@ QUOTE_START = re.compile(
     r"(?im)^[ \t]*(?:(?:-{2,}|={2,}|\*{2,})[ \t]*)?(?:"  # not [ \t]*(...)?[ \t]*: quadratic on blank runs
     r"this is a copy of the message|original message follows|below this line is a copy|"
     r"the original message (?:was|is|follows|headers)|returned message|undelivered message (?:headers )?follows|"
-    r"message headers follow|original message headers|headers of (?:the|your) (?:original )?message|"
+    r"message headers follow|original message headers|headers? of (?:the|your) (?:original )?message|"
     r"the headers of the original message|unsent message below|your message reads)"
 )
-_SKIP_LOCALS = re.compile(r"(?i)^(?:mailer-daemon|postmaster|double-bounce|nobody|root|abuse|noreply|no-reply)$")
+# The first transport header of a copied message: where a bounce without a marker starts quoting it.
+_COPY_HEADER = re.compile(r"(?im)^(?:received|return-path|dkim-signature|arc-seal|x-received)[ \t]*:")
 
 
 def looks_like_bounce(mail: Mail) -> bool:
@@ -41,22 +42,8 @@ def looks_like_bounce(mail: Mail) -> bool:
 def own_text(mail: Mail) -> str:
     """The bounce's own words: the body text before it starts quoting the original message."""
     body = mail.body_text
-    match = QUOTE_START.search(body)
-    return body[: match.start()] if match else body
-
-
-def candidate_recipients(text: str, mail: Mail) -> list[str]:
-    """Addresses the bounce text names, minus the bounce's own sender and daemon addresses."""
-    exclude = {a.lower() for a in ADDRESS_RE.findall(mail.from_ + " " + mail.header("To"))}
-    seen: list[str] = []
-    for match in ADDRESS_RE.finditer(text):
-        address = clean_address(match.group(0)) or ""
-        local = address.rsplit("@", 1)[0].strip('"')
-        if not address or address.lower() in exclude or _SKIP_LOCALS.match(local):
-            continue
-        if address.lower() not in (s.lower() for s in seen):
-            seen.append(address)
-    return seen
+    ends = [found.start() for found in (QUOTE_START.search(body), _COPY_HEADER.search(body)) if found]
+    return body[: min(ends)] if ends else body
 
 
 def report_from_text(recipient: str | None, diagnostic: str | None, **fields: str | None) -> RecipientReport:

@@ -131,7 +131,9 @@ def part_text(part: Message) -> str:
         return ""
     if not isinstance(payload, bytes):
         return ""
-    return decode_bytes(payload[:_MAX_BYTES], _safe_charset(part))
+    text = decode_bytes(payload[:_MAX_BYTES], _safe_charset(part))
+    # base64 carries text in its canonical CRLF form (RFC 2045): give it the LF of everything else
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _safe_charset(part: Message) -> str | None:
@@ -292,20 +294,16 @@ class Mail:
 
     @cached_view
     def delivery_status(self) -> str | None:
-        """The text of the message/delivery-status part (or its RFC 6533 global form), if any."""
-        for part in self.parts_of_type("message/delivery-status", "message/global-delivery-status"):
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                raw = _blocks_bytes(payload)
-                cte = part.get("Content-Transfer-Encoding", "").strip().lower()
-                if cte in ("base64", "quoted-printable"):
-                    holder = Message()
-                    holder["Content-Transfer-Encoding"] = cte
-                    holder.set_payload(raw.decode("ascii", "surrogateescape"))
-                    return part_text(holder)
-                return decode_bytes(raw, "utf-8")
-            return part_text(part)
-        return None
+        """The text of the message/delivery-status part (or its RFC 6533 global form), if any.
+
+        Of several such parts, the first with per-recipient fields: some MTAs put prose, or
+        nothing, in a first one.
+        """
+        parts = self.parts_of_type("message/delivery-status", "message/global-delivery-status")
+        if len(parts) < 2:
+            return _status_text(parts[0]) if parts else None
+        texts = [_status_text(part) for part in parts]
+        return next((text for text in texts if _RECIPIENT_FIELD.search(text)), texts[0])
 
     @cached_view
     def body_text(self) -> str:
@@ -335,6 +333,24 @@ class Mail:
             if ctype in ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers"):
                 return _headers_message(part_text(part))
         return None
+
+
+_RECIPIENT_FIELD = re.compile(r"(?im)^[ \t]*(?:final|original|x-actual)-recipient[ \t]*:")
+
+
+def _status_text(part: Message) -> str:
+    """The decoded text of a delivery-status part, whether compat32 split it into field blocks or not."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return part_text(part)
+    raw = _blocks_bytes(payload)
+    cte = part.get("Content-Transfer-Encoding", "").strip().lower()
+    if cte in ("base64", "quoted-printable"):
+        holder = Message()
+        holder["Content-Transfer-Encoding"] = cte
+        holder.set_payload(raw.decode("ascii", "surrogateescape"))
+        return part_text(holder)
+    return decode_bytes(raw, "utf-8")
 
 
 def _headers_message(text: str) -> Message:

@@ -91,11 +91,56 @@ def clean_address(value: str | None) -> str | None:
     elif '"' not in text:
         match = ADDRESS_RE.search(text)
         if match:
-            text = match.group(0)
+            found = match.group(0)
+            # 'user@example.com' (Exchange quotes its recipients): the quote is not the local part's
+            quoted = found[0] == "'" and text[match.end() : match.end() + 1] == "'"
+            text = found[1:] if quoted else found
     text = text.strip().strip("<>").strip().rstrip(".,;:)]>")
     if text.lower().startswith("mailto:"):
         text = text[7:]
-    return text or None
+    if not text:
+        return None
+    # only these can be an Exchange or X.400 form (attribute=value, SMTP:, IMCEA...): a cheap test first
+    if "=" in text or text[4:5] == ":" or (text[0] in "iI" and text[:5].upper() == "IMCEA"):
+        return exchange_address(text)
+    return text
+
+
+# Exchange's own forms of a recipient: `SMTP:user@example.com`; IMCEA encapsulation, another address
+# type wrapped in an SMTP one with `+XX` hex escapes (`IMCEASMTP-user+40example+2Ecom@host`,
+# `IMCEAEX-_O=ORG_OU=..._CN=jdoe@host`); X.400 O/R addresses (`/S=Doe/G=John/O=ACME/C=US/`) and
+# legacy Exchange DNs (`/O=ORG/OU=.../CN=RECIPIENTS/CN=jdoe`), which are no SMTP address at all.
+_SMTP_PREFIX = re.compile(r"(?i)smtp[ \t]*[:=][ \t]*")
+_IMCEA = re.compile(r"(?i)IMCEA([A-Z0-9]{1,16})-([^@]{1,512})@[^@]{1,255}")
+_HEX_ESCAPE = re.compile(r"\+([0-9A-Fa-f]{2})")
+# an X.400 address may carry an RFC 822 one (RFC 1327: `/DDA.RFC-822=jdoe(a)example.com/`)
+_X400_RFC822 = re.compile(r"(?i)(?:^|[/;])[ \t]*(?:DDA[.:])?RFC-?822[ \t]*=([^/;]{3,256})")
+_RFC1327 = re.compile(r"\((a|p|b|q|u|l|r)\)")
+_RFC1327_CHARS = {"a": "@", "p": "%", "b": "!", "q": '"', "u": "_", "l": "(", "r": ")"}
+
+
+def exchange_address(text: str) -> str | None:
+    """The SMTP address an Exchange or X.400 form of a recipient stands for: None when it names none.
+
+    Any other text comes back as it is.
+    """
+    head = text[:5].upper()
+    if head.startswith("SMTP"):
+        prefix = _SMTP_PREFIX.match(text)
+        return (text[prefix.end() :] or None) if prefix else text
+    if head == "IMCEA":
+        match = _IMCEA.fullmatch(text)
+        if match is None:
+            return text
+        if match.group(1).upper() != "SMTP":
+            return None  # an Exchange DN, a Notes or X.400 name: no SMTP address inside
+        decoded = _HEX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), match.group(2))
+        return decoded if "@" in decoded else None
+    if "@" not in text and text.count("=") >= 2 and ("/" in text or ";" in text):
+        inside = _X400_RFC822.search(text)
+        address = _RFC1327.sub(lambda m: _RFC1327_CHARS[m.group(1)], inside.group(1).strip()) if inside else ""
+        return address if "@" in address else None
+    return text
 
 
 _XTEXT_RE = re.compile(r"\+(2B|3D)")

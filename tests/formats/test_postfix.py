@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
+import pytest
+
+from dsnworker.analyse import Analyser
 from dsnworker.parse import parse_message
+
+ANALYSER = Analyser.with_rules()
 
 REPORT = b"""From: MAILER-DAEMON@mx.example.org (Mail Delivery System)
 To: sender@example.org
@@ -148,3 +155,118 @@ def test_crlf_copy_parses_the_same() -> None:
     )
     rcpt = parse_message(data.replace(b"\n", b"\r\n")).reports[0]
     assert (rcpt.recipient, rcpt.command, rcpt.remote_mta) == ("rcpt@example.com", "RCPT", "mx.example.com")
+
+
+# --- each recipient's paragraph ends where the next recipient's begins ----------------------------
+
+TWO_RECIPIENTS = b"""From: MAILER-DAEMON@mx.example.org (Mail Delivery System)
+To: sender@example.org
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+%(encoding)s
+%(human)s
+--B
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.org
+
+Final-Recipient: rfc822; %(first)s
+Original-Recipient: rfc822;%(first)s
+Action: failed
+Status: 5.5.0
+Remote-MTA: dns; outlook-com.olc.protection.outlook.com
+Diagnostic-Code: smtp; 550 5.5.0 Requested action not taken: mailbox unavailable
+
+Final-Recipient: rfc822; someone@example.net
+Original-Recipient: rfc822;someone@example.net
+Action: failed
+Status: 5.7.1
+Remote-MTA: dns; mx.example.net
+Diagnostic-Code: smtp; 554 5.7.1 Service unavailable; Client host [192.0.2.25] blocked
+
+--B--
+"""
+HUMAN = (
+    "This is the mail system at host mx.example.org.\n\n"
+    "I'm sorry to have to inform you that your message could not\n"
+    "be delivered to one or more recipients. It's attached below.\n\n"
+    "                   The mail system\n\n"
+    "<%(first)s>: host\n"
+    "    outlook-com.olc.protection.outlook.com[192.0.2.7] said: 550 5.5.0\n"
+    "    Requested action not taken: mailbox unavailable (S2017062302)\n"
+    "    [AB1PR01MB1234.eurprd01.prod.outlook.com] (in reply to RCPT TO command)\n"
+    "%(gap)s"
+    "<someone@example.net>: host mx.example.net[192.0.2.8] said: 554 5.7.1 Service\n"
+    "    unavailable; Client host [192.0.2.25] blocked using zen.spamhaus.org;\n"
+    "    https://www.spamhaus.org/query/ip/192.0.2.25 (in reply to RCPT TO command)\n"
+)
+OUTLOOK_REPLY = (
+    "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302) [AB1PR01MB1234.eurprd01.prod.outlook.com]"
+)
+SPAMHAUS_REPLY = (
+    "554 5.7.1 Service unavailable; Client host [192.0.2.25] blocked using zen.spamhaus.org; "
+    "https://www.spamhaus.org/query/ip/192.0.2.25"
+)
+
+
+def two_recipients(first: str, gap: str = "\n", base64_crlf: bool = False) -> bytes:
+    """A Postfix report on `first` (Outlook's quoted-local-part refusal) and a blocklisted second."""
+    human = HUMAN % {"first": first, "gap": gap}
+    encoding = ""
+    if base64_crlf:  # base64 carries the text in its canonical CRLF form
+        encoding = "Content-Transfer-Encoding: base64\n"
+        human = base64.encodebytes(human.replace("\n", "\r\n").encode()).decode()
+    return TWO_RECIPIENTS % {
+        b"encoding": encoding.encode(),
+        b"human": human.encode(),
+        b"first": first.encode(),
+    }
+
+
+def eol(data: bytes, ending: str) -> bytes:
+    return data.replace(b"\n", {"lf": b"\n", "crlf": b"\r\n", "cr": b"\r"}[ending])
+
+
+@pytest.mark.parametrize("ending", ["lf", "crlf", "cr"])
+def test_paragraph_without_a_blank_line_stops_at_the_next_recipient(ending: str) -> None:
+    parsed = parse_message(eol(two_recipients('"taro..yamada"@outlook.jp', gap=""), ending))
+    assert [(r.recipient, r.diagnostic) for r in parsed.reports] == [
+        ('"taro..yamada"@outlook.jp', OUTLOOK_REPLY),
+        ("someone@example.net", SPAMHAUS_REPLY),
+    ]
+
+
+@pytest.mark.parametrize("ending", ["lf", "crlf", "cr"])
+def test_quoted_local_part_refusal_is_not_read_as_the_next_recipients_listing(ending: str) -> None:
+    out = ANALYSER.analyse(eol(two_recipients('"taro..yamada"@outlook.jp', gap=""), ending), "x")
+    assert [(o.report.recipient, o.verdict.reason) for o in out if o.report] == [
+        ('"taro..yamada"@outlook.jp', "quoted_local_part"),
+        ("someone@example.net", "blocked"),
+    ]
+
+
+@pytest.mark.parametrize("first", ['"a b"@example.com', '"taro..yamada"@outlook.jp', '"x<y>z"@example.com'])
+@pytest.mark.parametrize("ending", ["lf", "crlf", "cr"])
+def test_quoted_local_part_with_spaces_or_brackets_has_its_own_paragraph(first: str, ending: str) -> None:
+    parsed = parse_message(eol(two_recipients(first), ending))
+    report = parsed.reports[0]
+    assert (report.recipient, report.remote_mta, report.command) == (
+        first,
+        "outlook-com.olc.protection.outlook.com",
+        "RCPT",
+    )
+    assert report.diagnostic == OUTLOOK_REPLY
+
+
+def test_paragraphs_of_a_base64_part_in_crlf_are_split() -> None:
+    parsed = parse_message(two_recipients('"taro..yamada"@outlook.jp', base64_crlf=True))
+    assert [(r.recipient, r.diagnostic) for r in parsed.reports] == [
+        ('"taro..yamada"@outlook.jp', OUTLOOK_REPLY),
+        ("someone@example.net", SPAMHAUS_REPLY),
+    ]

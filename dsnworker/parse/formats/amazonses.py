@@ -40,7 +40,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     marks = mail.header("X-SES-Outgoing") or mail.header("X-AWS-Outgoing") or "amazonses.com" in mail.from_.lower()
     if not marks or not mail.delivery_status:
         return None
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     reports = [_unwrap(r) for r in standard.reports] if standard else []
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports)) if reports else None
 

@@ -43,7 +43,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
             command = command_of(text[4:])
         elif text.startswith("<<< ") and recipient:
             current.append(text[4:])
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     if standard is None:
         reports = list(texts.values())[:100]
     else:

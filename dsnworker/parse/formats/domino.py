@@ -32,7 +32,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         return None
     recipients = [clean_address(m.group(0)) for m in ADDRESS_RE.finditer(body[listed.end() : because.start()][:5000])]
     cause = " ".join(body[because.end() :].lstrip("\n").split("\n\n", 1)[0].split())
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     if standard is not None:
         reports = [evolved(r, diagnostic=r.diagnostic or cause or None) for r in standard.reports]
     else:

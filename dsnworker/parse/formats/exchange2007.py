@@ -51,7 +51,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     text = text[: end.start()] if end else text[:20000]
     servers = {kind.lower(): host.lower() for kind, host in _SERVER.findall(text)}
     from_text = _from_text(text, servers)
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     if not standard:
         return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(from_text)) if from_text else None
     by_address = {(r.recipient or "").lower(): r for r in from_text}

@@ -28,7 +28,7 @@ _START = re.compile(
 _END = re.compile(
     r"(?m)^(?:-{3,} ?This is a copy of|-{3,} ?The body of the message|-{3,} ?The header of the original|"
     r"No action is required on your part|Included is a copy of the message header|Reporting-MTA:|Action:|"
-    r"Final-Recipient:)"
+    r"Final-Recipient:|Received:|Return-Path:)"  # the last two: a copied header without a title line
 )
 _HOST = re.compile(r"^host ([\w.\-]{1,255}) \[[\d.:a-fA-F]{1,64}\]:?\s*")
 _ERROR_FROM = re.compile(

@@ -40,7 +40,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     sender = mail.from_.lower()
     if "mailer-daemon@google" not in sender:
         return None
-    if rfc3464.parse(mail) is not None:
+    if rfc3464.standard(mail) is not None:
         return None  # a real DSN: the standard parser reads it
     body = mail.body_text
     if not any(map(body.__contains__, _MARKERS)) or "groups.google.com/support" in body:

@@ -40,7 +40,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         blocks[-1].setdefault(label, value)
     texts = [_report(block) for block in blocks if block.get("recipient address")]
     by_address = {(r.recipient or "").lower(): r for r in texts}
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     if standard is None:
         reports = texts
     else:

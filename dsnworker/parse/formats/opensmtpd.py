@@ -37,7 +37,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         lines[recipient.lower()] = report_from_text(
             recipient, diagnostic, dsn_action="delayed" if delayed else "failed"
         )
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     if standard is None:
         reports = list(lines.values())
     else:

@@ -1,6 +1,9 @@
-"""The last resort for bounces in no format we know: addresses in the text and the lines near them.
+"""The last resort for bounces in no format we know: the recipients the text names, and the lines
+next to them.
 
-Applies only to messages that look like bounces (daemon sender or bounce-like subject).
+Applies only to messages that look like bounces (daemon sender or bounce-like subject). Only
+addresses in recipient position count (`parse.recipients`): not the returned message's headers,
+help prose or the sender's own bounce address.
 """
 
 from __future__ import annotations
@@ -8,22 +11,24 @@ from __future__ import annotations
 import re
 
 from dsnworker.model import Kind, ParsedMessage
-from dsnworker.parse.bounce_text import candidate_recipients, looks_like_bounce, own_text, report_from_text
+from dsnworker.parse.bounce_text import looks_like_bounce, own_text, report_from_text
 from dsnworker.parse.mail import Mail
+from dsnworker.parse.recipients import own_addresses, recipients_in_text
 from dsnworker.parse.rfc3464 import text_near
 
 NAME = "plaintext"
-_ERROR_LINE = re.compile(
-    r"(?im)^.*(?:\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|error|fail|unknown|reject|denied|refused).*$"
-)
+# A line with an SMTP reply or status code says more than one that only says "error".
+_CODE_LINE = re.compile(r"(?m)^.*(?:(?:^|[\s:(\[])[45]\d\d[ \-]|\b[45]\.\d{1,3}\.\d{1,3}\b).*$")
+_ERROR_LINE = re.compile(r"(?im)^.*(?:error|fail|unknown|reject|denied|refused).*$")
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
     if not looks_like_bounce(mail):
         return None
     text = own_text(mail)
-    recipients = candidate_recipients(text, mail)[:50]
-    reports = [report_from_text(r, text_near(text, r) or _first_error(text)) for r in recipients]
+    recipients = recipients_in_text(text, own_addresses(mail))
+    others = frozenset(r.lower() for r in recipients)
+    reports = [report_from_text(r, text_near(text, r, others) or _first_error(text)) for r in recipients]
     if not reports:
         diagnostic = _first_error(text)
         if diagnostic is None:
@@ -33,5 +38,5 @@ def parse(mail: Mail) -> ParsedMessage | None:
 
 
 def _first_error(text: str) -> str | None:
-    match = _ERROR_LINE.search(text)
+    match = _CODE_LINE.search(text) or _ERROR_LINE.search(text)
     return match.group(0).strip() if match else None

@@ -11,6 +11,7 @@ transcript ("In: RCPT TO:<...>", "Out: 451 ..."): the last refused command is th
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
@@ -21,7 +22,11 @@ from dsnworker.parse.text import clean_address, field_blocks, find_reply_code, s
 NAME = "postfix"
 _MARKERS = ("This is the mail system at host", "This is the Postfix program at host")
 _AGENT = re.compile(r"This is the (?:mail system|Postfix program) at host ([\w.\-]{1,255})")
-_ENTRY = re.compile(r"^<([^<>\s]{1,512}@[^<>\s]{1,255})>(?: \(expanded from <([^<>\s]{0,512})>\))?: ")
+# A recipient's entry starts a line with its address in brackets; a quoted local part may hold
+# spaces and brackets (<"a b"@example.com>). Then, perhaps on a folded line, "(expanded from <alias>)"
+# and ": ".
+_ENTRY = re.compile(r'<((?:"(?:[^"\\\n]|\\.){1,256}"|[^<>\s"]{1,512})@[^<>\s]{1,255})>')
+_ENTRY_TAIL = re.compile(r"(?:\(expanded from <([^<>]{0,512})>\))?: ")
 _SAID = re.compile(r"(?:^|: )host ([\w.\-]{1,255})\[[^\]]{0,64}\](?::\d+)? (said|refused to talk to me): ")
 _IN_REPLY = re.compile(r"\s*\(in reply to (.{1,40}?) command\)\s*$")
 _TRANSCRIPT_LINE = re.compile(r"^ (In|Out):\s+(.*)$")
@@ -38,7 +43,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     reporting = agent.group(1).rstrip(".").lower() if agent else None
     paragraphs = _paragraphs(body, reporting)
     texts = {address.lower(): report for address, report in paragraphs}
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     if standard is None:
         reports = list({id(report): report for _, report in paragraphs}.values())
     else:
@@ -49,16 +54,41 @@ def parse(mail: Mail) -> ParsedMessage | None:
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
 
 
+def _entries(body: str) -> Iterator[tuple[str, str]]:
+    """Each recipient's address and the text after it: up to a blank line, or to the next recipient.
+
+    An entry starts a line ("<rcpt>: host ...") and goes on in lines folded by 4 spaces; a line
+    that starts with another recipient's address begins that recipient's entry, blank line or not.
+    """
+    for paragraph in body.split("\n\n")[:500]:
+        paragraph = paragraph.lstrip()
+        if "\n<" not in paragraph:  # at most one entry, at the start: no need to look at the lines
+            entry = _ENTRY.match(paragraph) if paragraph.startswith("<") else None
+            if entry is not None:
+                yield entry.group(1), paragraph[entry.end() :]
+            continue
+        address: str | None = None
+        lines: list[str] = []
+        for line in paragraph.split("\n")[:1000]:
+            entry = _ENTRY.match(line) if line.startswith("<") else None
+            if entry and (address is None or entry.group(1).lower() != address.lower()):
+                if address is not None:
+                    yield address, " ".join(lines)
+                address, lines = entry.group(1), [line[entry.end() :]]
+            elif address is not None:
+                lines.append(line)
+        if address is not None:
+            yield address, " ".join(lines)
+
+
 def _paragraphs(body: str, reporting: str | None) -> list[tuple[str, RecipientReport]]:
     found: list[tuple[str, RecipientReport]] = []
-    for paragraph in body.split("\n\n")[:500]:
-        if not paragraph.lstrip().startswith("<"):
-            continue  # not a recipient's paragraph: no need to join its lines
-        paragraph = " ".join(paragraph.split())
-        match = _ENTRY.match(paragraph)
-        if match is None:
-            continue
-        text = paragraph[match.end() :]
+    for address, lines in _entries(body):
+        text = " ".join(lines.split())
+        tail = _ENTRY_TAIL.match(text)
+        if tail is None:
+            continue  # an address in brackets, but not a recipient's entry
+        text = text[tail.end() :]
         remote = command = None
         said = _SAID.search(text[:300])
         reply_code = None
@@ -71,8 +101,8 @@ def _paragraphs(body: str, reporting: str | None) -> list[tuple[str, RecipientRe
         in_reply = _IN_REPLY.search(text)
         if in_reply:
             command, text = command_of(in_reply.group(1)), text[: in_reply.start()]
-        recipient = clean_address(match.group(1)) or match.group(1)
-        original = clean_address(match.group(2)) if match.group(2) else None
+        recipient = clean_address(address) or address
+        original = clean_address(tail.group(1)) if tail.group(1) else None
         report = report_from_text(
             recipient,
             _without_repeated_codes(text),

@@ -39,7 +39,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         body = re.sub(r"(?m)^> ?", "", body)  # a forwarded bounce
     entries = _transcript(body)
     reasons = _fatal_reasons(body)
-    standard = rfc3464.parse(mail)
+    standard = rfc3464.standard(mail)
     if standard is not None:
         reports = [_enriched(r, entries, reasons, body) for r in standard.reports[:100]]
     else:
@@ -56,7 +56,7 @@ def _forwarded(mail: Mail) -> ParsedMessage | None:
     if returned is None or not str(returned.get("Content-Type", "")).lower().startswith("multipart/report"):
         return None
     try:
-        nested = rfc3464.parse(Mail(returned.as_bytes()))
+        nested = rfc3464.standard(Mail(returned.as_bytes()))
     except Exception:  # an attached message too broken to serialise: nothing to read
         return None
     return evolved(nested, format=NAME) if nested is not None else None

@@ -24,7 +24,7 @@ _SESSION = re.compile(r"(?m)^SMTP:([A-Z ]{2,12}?) host ([\w.\-\[\]:]{1,255}): (.
 
 def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
-    if _MARKER not in body[:3000] or rfc3464.parse(mail) is not None:
+    if _MARKER not in body[:3000] or rfc3464.standard(mail) is not None:
         return None
     details = body.find("Technical details:")
     listing = body[: details if details >= 0 else len(body)]
