@@ -117,3 +117,30 @@ def test_delivery_incomplete_letter_is_a_delay() -> None:
 def test_newer_letter_without_failed_recipients_header_names_the_recipient_in_its_sentence() -> None:
     letter = MODERN.replace(b"X-Failed-Recipients: carol@example.com\n", b"")
     assert [r.recipient for r in parse_message(letter).reports] == ["carol@example.com"]
+
+
+RELAYED_LETTER = b"""From: Mail Delivery System <MAILER-DAEMON@relay.example.net>
+To: sender@example.org
+Subject: Undeliverable message
+Content-Type: text/plain; charset=utf-8
+
+** Address not found **
+
+Your message wasn't delivered to bob@example.com because the address couldn't be found, or is unable to receive mail.
+
+The response from the remote server was:
+550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. - gsmtp
+"""
+
+
+def test_gmail_letter_relayed_by_another_sender_is_read_by_its_shape() -> None:
+    parsed = parse_message(RELAYED_LETTER)
+    (report,) = parsed.reports
+    assert parsed.format == "gmail"
+    assert (report.recipient, report.status, report.reply_code) == ("bob@example.com", "5.1.1", "550")
+    assert report.diagnostic is not None and report.diagnostic.startswith("550 5.1.1 The email account")
+
+
+def test_a_heading_alone_does_not_make_a_gmail_letter() -> None:
+    data = RELAYED_LETTER.replace(b"The response from the remote server was:\n", b"")
+    assert parse_message(data).format != "gmail"

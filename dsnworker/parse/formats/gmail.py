@@ -25,6 +25,9 @@ _DETAILS = re.compile(r"(?m)^Technical details of (permanent|temporary) failure:
 _DELAYED = re.compile(r"has been delayed|\*\* Delivery incomplete \*\*|There was a temporary problem delivering")
 _LETTER_RECIPIENT = re.compile(r"(?:delivered to|delivering your message to) (" + ADDRESS_RE.pattern + ")")
 _RESPONSE = re.compile(r"(?im)^The response (?:from the remote server )?was:[ \t]*$")
+_HEADING = re.compile(
+    r"(?m)^\*\* (?:Address not found|Message not delivered|Delivery incomplete|Message blocked) \*\*[ \t]*$"
+)
 _BOILERPLATE = re.compile(
     r"(?is)^Google tried to deliver your message, but it was rejected by the (?:recipient domain|"
     r"server for the recipient domain \S+ by (?P<host>[\w.\-]+?)\.? \[[\d.:a-f]+\])\.\s*"
@@ -38,11 +41,15 @@ _STATE_COMMAND.update({"15": "DATA", "17": "DATA", "18": "DATA"})
 
 def parse(mail: Mail) -> ParsedMessage | None:
     sender = mail.from_.lower()
-    if "mailer-daemon@google" not in sender:
+    body = mail.body_text
+    # Gmail's letter is known by its sender, or, relayed or forwarded by someone else, by its shape:
+    # a "** Address not found **" heading and Google's "The response ... was:" or "Technical details"
+    if "mailer-daemon@google" not in sender and not (
+        _HEADING.search(body[:3000]) and (_RESPONSE.search(body[:5000]) or _DETAILS.search(body[:5000]))
+    ):
         return None
     if rfc3464.standard(mail) is not None:
         return None  # a real DSN: the standard parser reads it
-    body = mail.body_text
     if not any(map(body.__contains__, _MARKERS)) or "groups.google.com/support" in body:
         return None
     end = _END.search(body)
