@@ -119,3 +119,19 @@ def test_localised_ndr_keeps_the_quoted_remote_reply() -> None:
     report = parse_message(LOCALISED).reports[0]
     assert report.recipient == "dave@example.jp"
     assert report.diagnostic == "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found"
+
+
+def test_dutch_ndr_is_read_by_its_own_heading() -> None:
+    data = (
+        TEXT_ONLY.replace(
+            b"Delivery has failed to these recipients or groups:",
+            "Uw bericht kan niet worden bezorgd bij de volgende geadresseerden of groepen:".encode(),
+        )
+        .replace(b"Diagnostic information for administrators:", b"Diagnostische gegevens voor beheerders:")
+        .replace(b"Generating server:", b"Bronserver:")
+        .replace(b"Original message headers:", b"Oorspronkelijke berichtkoppen:")
+    )
+    parsed = parse_message(data)
+    (report,) = parsed.reports
+    assert parsed.format == "exchange2007"
+    assert (report.recipient, report.status, report.reply_code) == ("alice@example.com", "5.1.10", "550")

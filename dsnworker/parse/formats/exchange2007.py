@@ -26,8 +26,15 @@ _HEADINGS = (
     "Diagnoseinformationen für Administratoren:",
     "Informations de diagnostic pour les administrateurs",
     "Información de diagnóstico para administradores:",
+    "Informações de diagnóstico para administradores:",
+    "Informazioni di diagnostica per gli amministratori:",
+    "Diagnostische gegevens voor beheerders:",
 )
-_END = re.compile(r"(?m)^(?:Original message headers|元のメッセージ ヘッダー|Ursprüngliche Nachrichtenkopfzeilen)")
+_END = re.compile(
+    r"(?m)^(?:Original message headers|元のメッセージ ヘッダー|Ursprüngliche Nachrichtenkopfzeilen|"
+    r"Oorspronkelijke berichtkoppen|Intestazioni originali del messaggio|Cabeçalhos da mensagem original|"
+    r"Encabezados del mensaje original|En-têtes du message d'origine)"
+)
 _SERVER = re.compile(r"(?m)^(Generating|Receiving) server: ?([\w.\-]+)")
 _NEXT_ATTEMPT = re.compile(r"'\s+\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4} ")
 _QUOTED_REPLY = re.compile(r"'[245]\d\d[ \-]")
@@ -39,8 +46,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if _FORWARDED.match(mail.subject):
         return None
     body = mail.body_text
-    # one cheap scan before the five headings, which follow the short user-facing text
-    if body.find("dministra", 0, 30000) < 0 and body.find("管理者", 0, 30000) < 0:
+    # one cheap scan before the headings, which follow the short user-facing text
+    if all(body.find(token, 0, 30000) < 0 for token in ("ministra", "管理者", "beheerders")):
         return None
     head = body[:30000]
     heading = next((h for h in _HEADINGS if h in head), None)
