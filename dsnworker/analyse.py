@@ -31,7 +31,7 @@ class Analyser:
 
     def analyse(self, data: bytes, source: str) -> list[Outcome]:
         try:
-            message = parse_message(data)
+            message = parse_message(data, source)
             if message.kind is Kind.NOT_BOUNCE or not message.reports:
                 empty = AddressInfo(address=None, domain=None)
                 return [

@@ -22,6 +22,8 @@ def explain(analyser: Analyser, data: bytes, source: str) -> str:
     outcomes = analyser.analyse(data, source)
     first = outcomes[0].message
     lines = [f"{source}", f"  format:   {first.format} ({first.kind.value})"]
+    if first.parser_errors:  # a bug of ours: said where a person looks
+        lines.append(f"  parser errors: {'; '.join(first.parser_errors)}")
     if first.subject:
         lines.append(f"  subject:  {first.subject}")
     if first.original_message_id:

@@ -49,6 +49,9 @@ class ParsedMessage:
     original_message_id: str | None = None
     original_headers: Mapping[str, str] = field(default_factory=dict)
     subject: str | None = None
+    # each format parser that raised on the message, as "exim (ValueError: ...)": a bug of ours,
+    # said rather than hidden; the parsers after it still read the message
+    parser_errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
