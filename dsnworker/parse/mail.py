@@ -134,6 +134,17 @@ def part_text(part: Message) -> str:
     return decode_bytes(payload[:_MAX_BYTES], _safe_charset(part))
 
 
+def raw_payload(part: Message) -> str | None:
+    """A part's text payload as read (8-bit bytes kept as surrogate escapes); None for a list of parts.
+
+    compat32's `get_payload()` decodes 8-bit text itself, with U+FFFD for every byte its charset
+    does not fit, and raises where that charset is unusable (a NUL in its name): readers that
+    decide the charset themselves (`decode_bytes`) take the payload from here instead.
+    """
+    payload = part._payload  # noqa: SLF001
+    return payload if isinstance(payload, str) else None
+
+
 def _safe_charset(part: Message) -> str | None:
     try:
         return content_charset(part)
@@ -151,12 +162,6 @@ def content_type(part: Message) -> str:
         return "text/plain"
     # "text/plain\n charset=..." (a parameter folded without ';') comes back whole: keep the type
     return ctype.split(None, 1)[0] if " " in ctype or "\n" in ctype or "\t" in ctype else ctype
-
-
-def _plain_payload(part: Message) -> bool:
-    """A payload compat32's get_payload() returns as it is, without decoding anything."""
-    payload = part._payload  # noqa: SLF001
-    return isinstance(payload, list) or (isinstance(payload, str) and payload.isascii())
 
 
 def _blocks_bytes(blocks: list[Message | str]) -> bytes:
@@ -282,8 +287,6 @@ class Mail:
                 if isinstance(payload, list):
                     stack[0:0] = [p for p in payload if isinstance(p, Message)]
                     continue
-            elif not _plain_payload(part):
-                part.get_payload()  # compat32 raises on some 8-bit payloads: such a part fails here as before
             found.append((ctype, part))
         return found
 
@@ -297,7 +300,8 @@ class Mail:
             payload = part.get_payload()
             if isinstance(payload, list):
                 raw = _blocks_bytes(payload)
-                cte = part.get("Content-Transfer-Encoding", "").strip().lower()
+                # str(): compat32 hands an 8-bit value back as a Header (its own get_payload does the same)
+                cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
                 if cte in ("base64", "quoted-printable"):
                     holder = Message()
                     holder["Content-Transfer-Encoding"] = cte
