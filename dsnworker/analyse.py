@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dsnworker.classify.engine import Classifier
 from dsnworker.classify.rules import default_rules_dir, load_packs
-from dsnworker.model import AddressInfo, Kind, Outcome, ParsedMessage, RecipientReport, Verdict
+from dsnworker.model import AddressInfo, Kind, Outcome, ParsedMessage, RecipientReport, Verdict, evolved
 from dsnworker.parse import parse_message
 from dsnworker.parse.address import address_info
 
@@ -32,6 +32,8 @@ class Analyser:
     def analyse(self, data: bytes, source: str) -> list[Outcome]:
         try:
             message = parse_message(data, source)
+            if message.kind is Kind.NOT_BOUNCE and message.parser_errors:
+                return [_unread(source, message)]
             if message.kind is Kind.NOT_BOUNCE or not message.reports:
                 empty = AddressInfo(address=None, domain=None)
                 return [
@@ -50,7 +52,18 @@ class Analyser:
 
 
 def _internal_error(source: str, exc: Exception) -> Outcome:
-    message = ParsedMessage(kind=Kind.BOUNCE, format="error")
+    return _error_outcome(source, ParsedMessage(kind=Kind.BOUNCE, format="error"), f"{type(exc).__name__}: {exc}")
+
+
+def _unread(source: str, message: ParsedMessage) -> Outcome:
+    """No parser read the message and one at least raised: the one that raised may have been the
+    one that knows its format, so this is no `not_bounce` but an error (the worker quarantines it)."""
+    error = "no parser could read it; " + ", ".join(message.parser_errors) + " raised"
+    return _error_outcome(source, evolved(message, kind=Kind.BOUNCE, format="error"), error)
+
+
+def _error_outcome(source: str, message: ParsedMessage, error: str) -> Outcome:
+    """`format: error`: the outcome of a message we failed on, `undefined` for a person to review."""
     verdict = Verdict(
         reason="undefined",
         hard=False,
@@ -58,6 +71,6 @@ def _internal_error(source: str, exc: Exception) -> Outcome:
         status=None,
         provider=None,
         rule=None,
-        details={"error": f"{type(exc).__name__}: {exc}"[:300]},
+        details={"error": error[:300]},
     )
     return Outcome(source, message, None, AddressInfo(address=None, domain=None), verdict)

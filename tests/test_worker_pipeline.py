@@ -6,8 +6,10 @@ The IMAP side of the same pipeline is tested against a real Dovecot in test_work
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -337,3 +339,18 @@ def test_batches_are_bounded_by_bytes_as_well_as_by_count(tmp_path: Path, monkey
     harness = Harness(tmp_path, messages, batch_size=500)
     assert harness.mailbox_pass.run().suppressed == 10
     assert batches == [2, 2, 2, 2, 2]
+
+
+def test_a_message_no_parser_read_after_one_raised_is_quarantined_as_unparsed(
+    tmp_path: Path, failing_parser: Callable[[ModuleType], None]
+) -> None:
+    from dsnworker.parse import arf
+
+    failing_parser(arf)  # a bug in the parser that may have been the one to read it
+    harness = Harness(tmp_path, [mailgen.personal(1)])
+    summary = harness.mailbox_pass.run()
+    assert (summary.unparsed, summary.not_bounce) == (1, 0)
+    assert files_in(harness.maildir, "Unparsed") == 1
+    (event,) = harness.events()
+    assert event["type"] == "message.unparsed"
+    assert "arf (ValueError: an injected bug)" in event["data"]["why"]
