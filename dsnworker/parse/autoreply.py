@@ -9,7 +9,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.mail import Mail
-from dsnworker.parse.text import clean_address
+from dsnworker.parse.text import header_address
 
 NAME = "autoreply"
 _SUBJECT = re.compile(
@@ -33,6 +33,6 @@ def parse(mail: Mail) -> ParsedMessage | None:
     by_header = any(pattern.search(mail.header(name)) for name, pattern in _HEADERS if mail.header(name))
     if not (by_header or _SUBJECT.search(mail.subject)):
         return None
-    recipient = clean_address(mail.from_)
+    recipient = header_address(mail.from_)  # a display name alone is nobody
     report = RecipientReport(recipient=recipient, diagnostic=mail.subject or None)
     return ParsedMessage(kind=Kind.VACATION, format=NAME, reports=(report,), subject=mail.subject or None)
