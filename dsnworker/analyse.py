@@ -42,13 +42,26 @@ class Analyser:
             outcomes = []
             for report in message.reports:
                 address = address_info(report.recipient)
-                outcomes.append(
-                    Outcome(source, message, report, address, self.classifier.decide(message, report, address))
-                )
+                verdict = self.classifier.decide(message, report, address)
+                if address.problem is not None:
+                    verdict = _not_an_address(verdict)
+                outcomes.append(Outcome(source, message, report, address, verdict))
             return outcomes
         except Exception as exc:  # a bug of ours must not lose the message: say so, keep going
             log.warning("%s: internal error while analysing: %s", source, exc, exc_info=True)
             return [_internal_error(source, exc)]
+
+
+# what acts on the recipient address itself: never on something that is not one
+_ADDRESS_ACTIONS = frozenset(("suppress", "retry", "fix_address"))
+
+
+def _not_an_address(verdict: Verdict) -> Verdict:
+    """A recipient that is not an address ("Undisclosed Recipients", no recipient at all) is for a
+    person to look at, whatever a rule said: nothing to suppress, count or rewrite. The reason stays;
+    `ignore` and `sender_fix` stay too, as they never speak about the recipient."""
+    action = "review" if verdict.action in _ADDRESS_ACTIONS else verdict.action
+    return evolved(verdict, action=action, hard=False, details={**verdict.details, "invalid_recipient": True})
 
 
 def _internal_error(source: str, exc: Exception) -> Outcome:

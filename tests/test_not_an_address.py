@@ -10,7 +10,11 @@ import textwrap
 
 import pytest
 
+from dsnworker.analyse import Analyser
+from dsnworker.explain import explain
+from dsnworker.output import outcome_record
 from dsnworker.parse import parse_message
+from dsnworker.parse.address import address_info, address_problem
 from dsnworker.parse.text import header_address
 
 
@@ -46,6 +50,31 @@ def complaint(to: str, original_rcpt_to: str | None = None) -> bytes:
         Message-ID: <sale.2@app1.example.com>
 
         --arf--
+        """
+    ).encode()
+
+
+def dsn(recipient: str, status: str = "5.1.1", diagnostic: str = "550 5.1.1 User unknown") -> bytes:
+    return textwrap.dedent(
+        f"""\
+        From: MAILER-DAEMON@mail.example.com (Mail Delivery System)
+        To: bounces@example.com
+        Subject: Undelivered Mail Returned to Sender
+        MIME-Version: 1.0
+        Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+        --B
+        Content-Type: message/delivery-status
+
+        Reporting-MTA: dns; mail.example.com
+
+        Final-Recipient: rfc822; {recipient}
+        Action: failed
+        Status: {status}
+        Remote-MTA: dns; mx1.example.jp
+        Diagnostic-Code: smtp; {diagnostic}
+
+        --B--
         """
     ).encode()
 
@@ -92,3 +121,82 @@ def test_an_auto_reply_from_a_display_name_alone_names_no_recipient() -> None:
 )
 def test_header_address_is_the_first_address_or_none(value: str, expected: str | None) -> None:
     assert header_address(value) == expected
+
+
+# --- what is an address ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "kim@example.jp",
+        '"taro yamada"@example.jp',  # white space inside quotes
+        "taro..yamada@docomo.ne.jp",  # the carriers' legacy local parts are not judged
+        "kim@[192.0.2.1]",  # an address literal needs no dot
+        "ユーザー@例え.jp",
+    ],
+)
+def test_a_valid_address_has_no_problem(address: str) -> None:
+    assert address_problem(address) is None
+    assert address_info(address).problem is None
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("Undisclosed Recipients", "no '@'"),
+        ("@example.jp", "an empty local part"),
+        ("kim@", "an empty domain"),
+        ("taro yamada@example.jp", "white space outside quotes"),
+        ("kim@example .jp", "white space in the domain"),
+        ("kim@mailhost", "a domain without a dot"),
+        ("kim@example..jp", "an empty label"),
+        (None, "no recipient"),
+    ],
+)
+def test_what_is_not_an_address_says_why(address: str | None, problem: str) -> None:
+    assert problem in (address_problem(address) or "")
+    assert problem in (address_info(address).problem or "")
+
+
+# --- the core: review, never hard, whatever the rule said -----------------------------------------
+
+
+def test_a_complaint_with_no_address_is_reviewed_not_suppressed(analyser: Analyser) -> None:
+    (outcome,) = analyser.analyse(complaint("<Undisclosed Recipients>"), "arf")
+    verdict = outcome.verdict
+    assert (verdict.reason, verdict.action, verdict.hard) == ("feedback", "review", False)
+
+
+def test_a_hard_bounce_for_a_non_address_keeps_its_reason_but_is_reviewed_and_not_hard(analyser: Analyser) -> None:
+    (outcome,) = analyser.analyse(dsn("kim@mailhost"), "dsn")
+    verdict = outcome.verdict
+    assert (verdict.reason, verdict.action, verdict.hard) == ("user_unknown", "review", False)
+
+
+def test_a_soft_bounce_for_a_non_address_is_reviewed_not_counted(analyser: Analyser) -> None:
+    data = dsn("Undisclosed Recipients", "4.2.2", "452 4.2.2 Mailbox full")
+    (outcome,) = analyser.analyse(data, "dsn")
+    assert (outcome.verdict.reason, outcome.verdict.action) == ("mailbox_full", "review")
+
+
+def test_the_record_of_a_non_address_says_invalid_recipient(analyser: Analyser) -> None:
+    (outcome,) = analyser.analyse(dsn("kim@mailhost"), "dsn")
+    assert outcome_record(outcome)["invalid_recipient"] is True
+
+
+def test_the_record_of_an_address_has_no_invalid_recipient_key(analyser: Analyser) -> None:
+    (outcome,) = analyser.analyse(dsn("kim@example.jp"), "dsn")
+    assert "invalid_recipient" not in outcome_record(outcome)
+    assert (outcome.verdict.action, outcome.verdict.hard) == ("suppress", True)
+
+
+def test_an_address_literal_is_suppressed_like_any_address(analyser: Analyser) -> None:
+    (outcome,) = analyser.analyse(dsn("kim@[192.0.2.1]"), "dsn")
+    assert (outcome.verdict.action, outcome.verdict.hard) == ("suppress", True)
+
+
+def test_explain_says_why_a_recipient_is_not_acted_upon(analyser: Analyser) -> None:
+    text = explain(analyser, dsn("kim@mailhost"), "dsn.eml")
+    assert "not an address:     a domain without a dot in 'kim@mailhost'" in text
+    assert "user_unknown (hard=false, action=review)" in text

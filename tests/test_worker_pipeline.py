@@ -354,3 +354,41 @@ def test_a_message_no_parser_read_after_one_raised_is_quarantined_as_unparsed(
     (event,) = harness.events()
     assert event["type"] == "message.unparsed"
     assert "arf (ValueError: an injected bug)" in event["data"]["why"]
+
+
+UNDISCLOSED_COMPLAINT = (
+    b"From: feedback@fbl.example.net\r\n"
+    b"To: abuse@example.com\r\n"
+    b"Subject: Abuse report\r\n"
+    b"Date: Mon, 13 May 2024 11:02:17 +0900\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=feedback-report; boundary="arf"\r\n\r\n'
+    b"--arf\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n"
+    b"--arf\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+    b"From: Example Shop <newsletter@example.com>\r\nTo: <Undisclosed Recipients>\r\nSubject: Spring sale\r\n\r\n"
+    b"--arf--\r\n"
+)
+
+
+def test_a_complaint_about_undisclosed_recipients_suppresses_nobody(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [UNDISCLOSED_COMPLAINT])
+    summary = harness.mailbox_pass.run()
+    assert (summary.suppressed, summary.errors) == (0, [])
+    assert harness.suppressed() == []
+    (event,) = harness.events()
+    assert event["type"] == "recipient.bounced"
+    assert (event["data"]["recipient"], event["data"]["action"]) == (None, "review")
+    assert event["data"]["invalid_recipient"] is True
+
+
+def test_a_hard_bounce_for_a_non_address_suppresses_nobody(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [mailgen.dsn("kim@mailhost", "user_unknown", 1)])
+    summary = harness.mailbox_pass.run()
+    assert summary.suppressed == 0
+    assert harness.suppressed() == []
+    (event,) = harness.events()
+    assert (event["type"], event["data"]["reason"], event["data"]["action"]) == (
+        "recipient.bounced",
+        "user_unknown",
+        "review",
+    )
