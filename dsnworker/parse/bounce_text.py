@@ -143,3 +143,56 @@ def merge_reports(standard: RecipientReport, text: RecipientReport | None) -> Re
         command=text.command or standard.command,
         hint=text.hint or standard.hint,
     )
+
+
+# --- delay warnings: not failures, the sending MTA still tries ------------------------------------
+
+# Subjects delay warnings are sent under, from their start: Gmail and IIS "Delivery Status
+# Notification (Delay)", OpenSMTPD "Delivery status notification: delayed", Exchange "Delivery
+# delayed: <subject>", Postfix "Delayed Mail (still being retried)", Exim "Warning: message
+# 1abcDE-000123-Fg delayed 24 hours", Sendmail "Warning: could not send message for past 4 hours".
+DELAY_SUBJECT = re.compile(
+    r"(?i)^\s*(?:warning\s*:\s*|\[[^\]\n]{1,40}\]\s*)?(?:"
+    r"delivery status notification\s*\((?:mail delivery )?delay|"
+    r"delivery (?:status )?notification\s*:\s*(?:delivery has been )?delayed|"
+    r"(?:(?:e-?mail|mail|message) )?delivery (?:is |has been )?delay(?:ed)?\b|"
+    r"(?:e-?mail|mail|message) (?:is |has been )?delayed|"
+    r"delayed (?:e-?mail|mail|message|delivery)|"
+    r"message \S{1,80} delayed|"
+    r"could not send message for past)"
+)
+# What a delay warning's own words say: not delivered *yet*, still being tried ("has not been
+# delivered" alone is how some MTAs word a failure, so it is not here).
+DELAY_TEXT = re.compile(
+    r"(?i)(?:has|have)(?:n't| not) yet been delivered|(?:has|have)(?:n't| not) been delivered yet|"
+    r"still (?:undelivered|being (?:re)?tried|(?:re)?trying)|"
+    r"will (?:continue|keep) (?:to )?(?:try|retry|attempt|be (?:re)?tried|be attempted)|"
+    r"will (?:be )?retr(?:y|ied)\b|delivery attempts will continue|"
+    r"(?:message|mail|delivery) (?:to \S{1,100} )?(?:is|has been|was) delayed|"
+    r"this is a warning only|you do not need to resend"
+)
+_ACTION_DELAYED = re.compile(r"(?im)^action[ \t]*:[ \t]*delayed\b")
+
+
+def delay_notice(mail: Mail) -> bool:
+    """A delay warning: the message is not delivered yet and the sending MTA keeps trying.
+
+    The subject, the notice's own words or an `Action: delayed` field say so, in a message a
+    machine sent: a daemon sender or bounce subject, a delivery-status part, the original
+    returned, or `Auto-Submitted: auto-replied` (a shop's "Delivery delayed" about a parcel has none).
+    """
+    status = mail.delivery_status
+    if status is not None and _ACTION_DELAYED.search(status):
+        return True
+    automatic = (
+        looks_like_bounce(mail)
+        or status is not None
+        or mail.header("Auto-Submitted").lower().startswith("auto-replied")
+        or mail.returned is not None
+    )
+    return automatic and bool(DELAY_SUBJECT.search(mail.subject) or DELAY_TEXT.search(own_text(mail)))
+
+
+def as_delayed(reports: list[RecipientReport]) -> list[RecipientReport]:
+    """The reports of a delay warning: each says `Action: delayed` where it says no action itself."""
+    return [report if report.dsn_action else evolved(report, dsn_action="delayed") for report in reports]

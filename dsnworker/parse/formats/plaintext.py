@@ -1,6 +1,7 @@
 """The last resort for bounces in no format we know: addresses in the text and the lines near them.
 
-Applies only to messages that look like bounces (daemon sender or bounce-like subject).
+Applies only to messages that look like bounces (daemon sender or bounce-like subject) or like delay
+warnings; a delay warning's reports say `dsn_action="delayed"`.
 """
 
 from __future__ import annotations
@@ -8,7 +9,14 @@ from __future__ import annotations
 import re
 
 from dsnworker.model import Kind, ParsedMessage
-from dsnworker.parse.bounce_text import candidate_recipients, looks_like_bounce, own_text, report_from_text
+from dsnworker.parse.bounce_text import (
+    as_delayed,
+    candidate_recipients,
+    delay_notice,
+    looks_like_bounce,
+    own_text,
+    report_from_text,
+)
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.rfc3464 import text_near
 
@@ -19,7 +27,8 @@ _ERROR_LINE = re.compile(
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
-    if not looks_like_bounce(mail):
+    delayed = delay_notice(mail)
+    if not (delayed or looks_like_bounce(mail)):
         return None
     text = own_text(mail)
     recipients = candidate_recipients(text, mail)[:50]
@@ -29,6 +38,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
         if diagnostic is None:
             return None
         reports = [report_from_text(None, diagnostic)]
+    if delayed:
+        reports = as_delayed(reports)
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
 
 
