@@ -69,3 +69,17 @@ def test_a_delivery_status_part_with_an_8bit_transfer_encoding_header_is_read() 
         "alice@example.com",
         "5.1.1",
     )
+
+
+def test_a_multipart_without_boundary_whose_charset_name_holds_a_nul_is_read() -> None:
+    data = bounce(b"text/plain; charset=utf-8", USER_UNKNOWN, top_type=b'multipart/mixed; charset="utf-8\x00"')
+    parsed = parse_message(data)
+    assert parsed.parser_errors == ()
+    assert [r.recipient for r in parsed.reports] == ["alice@example.com"]
+
+
+def test_the_8bit_text_of_a_multipart_without_boundary_is_decoded_not_replaced() -> None:
+    data = bounce(b"text/plain; charset=utf-8", USER_UNKNOWN, top_type=b"multipart/mixed")
+    (report,) = parse_message(data).reports
+    assert report.diagnostic is not None
+    assert "überprüfen Sie die Adresse" in report.diagnostic

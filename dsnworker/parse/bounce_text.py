@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from dsnworker.model import RecipientReport, evolved
-from dsnworker.parse.mail import Mail
+from dsnworker.parse.mail import Mail, payload_text
 from dsnworker.parse.text import ADDRESS_RE, clean_address, find_reply_code, find_status
 
 DAEMON_FROM = re.compile(
@@ -113,8 +113,8 @@ def readable_text(mail: Mail) -> str:
     text = mail.body_text
     if text.strip():
         return text
-    raw = [part.get_payload() for ctype, part in mail.leaves if ctype.startswith(("multipart/", "text/"))]
-    top = mail.msg.get_payload()
+    raw = [payload_text(part) for ctype, part in mail.leaves if ctype.startswith(("multipart/", "text/"))]
+    top = payload_text(mail.msg)
     return "\n".join(dict.fromkeys(p for p in [*raw, top] if isinstance(p, str)))
 
 

@@ -145,6 +145,15 @@ def raw_payload(part: Message) -> str | None:
     return payload if isinstance(payload, str) else None
 
 
+def payload_text(part: Message) -> str | None:
+    """`get_payload()` of a part whose payload is text (None for a list of parts), its 8-bit bytes
+    decoded by `decode_bytes` (label, else a guess) instead of compat32's U+FFFD or exception."""
+    payload = raw_payload(part)
+    if payload is None or payload.isascii():
+        return payload  # ASCII: what get_payload() returns
+    return decode_bytes(payload.encode("ascii", "surrogateescape"), _safe_charset(part))
+
+
 def _safe_charset(part: Message) -> str | None:
     try:
         return content_charset(part)
@@ -283,7 +292,9 @@ class Mail:
             part = stack.pop(0)
             ctype = content_type(part)
             if ctype.startswith("multipart/"):
-                payload = part.get_payload()
+                # not get_payload(): for a multipart whose boundary is lost it decodes the text, and
+                # can raise on the charset, only to be told it is no list of parts
+                payload = part._payload  # noqa: SLF001
                 if isinstance(payload, list):
                     stack[0:0] = [p for p in payload if isinstance(p, Message)]
                     continue
@@ -323,8 +334,8 @@ class Mail:
         if self.content_type.startswith("text/") or not self.leaves:
             return part_text(self.msg)
         # a multipart whose boundary never occurs has no parts: its raw text is all there is
-        raw = [p.get_payload() for ctype, p in self.leaves if ctype.startswith(("multipart/", "text/"))]
-        return "\n".join(dict.fromkeys(text for text in [*raw, self.msg.get_payload()] if isinstance(text, str)))
+        raw = [payload_text(p) for ctype, p in self.leaves if ctype.startswith(("multipart/", "text/"))]
+        return "\n".join(dict.fromkeys(text for text in [*raw, payload_text(self.msg)] if isinstance(text, str)))
 
     @cached_view
     def returned(self) -> Message | None:
