@@ -225,3 +225,11 @@ def test_a_plain_text_failure_notice_does_not_say_delayed() -> None:
     )
     reports = parse_message(data).reports
     assert [(r.recipient, r.dsn_action) for r in reports] == [("shiro@example.jp", None)]
+
+
+def test_a_report_whose_recipients_failed_beside_delayed_ones_is_no_delay_warning() -> None:
+    mixed = UNREADABLE_DELAY_REPORT.replace(
+        b"Status: 4.4.1\n", b"Status: 4.4.1\n\nRecipient: rfc822; goro@example.jp\nAction: failed\nStatus: 5.1.1\n"
+    )
+    assert b"Action: failed" in mixed
+    assert all(r.dsn_action != "delayed" for r in parse_message(mixed).reports)

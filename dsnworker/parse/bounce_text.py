@@ -173,19 +173,21 @@ DELAY_TEXT = re.compile(
 )
 # Every DELAY_TEXT phrase holds one of these: `in` settles most texts ~30x faster than the search.
 _DELAY_WORDS = ("yet", "still", "will", "delayed", "warning only", "resend")
-_ACTION_DELAYED = re.compile(r"(?im)^action[ \t]*:[ \t]*delayed\b")
+_ACTION = re.compile(r"(?im)^action[ \t]*:[ \t]*([a-z]+)")
 
 
 def delay_notice(mail: Mail) -> bool:
     """A delay warning: the message is not delivered yet and the sending MTA keeps trying.
 
-    The subject, the notice's own words or an `Action: delayed` field say so, in a message a
-    machine sent: a daemon sender or bounce subject, a delivery-status part, the original
-    returned, or `Auto-Submitted: auto-replied` (a shop's "Delivery delayed" about a parcel has none).
+    The Action fields of a delivery-status part say so (all `delayed`); else the subject or the
+    notice's own words, in a message a machine sent: a daemon sender or bounce subject, a
+    delivery-status part, the original returned, or `Auto-Submitted: auto-replied` (a shop's
+    "Delivery delayed" about a parcel has none).
     """
     status = mail.delivery_status
-    if status is not None and _ACTION_DELAYED.search(status):
-        return True
+    actions = {action.lower() for action in _ACTION.findall(status)} if status is not None else set()
+    if actions:  # a report that says what happened to each recipient: a failure among them is no delay
+        return actions == {"delayed"}
     automatic = (
         looks_like_bounce(mail)
         or status is not None
