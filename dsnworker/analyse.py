@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dsnworker.classify.engine import Classifier
 from dsnworker.classify.rules import default_rules_dir, load_packs
-from dsnworker.model import AddressInfo, Kind, Outcome, ParsedMessage, RecipientReport, Verdict
+from dsnworker.model import AddressInfo, Kind, Outcome, ParsedMessage, RecipientReport, Verdict, evolved
 from dsnworker.parse import parse_message
 from dsnworker.parse.address import address_info
 
@@ -31,7 +31,9 @@ class Analyser:
 
     def analyse(self, data: bytes, source: str) -> list[Outcome]:
         try:
-            message = parse_message(data)
+            message = parse_message(data, source)
+            if message.kind is Kind.NOT_BOUNCE and message.parser_errors:
+                return [_unread(source, message)]
             if message.kind is Kind.NOT_BOUNCE or not message.reports:
                 empty = AddressInfo(address=None, domain=None)
                 return [
@@ -40,17 +42,41 @@ class Analyser:
             outcomes = []
             for report in message.reports:
                 address = address_info(report.recipient, self.classifier.mailbox_syntax)
-                outcomes.append(
-                    Outcome(source, message, report, address, self.classifier.decide(message, report, address))
-                )
+                verdict = self.classifier.decide(message, report, address)
+                if address.problem is not None:
+                    verdict = _not_an_address(verdict)
+                outcomes.append(Outcome(source, message, report, address, verdict))
             return outcomes
         except Exception as exc:  # a bug of ours must not lose the message: say so, keep going
             log.warning("%s: internal error while analysing: %s", source, exc, exc_info=True)
             return [_internal_error(source, exc)]
 
 
+# what acts on the recipient address itself: never on something that is not one
+_ADDRESS_ACTIONS = frozenset(("suppress", "retry", "fix_address"))
+
+
+def _not_an_address(verdict: Verdict) -> Verdict:
+    """A recipient that is not an address ("Undisclosed Recipients", no recipient at all) is for a
+    person to look at, whatever a rule said: nothing to suppress, count or rewrite. The reason stays;
+    `ignore` and `sender_fix` stay too, as they never speak about the recipient."""
+    action = "review" if verdict.action in _ADDRESS_ACTIONS else verdict.action
+    return evolved(verdict, action=action, hard=False, details={**verdict.details, "invalid_recipient": True})
+
+
 def _internal_error(source: str, exc: Exception) -> Outcome:
-    message = ParsedMessage(kind=Kind.BOUNCE, format="error")
+    return _error_outcome(source, ParsedMessage(kind=Kind.BOUNCE, format="error"), f"{type(exc).__name__}: {exc}")
+
+
+def _unread(source: str, message: ParsedMessage) -> Outcome:
+    """No parser read the message and one at least raised: the one that raised may have been the
+    one that knows its format, so this is no `not_bounce` but an error (the worker quarantines it)."""
+    error = "no parser could read it; " + ", ".join(message.parser_errors) + " raised"
+    return _error_outcome(source, evolved(message, kind=Kind.BOUNCE, format="error"), error)
+
+
+def _error_outcome(source: str, message: ParsedMessage, error: str) -> Outcome:
+    """`format: error`: the outcome of a message we failed on, `undefined` for a person to review."""
     verdict = Verdict(
         reason="undefined",
         hard=False,
@@ -58,6 +84,6 @@ def _internal_error(source: str, exc: Exception) -> Outcome:
         status=None,
         provider=None,
         rule=None,
-        details={"error": f"{type(exc).__name__}: {exc}"[:300]},
+        details={"error": error[:300]},
     )
     return Outcome(source, message, None, AddressInfo(address=None, domain=None), verdict)

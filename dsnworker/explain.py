@@ -22,6 +22,8 @@ def explain(analyser: Analyser, data: bytes, source: str) -> str:
     outcomes = analyser.analyse(data, source)
     first = outcomes[0].message
     lines = [f"{source}", f"  format:   {first.format} ({first.kind.value})"]
+    if first.parser_errors:  # a bug of ours: said where a person looks
+        lines.append(f"  parser errors: {'; '.join(first.parser_errors)}")
     if first.subject:
         lines.append(f"  subject:  {first.subject}")
     if first.original_message_id:
@@ -36,6 +38,9 @@ def explain(analyser: Analyser, data: bytes, source: str) -> str:
         for name in _FIELDS:
             if record.get(name) is not None:
                 lines.append(f"    {name + ':':<20}{record[name]}")
+        if outcome.address.problem is not None:
+            problem = outcome.address.problem
+            lines.append(f"    {'not an address:':<20}{problem}, so not suppressed, counted or rewritten")
         if outcome.address.quoted_local_part:
             suggestion = outcome.address.suggested_address or "none: it cannot be written without quotes"
             lines.append(f"    {'quoted local part:':<20}yes; unquoted: {suggestion}")
@@ -53,5 +58,5 @@ def explain(analyser: Analyser, data: bytes, source: str) -> str:
         for item in verdict.evidence:
             lines.append(f"    {'evidence:':<20}{item}")
         for key, value in verdict.details.items():
-            lines.append(f"    {key + ':':<20}{value}")
+            lines.append(f"    {key + ':':<20}{str(value).lower() if isinstance(value, bool) else value}")
     return "\n".join(lines) + "\n"

@@ -49,6 +49,9 @@ class ParsedMessage:
     original_message_id: str | None = None
     original_headers: Mapping[str, str] = field(default_factory=dict)
     subject: str | None = None
+    # each format parser that raised on the message, as "exim (ValueError: ...)": a bug of ours,
+    # said rather than hidden; the parsers after it still read the message
+    parser_errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class Verdict:
     status: str | None  # as reported, else inferred from the text or the reason
     provider: str | None
     rule: str | None
-    details: Mapping[str, str] = field(default_factory=dict)  # blocklist, listed_ip, ref, ...
+    details: Mapping[str, str | bool] = field(default_factory=dict)  # blocklist, listed_ip, ref, invalid_recipient, ...
     evidence: tuple[str, ...] = ()  # the text a rule matched, for `explain`
     reply_code: str | None = None
 
@@ -74,6 +77,7 @@ class AddressInfo:
     domain: str | None
     quoted_local_part: bool = False
     suggested_address: str | None = None
+    problem: str | None = None  # why it is not a valid address ("no '@'", ...); None for an address
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         record["original_message_id"] = message.original_message_id
     if message.original_headers:
         record["original_headers"] = dict(message.original_headers)
+    if message.parser_errors:
+        record["parser_errors"] = list(message.parser_errors)
     return record
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -11,6 +13,7 @@ from dsnworker.analyse import Analyser
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "sisimai"
+EXTERNAL = ROOT.parent / "shared" / "corpus" / "external"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -28,9 +31,38 @@ def corpus_file(name: str) -> bytes:
     return (corpus_dir() / "emails" / name).read_bytes()
 
 
+def external_corpus_dirs() -> list[Path]:
+    """Every `emails` folder of the external corpora (../shared/corpus/external/*/emails); skips the
+    test where there is none, fails in CI."""
+    folders = sorted(p for p in EXTERNAL.glob("*/emails") if p.is_dir())
+    if not folders:
+        message = f"no external corpus at {EXTERNAL}/*/emails (it lives beside the repo in ../shared/)"
+        if IN_CI:
+            pytest.fail(message + "; under CI=true it must be there")
+        pytest.skip(message)
+    return folders
+
+
 @pytest.fixture(scope="session")
 def analyser() -> Analyser:
     return Analyser.with_rules()
+
+
+@pytest.fixture
+def failing_parser(monkeypatch: pytest.MonkeyPatch) -> Callable[[ModuleType], None]:
+    """Call it with a format parser module: that parser then raises on every message, as a bug in it would."""
+    import dsnworker.parse
+
+    def make_failing(module: ModuleType) -> None:
+        def parse(mail: object) -> None:
+            raise ValueError("an injected bug")
+
+        monkeypatch.setattr(module, "parse", parse)
+        # the pipeline looks every parser's `parse` up once, at import: look them up again
+        pipeline = tuple((parser, parser.parse) for parser in dsnworker.parse.PIPELINE)
+        monkeypatch.setattr(dsnworker.parse, "_PARSE_FUNCTIONS", pipeline)
+
+    return make_failing
 
 
 # -- a private Dovecot for the IMAP tests (tests/dovecot.py) --------------------------------------

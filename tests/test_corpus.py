@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 from dsnworker.analyse import Analyser
+from dsnworker.inputs import iter_messages
 from dsnworker.output import outcome_record
-from tests.conftest import CORPUS, ROOT, corpus_dir, corpus_file
+from dsnworker.parse import parse_message
+from tests.conftest import CORPUS, ROOT, corpus_dir, corpus_file, external_corpus_dirs
 
 SCORER = ROOT.parent / "shared" / "tools" / "score_corpus.py"
 
@@ -92,3 +94,18 @@ def test_lf_crlf_and_cr_only_copies_give_identical_records(analyser: Analyser, n
 def test_corpus_file_is_analysed_without_the_safety_net(analyser: Analyser, name: str | None) -> None:
     outcomes = analyser.analyse(corpus_file(name or ""), name or "")
     assert all(o.message.format != "error" for o in outcomes), [dict(o.verdict.details) for o in outcomes]
+
+
+@pytest.mark.parametrize("corpus", ["sisimai", "external"])
+def test_no_parser_raises_on_any_corpus_message(corpus: str) -> None:
+    # a parser that raises is skipped and the next one reads the message: without this test such a
+    # bug would leave every score unchanged
+    folders = [corpus_dir() / "emails"] if corpus == "sisimai" else external_corpus_dirs()
+    unreadable: list[str] = []
+    failed = [
+        f"{source}: {'; '.join(parsed.parser_errors)}"
+        for source, data in iter_messages([str(f) for f in folders], lambda path, exc: unreadable.append(path))
+        if (parsed := parse_message(data, source)).parser_errors
+    ]
+    assert not unreadable
+    assert not failed, "\n".join(failed)

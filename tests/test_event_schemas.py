@@ -114,6 +114,7 @@ def _every_kind_of_message() -> list[bytes]:
         quoted,  # "taro.yamada"@outlook.jp: suggested_address taro.yamada@outlook.jp
         quoted.replace(b'"taro.yamada"', b'"taro..yamada"'),  # unquotable: suggested_address null
         _complaint("angry@example.jp", 8),
+        _complaint("Undisclosed Recipients", 9),  # not an address: recipient.bounced, review, invalid_recipient
     ]
 
 
@@ -165,6 +166,7 @@ def test_the_emitted_events_cover_the_schemas_conditional_parts(emitted: list[di
     assert datas["recipient.suppressed", "angry@example.jp"]["feedback_type"] == "abuse"
     assert datas["recipient.bounced", "full@example.jp"]["soft_bounces"]["count"] == 1
     assert datas["recipient.bounced", "odd@example.jp"]["action"] == "review"
+    assert datas["recipient.bounced", None]["invalid_recipient"] is True
     assert datas["address.fix_needed", '"taro.yamada"@outlook.jp']["suggested_address"] == "taro.yamada@outlook.jp"
     assert datas["address.fix_needed", '"taro..yamada"@outlook.jp']["unquotable"] is True
     updated = [e["data"] for e in emitted if e["type"] == "incident.updated"]

@@ -6,8 +6,10 @@ The IMAP side of the same pipeline is tested against a real Dovecot in test_work
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -337,3 +339,56 @@ def test_batches_are_bounded_by_bytes_as_well_as_by_count(tmp_path: Path, monkey
     harness = Harness(tmp_path, messages, batch_size=500)
     assert harness.mailbox_pass.run().suppressed == 10
     assert batches == [2, 2, 2, 2, 2]
+
+
+def test_a_message_no_parser_read_after_one_raised_is_quarantined_as_unparsed(
+    tmp_path: Path, failing_parser: Callable[[ModuleType], None]
+) -> None:
+    from dsnworker.parse import arf
+
+    failing_parser(arf)  # a bug in the parser that may have been the one to read it
+    harness = Harness(tmp_path, [mailgen.personal(1)])
+    summary = harness.mailbox_pass.run()
+    assert (summary.unparsed, summary.not_bounce) == (1, 0)
+    assert files_in(harness.maildir, "Unparsed") == 1
+    (event,) = harness.events()
+    assert event["type"] == "message.unparsed"
+    assert "arf (ValueError: an injected bug)" in event["data"]["why"]
+
+
+UNDISCLOSED_COMPLAINT = (
+    b"From: feedback@fbl.example.net\r\n"
+    b"To: abuse@example.com\r\n"
+    b"Subject: Abuse report\r\n"
+    b"Date: Mon, 13 May 2024 11:02:17 +0900\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=feedback-report; boundary="arf"\r\n\r\n'
+    b"--arf\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n"
+    b"--arf\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+    b"From: Example Shop <newsletter@example.com>\r\nTo: <Undisclosed Recipients>\r\nSubject: Spring sale\r\n\r\n"
+    b"--arf--\r\n"
+)
+
+
+def test_a_complaint_about_undisclosed_recipients_suppresses_nobody(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [UNDISCLOSED_COMPLAINT])
+    summary = harness.mailbox_pass.run()
+    assert (summary.suppressed, summary.errors) == (0, [])
+    assert harness.suppressed() == []
+    (event,) = harness.events()
+    assert event["type"] == "recipient.bounced"
+    assert (event["data"]["recipient"], event["data"]["action"]) == (None, "review")
+    assert event["data"]["invalid_recipient"] is True
+
+
+def test_a_hard_bounce_for_a_non_address_suppresses_nobody(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [mailgen.dsn("kim@mailhost", "user_unknown", 1)])
+    summary = harness.mailbox_pass.run()
+    assert summary.suppressed == 0
+    assert harness.suppressed() == []
+    (event,) = harness.events()
+    assert (event["type"], event["data"]["reason"], event["data"]["action"]) == (
+        "recipient.bounced",
+        "user_unknown",
+        "review",
+    )

@@ -1,7 +1,8 @@
 """Bytes of one message -> a `ParsedMessage`: which format it is and what it says per recipient.
 
 The parsers are tried in a fixed order; the first that recognises the message wins. Parsing never
-raises: a parser that fails on hostile input is skipped, and the worst outcome is `not_bounce`.
+raises: a parser that raises (a bug of ours) is logged at WARNING and named in the result's
+`parser_errors`, and the parsers after it still read the message.
 """
 
 from __future__ import annotations
@@ -28,17 +29,36 @@ _PARSE_FUNCTIONS: tuple[tuple[ModuleType, Callable[[Mail], ParsedMessage | None]
 )
 
 
-def parse_message(data: bytes) -> ParsedMessage:
+def parse_message(data: bytes, source: str | None = None) -> ParsedMessage:
+    """The first reading a parser makes of the message; `source` (a path, mailbox:uid) names it in logs."""
     mail = Mail(data)
+    errors: list[str] = []
     for parser, parse in _PARSE_FUNCTIONS:
         try:
             parsed = parse(mail)
-        except Exception:  # one parser's bug must not hide the message from the others
-            log.debug("parser %s failed", parser.NAME, exc_info=True)
+        except Exception as exc:  # one parser's bug must not hide the message from the others
+            errors.append(_failed(parser.NAME, exc, source, traceback=not errors))
             continue
         if parsed is not None:
-            return _with_original(parsed, mail)
-    return ParsedMessage(kind=Kind.NOT_BOUNCE, format="none", subject=mail.subject or None)
+            parsed = _with_original(parsed, mail)
+            return evolved(parsed, parser_errors=tuple(errors)) if errors else parsed
+    # with parser_errors, "no parser read it" is not "not a bounce": the caller must not file it as one
+    return ParsedMessage(kind=Kind.NOT_BOUNCE, format="none", subject=mail.subject or None, parser_errors=tuple(errors))
+
+
+def _failed(name: str, exc: Exception, source: str | None, traceback: bool) -> str:
+    """Log a parser's exception where operators look; the first of a message with its traceback,
+    for the bug report (where the MIME layer fails, every parser after it fails the same way)."""
+    said = str(exc)[:200]
+    error = f"{type(exc).__name__}: {said}" if said else type(exc).__name__
+    log.warning(
+        "%s: the %s parser failed, a bug of dsnworker (%s); the parsers after it still try the message",
+        source or "a message",
+        name,
+        error,
+        exc_info=traceback,
+    )
+    return f"{name} ({error})"
 
 
 def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:

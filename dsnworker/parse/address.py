@@ -47,17 +47,23 @@ def address_info(recipient: str | None, syntax: Mapping[str, str] | None = None)
     """What the recipient is. `syntax` maps domains to their provider's local-part rules (a flanker
     plugin named in `vocabulary.MAILBOX_SYNTAXES`): whether a quoted local part can go unquoted."""
     if not recipient:
-        return AddressInfo(address=None, domain=None)
+        return AddressInfo(address=None, domain=None, problem="no recipient")
     local, at, domain = recipient.rpartition("@")
-    if _PLAIN.fullmatch(recipient) or not (at and (local.startswith('"') or not recipient.isascii())):
-        # plain dot-atom, or junk that no parser makes an address of (no '@', a dangling dot, ...)
+    if _PLAIN.fullmatch(recipient):  # nearly every recipient
+        return AddressInfo(address=f"{local}@{domain.lower()}", domain=domain.lower())
+    problem = address_problem(recipient)
+    if not (at and (local.startswith('"') or not recipient.isascii())):
+        # junk that no parser makes an address of (no '@', a dangling dot, ...)
         if not at:
-            return AddressInfo(address=recipient, domain=None)
-        return AddressInfo(address=f"{local}@{domain.lower()}", domain=domain.lower() or None)
+            return AddressInfo(address=recipient, domain=None, problem=problem)
+        return AddressInfo(address=f"{local}@{domain.lower()}", domain=domain.lower() or None, problem=problem)
     parsed = _flanker().parse(recipient, addr_spec_only=True)
     if parsed is None:
         return AddressInfo(
-            address=recipient, domain=domain.lower() if at else None, quoted_local_part=_is_quoted(local)
+            address=recipient,
+            domain=domain.lower() if at else None,
+            quoted_local_part=_is_quoted(local),
+            problem=problem,
         )
     mailbox, domain = parsed.mailbox, parsed.hostname.lower()
     quoted = _is_quoted(mailbox)
@@ -66,7 +72,40 @@ def address_info(recipient: str | None, syntax: Mapping[str, str] | None = None)
         domain=domain,
         quoted_local_part=quoted,
         suggested_address=suggest_unquoted(mailbox, domain, syntax) if quoted else None,
+        problem=problem,
     )
+
+
+def address_problem(address: str | None) -> str | None:
+    """Why `address` is not a syntactically valid address, for a person; None when it is one.
+
+    Only what no mail system takes for an address: no '@', an empty local part or domain, white
+    space outside quotes, a domain without a dot (but an address literal, `[192.0.2.1]`) or with an
+    empty label. Local parts are judged no further: Japanese carriers long accepted
+    `taro..yamada@` and `taro.@`, and quoted or internationalised local parts are valid.
+    """
+    if not address:
+        return "no recipient"
+    if _PLAIN.fullmatch(address):
+        return None
+    local, at, domain = address.rpartition("@")  # a quoted local part may hold an '@'
+    if not at:
+        return f"no '@' in {address!r}"
+    if not local:
+        return f"an empty local part in {address!r}"
+    if not domain:
+        return f"an empty domain in {address!r}"
+    if not _is_quoted(local) and any(c.isspace() for c in local):
+        return f"white space outside quotes in {address!r}"
+    if domain.startswith("[") and domain.endswith("]"):
+        return None
+    if any(c.isspace() for c in domain):
+        return f"white space in the domain of {address!r}"
+    if "." not in domain:
+        return f"a domain without a dot in {address!r}"
+    if domain.startswith(".") or ".." in domain:
+        return f"an empty label in the domain of {address!r}"
+    return None
 
 
 def _is_quoted(local_part: str) -> bool:

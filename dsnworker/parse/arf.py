@@ -9,7 +9,7 @@ from __future__ import annotations
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.mail import Mail, part_text
 from dsnworker.parse.returned import returned_message
-from dsnworker.parse.text import clean_address, field_blocks, strip_type
+from dsnworker.parse.text import field_blocks, header_address, strip_type
 
 NAME = "arf"
 
@@ -24,7 +24,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         return None
     returned = returned_message(mail)
     if returned is not None and returned.get("X-HmXmrOriginalRecipient"):
-        recipient = clean_address(str(returned.get("X-HmXmrOriginalRecipient")))
+        recipient = header_address(str(returned.get("X-HmXmrOriginalRecipient")))
         report = RecipientReport(recipient=recipient, feedback_type="abuse")
         return ParsedMessage(kind=Kind.FEEDBACK, format="jmrp", reports=(report,))
     return None
@@ -35,12 +35,13 @@ def _from_fields(mail: Mail, text: str) -> ParsedMessage | None:
     feedback_type = next((v.strip().lower() for n, v in fields if n == "feedback-type"), None)
     if feedback_type is None:
         return None
-    recipients = [clean_address(strip_type(v)) for n, v in fields if n in ("original-rcpt-to", "removal-recipient")]
+    # an address or nothing: "Undisclosed Recipients" is nobody to suppress
+    recipients = [header_address(strip_type(v)) for n, v in fields if n in ("original-rcpt-to", "removal-recipient")]
     recipients = [r for r in recipients if r]
     if not recipients:
         returned = returned_message(mail)
         to = str(returned.get("To", "")) if returned is not None else ""
-        recipients = [r for r in [clean_address(to)] if r]
+        recipients = [r for r in [header_address(to)] if r]
     if not recipients:
         recipients = [None]  # type: ignore[list-item]
     source_ip = next((v for n, v in fields if n == "source-ip"), None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from dsnworker.model import RecipientReport, evolved
-from dsnworker.parse.mail import Mail
+from dsnworker.parse.mail import Mail, payload_text
 from dsnworker.parse.text import find_reply_code, find_status
 
 DAEMON_FROM = re.compile(
@@ -100,8 +100,8 @@ def readable_text(mail: Mail) -> str:
     text = mail.body_text
     if text.strip():
         return text
-    raw = [part.get_payload() for ctype, part in mail.leaves if ctype.startswith(("multipart/", "text/"))]
-    top = mail.msg.get_payload()
+    raw = [payload_text(part) for ctype, part in mail.leaves if ctype.startswith(("multipart/", "text/"))]
+    top = payload_text(mail.msg)
     return "\n".join(dict.fromkeys(p for p in [*raw, top] if isinstance(p, str)))
 
 
@@ -130,3 +130,66 @@ def merge_reports(standard: RecipientReport, text: RecipientReport | None) -> Re
         command=text.command or standard.command,
         hint=text.hint or standard.hint,
     )
+
+
+# --- delay warnings: not failures, the sending MTA still tries ------------------------------------
+
+# Subjects delay warnings are sent under, from their start: Gmail and IIS "Delivery Status
+# Notification (Delay)", OpenSMTPD "Delivery status notification: delayed", Exchange "Delivery
+# delayed: <subject>", Postfix "Delayed Mail (still being retried)", Exim "Warning: message
+# 1abcDE-000123-Fg delayed 24 hours", Sendmail "Warning: could not send message for past 4 hours".
+DELAY_SUBJECT = re.compile(
+    r"(?i)^\s*(?:warning\s*:\s*|\[[^\]\n]{1,40}\]\s*)?(?:"
+    r"delivery status notification\s*\((?:mail delivery )?delay|"
+    r"delivery (?:status )?notification\s*:\s*(?:delivery has been )?delayed|"
+    r"(?:(?:e-?mail|mail|message) )?delivery (?:is |has been )?delay(?:ed)?\b|"
+    r"(?:e-?mail|mail|message) (?:is |has been )?delayed|"
+    r"delayed (?:e-?mail|mail|message|delivery)|"
+    r"message \S{1,80} delayed|"
+    r"could not send message for past)"
+)
+# What a delay warning's own words say, searched in lower-cased text: not delivered *yet*, still
+# being tried ("has not been delivered" alone is how some MTAs word a failure, so it is not here).
+DELAY_TEXT = re.compile(
+    r"(?:has|have)(?:n't| not) (?:yet been delivered|been delivered yet)|"
+    r"still (?:undelivered|being (?:re)?tried|(?:re)?trying)|"
+    r"will (?:(?:continue|keep) (?:to )?(?:try|retry|attempt|be (?:re)?tried|be attempted)|(?:be )?retr(?:y|ied)\b)|"
+    r"delivery attempts will continue|"
+    r"(?:message|mail|delivery) (?:to \S{1,100} )?(?:is|has been|was) delayed|"
+    r"this is a warning only|you do not need to resend"
+)
+# Every DELAY_TEXT phrase holds one of these: `in` settles most texts ~30x faster than the search.
+_DELAY_WORDS = ("yet", "still", "will", "delayed", "warning only", "resend")
+_ACTION = re.compile(r"(?im)^action[ \t]*:[ \t]*([a-z]+)")
+
+
+def delay_notice(mail: Mail) -> bool:
+    """A delay warning: the message is not delivered yet and the sending MTA keeps trying.
+
+    The Action fields of a delivery-status part say so (all `delayed`); else the subject or the
+    notice's own words, in a message a machine sent: a daemon sender or bounce subject, a
+    delivery-status part, the original returned, or `Auto-Submitted: auto-replied` (a shop's
+    "Delivery delayed" about a parcel has none).
+    """
+    status = mail.delivery_status
+    actions = {action.lower() for action in _ACTION.findall(status)} if status is not None else set()
+    if actions:  # a report that says what happened to each recipient: a failure among them is no delay
+        return actions == {"delayed"}
+    automatic = (
+        looks_like_bounce(mail)
+        or status is not None
+        or mail.header("Auto-Submitted").lower().startswith("auto-replied")
+        or mail.returned is not None
+    )
+    return automatic and bool(DELAY_SUBJECT.search(mail.subject) or says_delayed(own_text(mail)))
+
+
+def says_delayed(text: str) -> bool:
+    """The text says delivery is delayed and still being tried (DELAY_TEXT)."""
+    lower = text.lower()
+    return any(word in lower for word in _DELAY_WORDS) and DELAY_TEXT.search(lower) is not None
+
+
+def as_delayed(reports: list[RecipientReport]) -> list[RecipientReport]:
+    """The reports of a delay warning: each says `Action: delayed` where it says no action itself."""
+    return [report if report.dsn_action else evolved(report, dsn_action="delayed") for report in reports]

@@ -136,6 +136,26 @@ def part_text(part: Message) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
+def raw_payload(part: Message) -> str | None:
+    """A part's text payload as read (8-bit bytes kept as surrogate escapes); None for a list of parts.
+
+    compat32's `get_payload()` decodes 8-bit text itself, with U+FFFD for every byte its charset
+    does not fit, and raises where that charset is unusable (a NUL in its name): readers that
+    decide the charset themselves (`decode_bytes`) take the payload from here instead.
+    """
+    payload = part._payload  # noqa: SLF001
+    return payload if isinstance(payload, str) else None
+
+
+def payload_text(part: Message) -> str | None:
+    """`get_payload()` of a part whose payload is text (None for a list of parts), its 8-bit bytes
+    decoded by `decode_bytes` (label, else a guess) instead of compat32's U+FFFD or exception."""
+    payload = raw_payload(part)
+    if payload is None or payload.isascii():
+        return payload  # ASCII: what get_payload() returns
+    return decode_bytes(payload.encode("ascii", "surrogateescape"), _safe_charset(part))
+
+
 def _safe_charset(part: Message) -> str | None:
     try:
         return content_charset(part)
@@ -153,12 +173,6 @@ def content_type(part: Message) -> str:
         return "text/plain"
     # "text/plain\n charset=..." (a parameter folded without ';') comes back whole: keep the type
     return ctype.split(None, 1)[0] if " " in ctype or "\n" in ctype or "\t" in ctype else ctype
-
-
-def _plain_payload(part: Message) -> bool:
-    """A payload compat32's get_payload() returns as it is, without decoding anything."""
-    payload = part._payload  # noqa: SLF001
-    return isinstance(payload, list) or (isinstance(payload, str) and payload.isascii())
 
 
 def _blocks_bytes(blocks: list[Message | str]) -> bytes:
@@ -280,12 +294,12 @@ class Mail:
             part = stack.pop(0)
             ctype = content_type(part)
             if ctype.startswith("multipart/"):
-                payload = part.get_payload()
+                # not get_payload(): for a multipart whose boundary is lost it decodes the text, and
+                # can raise on the charset, only to be told it is no list of parts
+                payload = part._payload  # noqa: SLF001
                 if isinstance(payload, list):
                     stack[0:0] = [p for p in payload if isinstance(p, Message)]
                     continue
-            elif not _plain_payload(part):
-                part.get_payload()  # compat32 raises on some 8-bit payloads: such a part fails here as before
             found.append((ctype, part))
         return found
 
@@ -317,8 +331,8 @@ class Mail:
         if self.content_type.startswith("text/") or not self.leaves:
             return part_text(self.msg)
         # a multipart whose boundary never occurs has no parts: its raw text is all there is
-        raw = [p.get_payload() for ctype, p in self.leaves if ctype.startswith(("multipart/", "text/"))]
-        return "\n".join(dict.fromkeys(text for text in [*raw, self.msg.get_payload()] if isinstance(text, str)))
+        raw = [payload_text(p) for ctype, p in self.leaves if ctype.startswith(("multipart/", "text/"))]
+        return "\n".join(dict.fromkeys(text for text in [*raw, payload_text(self.msg)] if isinstance(text, str)))
 
     @cached_view
     def returned(self) -> Message | None:
@@ -344,7 +358,8 @@ def _status_text(part: Message) -> str:
     if not isinstance(payload, list):
         return part_text(part)
     raw = _blocks_bytes(payload)
-    cte = part.get("Content-Transfer-Encoding", "").strip().lower()
+    # str(): compat32 hands an 8-bit value back as a Header (its own get_payload does the same)
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if cte in ("base64", "quoted-printable"):
         holder = Message()
         holder["Content-Transfer-Encoding"] = cte

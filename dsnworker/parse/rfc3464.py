@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.bounce_text import own_text
-from dsnworker.parse.mail import Mail, decode_bytes
+from dsnworker.parse.mail import Mail, decode_bytes, raw_payload
 from dsnworker.parse.recipients import names_another_recipient, own_addresses, recipients_in_text
 from dsnworker.parse.text import (
     clean_address,
@@ -73,8 +73,9 @@ def _parse(mail: Mail) -> ParsedMessage | None:
 
 def unsplit_multipart(mail: Mail) -> str:
     """The raw text of a multipart message the MIME layer could not split (its boundary is lost)."""
-    payload = mail.msg.get_payload() if mail.content_type.startswith("multipart/") else None
-    if not isinstance(payload, str):
+    # as read: get_payload() would have turned its 8-bit bytes into U+FFFD, which bytes cannot hold
+    payload = raw_payload(mail.msg) if mail.content_type.startswith("multipart/") else None
+    if payload is None:
         return ""
     return decode_bytes(payload[:200_000].encode("ascii", "surrogateescape"))
 

@@ -143,6 +143,16 @@ def exchange_address(text: str) -> str | None:
     return text
 
 
+def header_address(value: str | None) -> str | None:
+    """The (first) address of an address field: To, From, Original-Rcpt-To. None where it holds none:
+    a display name alone (`<Undisclosed Recipients>`), an empty group (`undisclosed-recipients:;`)."""
+    address = clean_address(value)
+    if address is None:
+        return None
+    local, at, domain = address.rpartition("@")
+    return address if local and domain else None
+
+
 _XTEXT_RE = re.compile(r"\+(2B|3D)")
 _UTF8_ADDR_RE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 

@@ -1,8 +1,10 @@
 """The suppression file: one row per address to stop sending to, CSV or JSON lines, never a duplicate.
 
-Only ``recipient.suppressed`` events are taken. Columns: ``email, reason, status, provider, rule,
-first_seen, last_seen, mailbox``; ``first_seen``/``last_seen`` are the event's ``timestamp`` unless
-its ``data`` carries them (a soft-bounce streak turned into a suppression says since when).
+Only ``recipient.suppressed`` events are taken, and only for a valid address: ``Undisclosed
+Recipients`` is refused with a warning whatever event carries it. Columns: ``email, reason, status,
+provider, rule, first_seen, last_seen, mailbox``; ``first_seen``/``last_seen`` are the event's
+``timestamp`` unless its ``data`` carries them (a soft-bounce streak turned into a suppression says
+since when).
 
 No duplicate across restarts or processes: each instance keeps the set of addresses in the file. It
 reads the whole file once, then, each time it takes the exclusive lock, only what was appended since
@@ -32,6 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from dsnworker.parse.address import address_problem
 from dsnworker.sinks.files import LockedFile, SinkError, iter_records, locked
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,10 @@ def suppression_row(event: Mapping[str, Any]) -> Row | None:
     email = data.get("recipient")
     if not isinstance(email, str) or not email.strip():
         log.warning("suppression event %s has no recipient; skipped", event.get("id"))
+        return None
+    problem = address_problem(email)
+    if problem is not None:  # the core makes such outcomes `review`: a second guard, never a row
+        log.warning("suppression event %s: %s is not an address (%s); no row written", event.get("id"), email, problem)
         return None
     timestamp = event.get("timestamp")
     return {

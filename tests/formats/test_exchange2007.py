@@ -125,7 +125,7 @@ def test_dutch_ndr_is_read_by_its_own_heading() -> None:
     data = (
         TEXT_ONLY.replace(
             b"Delivery has failed to these recipients or groups:",
-            "Uw bericht kan niet worden bezorgd bij de volgende geadresseerden of groepen:".encode(),
+            b"Uw bericht kan niet worden bezorgd bij de volgende geadresseerden of groepen:",
         )
         .replace(b"Diagnostic information for administrators:", b"Diagnostische gegevens voor beheerders:")
         .replace(b"Generating server:", b"Bronserver:")

@@ -1,9 +1,10 @@
 """The last resort for bounces in no format we know: the recipients the text names, and the lines
 next to them.
 
-Applies only to messages that look like bounces (daemon sender or bounce-like subject). Only
-addresses in recipient position count (`parse.recipients`): not the returned message's headers,
-help prose or the sender's own bounce address.
+Applies only to messages that look like bounces (daemon sender or bounce-like subject) or like delay
+warnings; a delay warning's reports say `dsn_action="delayed"`. Only addresses in recipient position
+count (`parse.recipients`): not the returned message's headers, help prose or the sender's own
+bounce address.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 
 from dsnworker.model import Kind, ParsedMessage
-from dsnworker.parse.bounce_text import looks_like_bounce, own_text, report_from_text
+from dsnworker.parse.bounce_text import as_delayed, delay_notice, looks_like_bounce, own_text, report_from_text
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.recipients import own_addresses, recipients_in_text
 from dsnworker.parse.rfc3464 import text_near
@@ -23,7 +24,8 @@ _ERROR_LINE = re.compile(r"(?im)^.*(?:error|fail|unknown|reject|denied|refused).
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
-    if not looks_like_bounce(mail):
+    delayed = delay_notice(mail)
+    if not (delayed or looks_like_bounce(mail)):
         return None
     text = own_text(mail)
     recipients = recipients_in_text(text, own_addresses(mail))
@@ -34,6 +36,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
         if diagnostic is None:
             return None
         reports = [report_from_text(None, diagnostic)]
+    if delayed:
+        reports = as_delayed(reports)
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
 
 
