@@ -18,13 +18,20 @@ DIAGNOSTICS = {
 }
 
 
-def dsn(recipient: str, kind: str = "user_unknown", serial: int = 0, remote_mta: str = "mx1.example.jp") -> bytes:
-    """An RFC 3464 report from Postfix about one recipient."""
+def dsn(
+    recipient: str,
+    kind: str = "user_unknown",
+    serial: int = 0,
+    remote_mta: str = "mx1.example.jp",
+    action: str | None = None,
+) -> bytes:
+    """An RFC 3464 report from Postfix about one recipient (`action`: failed, or delivered for that
+    kind; `delayed` makes it a delay notice)."""
     status, diagnostic = DIAGNOSTICS[kind]
     diagnostic = diagnostic.format(rcpt=recipient)
     if kind == "spamhaus":
         remote_mta = "example-jp.mail.protection.outlook.com"
-    action = "delivered" if kind == "delivered" else ("delayed" if status.startswith("4") else "failed")
+    action = action or ("delivered" if kind == "delivered" else "failed")
     boundary = f"B{serial:08d}.1715565737/mail.example.com"
     return (
         f"Return-Path: <>\r\n"

@@ -105,6 +105,7 @@ def _every_kind_of_message() -> list[bytes]:
     return [
         mailgen.dsn("gone@example.jp", "user_unknown", 1),
         mailgen.dsn("full@example.jp", "mailbox_full", 2),
+        mailgen.dsn("late@example.jp", "mailbox_full", 30, action="delayed"),  # retry, delayed, not counted
         mailgen.dsn("fine@example.jp", "delivered", 3),
         *(mailgen.dsn(f"listed{n}@example.jp", "spamhaus", 10 + n) for n in range(SPAMHAUS_REFUSALS)),
         mailgen.auto_reply(4),
@@ -165,6 +166,8 @@ def test_the_emitted_events_cover_the_schemas_conditional_parts(emitted: list[di
     assert datas["recipient.suppressed", "full@example.jp"]["suppressed_because"] == "soft_bounce_threshold"
     assert datas["recipient.suppressed", "angry@example.jp"]["feedback_type"] == "abuse"
     assert datas["recipient.bounced", "full@example.jp"]["soft_bounces"]["count"] == 1
+    assert datas["recipient.bounced", "late@example.jp"]["delayed"] is True
+    assert "soft_bounces" not in datas["recipient.bounced", "late@example.jp"]
     assert datas["recipient.bounced", "odd@example.jp"]["action"] == "review"
     assert datas["recipient.bounced", None]["invalid_recipient"] is True
     assert datas["address.fix_needed", '"taro.yamada"@outlook.jp']["suggested_address"] == "taro.yamada@outlook.jp"

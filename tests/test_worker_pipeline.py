@@ -121,6 +121,22 @@ def test_soft_bounces_past_the_threshold_within_the_window_suppress(tmp_path: Pa
     assert harness.suppressed() == ["full@example.jp"]
 
 
+def test_delay_notices_are_retried_but_never_counted_toward_suppression(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, [], policy=Policy(soft_threshold=2, soft_window_days=7))
+    for serial in range(4):  # the sending MTA warns at 4 hours, 1 day, 2 days, 3 days
+        harness.add(mailgen.dsn("late@example.jp", "mailbox_full", serial, action="delayed"))
+        harness.mailbox_pass.run()
+        harness.now += timedelta(hours=12)
+    events = harness.events()
+    assert [e["type"] for e in events] == ["recipient.bounced"] * 4
+    assert all(e["data"]["delayed"] is True and e["data"]["action"] == "retry" for e in events)
+    assert all("soft_bounces" not in e["data"] and e["data"]["status"].startswith("4.") for e in events)
+    assert harness.suppressed() == []
+    harness.add(mailgen.dsn("late@example.jp", "mailbox_full", 9))  # the final failure counts, once
+    harness.mailbox_pass.run()
+    assert harness.events()[-1]["data"]["soft_bounces"]["count"] == 1
+
+
 def test_soft_bounces_older_than_the_window_do_not_count(tmp_path: Path) -> None:
     harness = Harness(tmp_path, [], policy=Policy(soft_threshold=2, soft_window_days=7))
     harness.add(mailgen.dsn("full@example.jp", "mailbox_full", 1))

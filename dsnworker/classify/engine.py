@@ -308,7 +308,7 @@ def _as_delay(verdict: Verdict) -> Verdict:
     status = verdict.status
     if status is None or status[0] != "4":
         status = "4" + (status or "4.0.0")[1:]
-    return evolved(verdict, status=status, hard=False, action="retry")
+    return evolved(verdict, status=status, hard=False, action="retry", details={**verdict.details, "delayed": True})
 
 
 def _hint_rule(reason: str, fmt: str) -> Rule:

@@ -1,7 +1,8 @@
 """From a message's outcomes to the events that go out, with the memory a single bounce lacks.
 
 - Soft bounces (`retry`) are counted per recipient and mailbox; N within the window turn into
-  `suppress`; a `delivered` DSN resets the count.
+  `suppress`; a `delivered` DSN resets the count. Delay notices are not counted: the sending MTA
+  is still trying, and the failure it reports at the end is what counts.
 - `sender_fix` outcomes never speak about the recipient: they open or count an incident keyed by
   (provider, blocklist, listed IP or host), so ten thousand refusals make one alert, not ten thousand.
 
@@ -80,7 +81,8 @@ class PolicyEngine:
             self.store.reset_soft_bounces(context.mailbox, recipient_key(recipient))
         if action == "sender_fix":
             return self._count_incident(context, data, tally)
-        if action == "retry" and recipient:
+        # a delay notice is not a bounce yet: the MTA is still trying, and its final report will count
+        if action == "retry" and recipient and not verdict.details.get("delayed"):
             action = self._count_soft_bounce(context, recipient_key(recipient), data)
         if action == "suppress":
             tally.suppressed += 1
