@@ -122,3 +122,11 @@ def test_a_temporary_form_of_a_hard_reason_is_not_hard(tmp_path: Path) -> None:
     # Postfix with soft_bounce = yes turns the 550 into a 450: the address may yet work
     verdict = decide(rules, "450 5.1.1 <kijitora@example.com>: User unknown", "5.1.1", reply_code="450")
     assert (verdict.reason, verdict.hard, verdict.action) == ("user_unknown", False, "retry")
+
+
+def test_words_no_rule_understands_are_on_hold_and_no_words_undefined(tmp_path: Path) -> None:
+    rules = classifier(tmp_path, GENERIC)
+    unread = decide(rules, "554 Something nobody has written a rule for", "5.0.0")
+    silent = decide(rules, "", "5.0.0")
+    assert (unread.reason, unread.action, unread.rule) == ("on_hold", "review", None)
+    assert (silent.reason, silent.action, silent.rule) == ("undefined", "review", None)

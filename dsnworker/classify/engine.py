@@ -10,7 +10,7 @@ generic pack's; else `undefined`. Refinements follow; a delay notice is never fi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
@@ -111,8 +111,18 @@ class Classifier:
         # every pack of a provider, extra folders' first: a refining pack need not repeat `recognise`
         self._by_provider: dict[str, list[Pack]] = {}
         self._any_host = compile_globs([g for p in self.providers for g in p.recognise.host_globs])
-        phrase_sets = [p.recognise.phrases.literals for p in self.providers if p.recognise.phrases is not None]
-        self._phrase_literals = None if None in phrase_sets else tuple({lit for lits in phrase_sets for lit in lits})  # type: ignore[union-attr]
+        # the packs a text can name: by the strings their phrases require, and those that require none
+        self._by_phrase_needle: dict[str, list[Pack]] = {}
+        self._phrase_always: list[Pack] = []
+        for pack in self.providers:
+            phrases = pack.recognise.phrases
+            if phrases is None:
+                continue
+            if phrases.literals is None:
+                self._phrase_always.append(pack)
+            for needle in phrases.literals or ():
+                self._by_phrase_needle.setdefault(needle, []).append(pack)
+        self._phrase_literals = tuple(self._by_phrase_needle)
         for pack in self.providers:
             self._by_provider.setdefault(pack.provider, []).append(pack)
             for domain in pack.recognise.domains:
@@ -187,15 +197,28 @@ class Classifier:
                 for p in self.providers
                 if p not in found and p.recognise.hosts and p.recognise.hosts.match(facts.remote_mta)
             )
-        if facts.diagnostic and (self._phrase_literals is None or _occurs(self._phrase_literals, facts)):
+        if facts.diagnostic:
+            candidates = self._phrase_candidates(facts)
             found.extend(
                 p
                 for p in self.providers
-                if p not in found
+                if p in candidates
+                and p not in found
                 and p.recognise.phrases is not None
                 and p.recognise.phrases.search(facts.diagnostic, facts.lowered, facts.present)
             )
         return _with_siblings(found, self._by_provider) if found else found
+
+    def _phrase_candidates(self, facts: Facts) -> set[Pack]:
+        """The provider packs whose recognising phrases can occur in the diagnostic (a superset)."""
+        candidates = set(self._phrase_always)
+        if facts.present is not None:
+            needles: Iterable[str] = facts.present.intersection(self._by_phrase_needle)
+        else:
+            needles = (n for n in self._phrase_literals if n in facts.lowered)
+        for needle in needles:
+            candidates.update(self._by_phrase_needle[needle])
+        return candidates
 
     def _structural(self, message: ParsedMessage, report: RecipientReport, facts: Facts) -> Verdict | None:
         if message.kind is Kind.FEEDBACK:
@@ -230,7 +253,9 @@ class Classifier:
     def _verdict(self, found: Match | None, facts: Facts, provider: str | None) -> Verdict:
         """The verdict of the deciding rule (None: no rule decided, the reason is `undefined`)."""
         then = found.rule.then if found else None
-        reason = then.reason if then else "undefined"
+        # nothing decided: a server's words no rule understood are `on_hold` (as the reference analyzer
+        # says it); no words at all, `undefined`
+        reason = then.reason if then else ("on_hold" if facts.diagnostic else "undefined")
         status = facts.status or (then.status if then else None) or _inferred_status(reason, facts)
         hard = then.hard if then and then.hard is not None else is_hard(reason, status, facts.reply_code)
         action = (then.action if then and then.action else None) or default_action(reason, hard, self.action_overrides)
