@@ -466,7 +466,8 @@ DSN_CASES = [
      {"reason": "blocked", "hard": False, "action": "sender_fix"}),
     ("helo-host-not-found", "someone@example.org", "mx.example.org", "4.7.1",
      rcpt("450 4.7.1 <mta1.example.com>: Helo command rejected: Host not found"),
-     {"reason": "blocked", "hard": False, "action": "sender_fix"}),
+     # mtas.md (Postfix smtpd_check.c): our HELO name does not resolve, a site policy -> policy_violation
+     {"reason": "policy_violation", "hard": False, "action": "sender_fix"}),
     ("helo-invalid", "someone@example.org", "mx.example.org", "5.0.0",
      rcpt("550 Access denied - Invalid HELO name (See RFC2821 4.1.1.1)"),
      {"reason": "blocked", "hard": False, "action": "sender_fix"}),
