@@ -541,7 +541,8 @@ DSN_CASES = [
      {"reason": "user_unknown", "hard": True, "action": "suppress"}),
     ("postfix-loops-back", "someone@example.jp", None, "5.4.6",
      "mail for example.jp loops back to myself",
-     {"reason": "network_error", "hard": False, "action": "retry"}),
+     # mtas.md (Postfix smtp client): the MX points back to the sender, for its administrator
+     {"reason": "system_error", "hard": False, "action": "review"}),
     ("spamhaus-pbl", "someone@example.jp", "mx.example.jp", "5.7.1",
      "554 5.7.1 Rejected: IP 192.0.2.44 in Spamhaus PBL (in reply to MAIL FROM command)",
      {"reason": "blocked", "hard": False, "action": "sender_fix", "blocklist": "spamhaus", "listed_ip": "192.0.2.44"}),
