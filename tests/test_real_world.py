@@ -476,7 +476,8 @@ DSN_CASES = [
      {"reason": "network_error", "hard": False, "action": "sender_fix"}),
     ("helo-host-not-found", "someone@example.org", "mx.example.org", "4.7.1",
      rcpt("450 4.7.1 <mta1.example.com>: Helo command rejected: Host not found"),
-     {"reason": "blocked", "hard": False, "action": "sender_fix"}),
+     # mtas.md (Postfix smtpd_check.c): our HELO name does not resolve, a site policy -> policy_violation
+     {"reason": "policy_violation", "hard": False, "action": "sender_fix"}),
     ("helo-invalid", "someone@example.org", "mx.example.org", "5.0.0",
      rcpt("550 Access denied - Invalid HELO name (See RFC2821 4.1.1.1)"),
      {"reason": "blocked", "hard": False, "action": "sender_fix"}),
@@ -552,7 +553,8 @@ DSN_CASES = [
      {"reason": "user_unknown", "hard": True, "action": "suppress"}),
     ("postfix-loops-back", "someone@example.jp", None, "5.4.6",
      "mail for example.jp loops back to myself",
-     {"reason": "network_error", "hard": False, "action": "retry"}),
+     # mtas.md (Postfix smtp client): the MX points back to the sender, for its administrator
+     {"reason": "system_error", "hard": False, "action": "review"}),
     ("spamhaus-pbl", "someone@example.jp", "mx.example.jp", "5.7.1",
      "554 5.7.1 Rejected: IP 192.0.2.44 in Spamhaus PBL (in reply to MAIL FROM command)",
      {"reason": "blocked", "hard": False, "action": "sender_fix", "blocklist": "spamhaus", "listed_ip": "192.0.2.44"}),
