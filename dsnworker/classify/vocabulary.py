@@ -33,7 +33,7 @@ DEFAULT_ACTIONS: Mapping[str, str] = MappingProxyType(
         "system_error": "retry",
         "system_full": "retry",
         "mailer_error": "retry",
-        "syntax_error": "retry",
+
         "blocked": "sender_fix",
         "bad_reputation": "sender_fix",
         "require_ptr": "sender_fix",
@@ -43,6 +43,7 @@ DEFAULT_ACTIONS: Mapping[str, str] = MappingProxyType(
         "failed_starttls": "sender_fix",
         "no_relaying": "review",
         "message_too_big": "review",
+        "syntax_error": "review",  # a dialogue the server could not read: retrying the same will not help
         "policy_violation": "review",
         "spam_detected": "review",
         "virus_detected": "review",
