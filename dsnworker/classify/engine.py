@@ -296,9 +296,15 @@ def _without_continuation_codes(text: str) -> str:
 def _first_match(packs: Sequence[Pack], facts: Facts, which: str) -> Match | None:
     """The first rule of `which` kind ("text_rules" or "code_rules"), pack by pack, that holds."""
     for pack in packs:
-        for rule in getattr(pack, which):
+        if facts.present is not None:
+            # only the rules whose required strings occur here (and those that require none)
+            index = pack.text_index if which == "text_rules" else pack.code_index
+            rules: Sequence[Rule] = index.candidates(facts.present)
+        else:
+            rules = getattr(pack, which)
+        for rule in rules:
             needles = rule.when.diagnostic.literals if rule.when.diagnostic is not None else None
-            if needles is not None and not _occurs(needles, facts):
+            if needles is not None and facts.present is None and not _occurs(needles, facts):
                 continue  # its text can occur nowhere here: the usual case, settled without a call
             found = match_rule(rule, facts)
             if found is not None:

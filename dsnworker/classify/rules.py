@@ -8,6 +8,7 @@ The format is documented in `rules/README.md`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -214,9 +215,48 @@ class Pack:
         return tuple(r for r in self.rules if not r.when.reason and not r.reads_text)
 
     @cached_property
+    def text_index(self) -> RuleIndex:
+        return RuleIndex(self.text_rules)
+
+    @cached_property
+    def code_index(self) -> RuleIndex:
+        return RuleIndex(self.code_rules)
+
+    @cached_property
     def refinements(self) -> tuple[Rule, ...]:
         """Rules that change a reason already found (`when.reason`), e.g. user_unknown after DATA."""
         return tuple(r for r in self.rules if r.when.reason)
+
+
+class RuleIndex:
+    """Which rules of a list can apply to a text, from the required strings the text holds.
+
+    A rule whose diagnostic pattern requires strings is a candidate only when one of them occurs;
+    a rule without such strings (no text condition, or a pattern that requires none) always is.
+    """
+
+    __slots__ = ("rules", "_by_needle", "_always")
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        self._by_needle: dict[str, list[int]] = {}
+        always: list[int] = []
+        for position, rule in enumerate(rules):
+            needles = rule.when.diagnostic.literals if rule.when.diagnostic is not None else None
+            if needles is None:
+                always.append(position)
+            for needle in needles or ():
+                self._by_needle.setdefault(needle, []).append(position)
+        self._always = tuple(always)
+
+    def candidates(self, present: AbstractSet[str]) -> list[Rule]:
+        """The rules that can apply, in list order, given the required strings `present` in the text."""
+        positions = set(self._always)
+        for needle in present:
+            found = self._by_needle.get(needle)
+            if found is not None:
+                positions.update(found)
+        return [self.rules[position] for position in sorted(positions)]
 
 
 def default_rules_dir() -> Path:

@@ -33,7 +33,6 @@ DEFAULT_ACTIONS: Mapping[str, str] = MappingProxyType(
         "system_error": "retry",
         "system_full": "retry",
         "mailer_error": "retry",
-
         "blocked": "sender_fix",
         "bad_reputation": "sender_fix",
         "require_ptr": "sender_fix",
