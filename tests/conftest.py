@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -10,6 +13,12 @@ from types import ModuleType
 import pytest
 
 from dsnworker.analyse import Analyser
+
+# The tests' own rule-pack cache (dsnworker/classify/pack_cache.py): never the user's ~/.cache. Set
+# before any test module loads packs; processes the tests start inherit it.
+_CACHE = tempfile.mkdtemp(prefix="dsnworker-test-cache-")
+os.environ["DSNWORKER_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "sisimai"

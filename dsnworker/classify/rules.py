@@ -17,6 +17,7 @@ from typing import Any
 import regex
 import yaml
 
+from dsnworker.classify import pack_cache
 from dsnworker.classify.patterns import (
     TextPattern,
     UnsafePattern,
@@ -273,12 +274,22 @@ def load_packs(*dirs: Path | str) -> tuple[Pack, ...]:
     them: an operator's folder can refine a shipped provider without copying it.
     """
     folders = [Path(d) for d in dirs] or [default_rules_dir()]
-    packs: list[Pack] = []
+    files: list[Path] = []
     for folder in folders:
         if not folder.is_dir():
             raise RuleError(str(folder), None, "rule folder does not exist")
-        for path in sorted(folder.glob("*.yaml")):
-            packs.append(load_pack(path))
+        files.extend(sorted(folder.glob("*.yaml")))
+    key = pack_cache.cache_key(files)
+    cached = pack_cache.read(key)
+    if isinstance(cached, tuple) and all(isinstance(p, Pack) for p in cached):
+        return cached  # the same files, loaded and proven by an earlier run
+    loaded = _ordered([load_pack(path) for path in files])
+    pack_cache.write(key, loaded)
+    return loaded
+
+
+def _ordered(packs: list[Pack]) -> tuple[Pack, ...]:
+    """Providers' packs before the generic ones, a later folder's first; rule ids unique."""
     ordered = [p for p in reversed(packs) if p.provider != GENERIC] + [
         p for p in reversed(packs) if p.provider == GENERIC
     ]
