@@ -130,3 +130,10 @@ def test_words_no_rule_understands_are_on_hold_and_no_words_undefined(tmp_path: 
     silent = decide(rules, "", "5.0.0")
     assert (unread.reason, unread.action, unread.rule) == ("on_hold", "review", None)
     assert (silent.reason, silent.action, silent.rule) == ("undefined", "review", None)
+
+
+def test_a_failure_reported_with_a_temporary_field_takes_the_servers_permanent_code(tmp_path: Path) -> None:
+    rules = classifier(tmp_path, GENERIC)
+    failed = decide(rules, "550 5.5.0 Service refused, please try later", "4.5.0", dsn_action="failed")
+    delayed = decide(rules, "550 5.5.0 Service refused, please try later", "4.5.0", dsn_action="delayed")
+    assert (failed.status, delayed.status) == ("5.5.0", "4.5.0")

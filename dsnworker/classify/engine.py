@@ -76,7 +76,7 @@ class Facts:
             diagnostic=diagnostic,
             lowered=lowered,
             present=index.present(lowered) if index is not None else None,
-            status=preferred_status(report.status, find_status(diagnostic)),
+            status=preferred_status(report.status, find_status(diagnostic), report.dsn_action),
             reply_code=report.reply_code or find_reply_code(diagnostic),
             quoted_local_part=address.quoted_local_part,
             command=report.command.upper() if report.command else None,
@@ -347,15 +347,19 @@ def _hint_rule(reason: str, fmt: str) -> Rule:
     return Rule(id=f"format.{fmt}", when=_NO_CONDITION, then=Result(reason=reason), examples=())
 
 
-def preferred_status(field: str | None, in_text: str | None) -> str | None:
+def preferred_status(field: str | None, in_text: str | None, dsn_action: str | None = None) -> str | None:
     """The Status field, unless the server's own text gives a more specific code of the same class.
 
     MTAs write generic codes (5.0.0, or 4.4.7 when they give up) in the Status field while the
-    remote server's reply carries the real one (550 5.7.1 ...).
+    remote server's reply carries the real one (550 5.7.1 ...). A failure the MTA reports with a
+    temporary field after the server answered permanently (Postfix's 4.x.x for a 5xx greeting it
+    did not trust) is the server's permanent code.
     """
     if not field or not in_text:
         return field or in_text
     if field[0] == in_text[0] and field != in_text and not in_text.endswith(".0.0"):
+        return in_text
+    if dsn_action == "failed" and field[0] == "4" and in_text[0] == "5" and not in_text.endswith(".0.0"):
         return in_text
     return field
 
