@@ -24,15 +24,15 @@ from tests.conftest import CORPUS, ROOT, corpus_dir, corpus_file, external_corpu
 
 SCORER = ROOT.parent / "shared" / "tools" / "score_corpus.py"
 
-# Floors: the acceptance bar of the offline-core issue (reason >= 90, hard >= 97, status >= 95,
-# detected >= 99), and count_exact a point under its score. Measured when last raised: detected 100.0,
-# count 99.7, reason 91.9, hard 97.2, status 97.0. Floors only go up; never lower one to make a change pass.
+# Floors, raised with issue 8 (decisions that hold on bounces we have never seen) to a little under
+# the scores measured then: detected 100.0, count 100.0, reason 93.1, hard 97.6, status 97.5. Floors
+# only go up; never lower one to make a change pass.
 FLOORS = {
-    "detected_pct": 99.0,
-    "count_exact_pct": 98.5,
-    "reason_pct": 90.0,
+    "detected_pct": 99.5,
+    "count_exact_pct": 99.5,
+    "reason_pct": 92.5,
     "hard_pct": 97.0,
-    "status_pct": 95.0,
+    "status_pct": 97.0,
 }
 
 
