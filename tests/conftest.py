@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -50,6 +54,29 @@ def external_corpus_dirs() -> list[Path]:
             pytest.fail(message + "; under CI=true it must be there")
         pytest.skip(message)
     return folders
+
+
+def run_scorer(name: str, *args: str) -> dict[str, Any]:
+    """Run ../shared/tools/NAME with --json on this interpreter's `dsnworker` (the scorers take the
+    one on PATH) and return its summary line."""
+    scorer = ROOT.parent / "shared" / "tools" / name
+    if not scorer.is_file():
+        message = f"the scorer is not at {scorer} (it lives beside the repo in ../shared/)"
+        if IN_CI:
+            pytest.fail(message + "; under CI=true it must be there")
+        pytest.skip(message)
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    result = subprocess.run(
+        [sys.executable, str(scorer), *args, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")

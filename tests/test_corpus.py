@@ -8,10 +8,6 @@ repository's usual surroundings (a user's clone) these tests skip; under CI=true
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +16,7 @@ from dsnworker.analyse import Analyser
 from dsnworker.inputs import iter_messages
 from dsnworker.output import outcome_record
 from dsnworker.parse import parse_message
-from tests.conftest import CORPUS, ROOT, corpus_dir, corpus_file, external_corpus_dirs
-
-SCORER = ROOT.parent / "shared" / "tools" / "score_corpus.py"
+from tests.conftest import CORPUS, corpus_dir, corpus_file, external_corpus_dirs, run_scorer
 
 # Floors, raised with issue 8 (decisions that hold on bounces we have never seen) to a little under
 # the scores measured then: detected 100.0, count 100.0, reason 93.1, hard 97.6, status 97.5. Floors
@@ -38,22 +32,7 @@ FLOORS = {
 
 @pytest.fixture(scope="module")
 def score() -> dict[str, Any]:
-    corpus = corpus_dir()
-    if not SCORER.is_file():
-        pytest.fail(f"the corpus is present but its scorer is not at {SCORER}")
-    env = dict(os.environ)
-    # the scorer runs the `dsnworker` found on PATH: make it this interpreter's (the venv's) one
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    result = subprocess.run(
-        [sys.executable, str(SCORER), "--corpus", str(corpus), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_scorer("score_corpus.py", "--corpus", str(corpus_dir()))
 
 
 @pytest.mark.parametrize(("metric", "floor"), FLOORS.items(), ids=list(FLOORS))

@@ -7,19 +7,11 @@ surroundings (a user's clone) these tests skip; under CI=true they fail instead.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI, ROOT
-
-EXTERNAL = ROOT.parent / "shared" / "corpus" / "external"
-SCORER = ROOT.parent / "shared" / "tools" / "score_external.py"
+from tests.conftest import external_corpus_dirs, run_scorer
 
 # Measured when last raised (issue 8): detected 99.5, recipients P/R 99.1/100, status 96.2,
 # reply code 99.0, class 100, reason 84.3, no false alarm.
@@ -36,19 +28,8 @@ FLOORS = {
 
 @pytest.fixture(scope="module")
 def score() -> dict[str, Any]:
-    if not SCORER.is_file() or not EXTERNAL.is_dir():
-        message = f"the external corpus or its scorer is not beside the repo ({EXTERNAL}, {SCORER})"
-        if IN_CI:
-            pytest.fail(message + "; under CI=true they must be there")
-        pytest.skip(message)
-    env = dict(os.environ)
-    # the scorer runs the `dsnworker` found on PATH: make it this interpreter's (the venv's) one
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    result = subprocess.run(
-        [sys.executable, str(SCORER), "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    external_corpus_dirs()  # skips, or fails under CI=true, without the corpus
+    return run_scorer("score_external.py")
 
 
 @pytest.mark.parametrize(("metric", "floor"), FLOORS.items(), ids=list(FLOORS))
