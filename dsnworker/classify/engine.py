@@ -10,7 +10,7 @@ generic pack's; else `undefined`. Refinements follow; a delay notice is never fi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
@@ -53,7 +53,7 @@ class Facts:
 
     diagnostic: str
     lowered: str  # the diagnostic lower-cased once, for the patterns' substring pre-checks
-    present: AbstractSet[str] | None  # the packs' required strings that occur in `lowered` (NeedleIndex)
+    present: AbstractSet[str]  # the packs' required strings that occur in `lowered` (NeedleIndex)
     status: str | None
     reply_code: str | None
     quoted_local_part: bool
@@ -67,7 +67,7 @@ class Facts:
     found_by: str | None = None  # the id of the rule that found the reason, while refinements are tried
 
     @classmethod
-    def of(cls, report: RecipientReport, address: AddressInfo, fmt: str, index: NeedleIndex | None = None) -> Facts:
+    def of(cls, report: RecipientReport, address: AddressInfo, fmt: str, index: NeedleIndex) -> Facts:
         diagnostic = (
             bounded(_without_continuation_codes(" ".join(report.diagnostic.split()))) if report.diagnostic else ""
         )
@@ -75,7 +75,7 @@ class Facts:
         return cls(
             diagnostic=diagnostic,
             lowered=lowered,
-            present=index.present(lowered) if index is not None else None,
+            present=index.present(lowered),
             status=preferred_status(report.status, find_status(diagnostic), report.dsn_action),
             reply_code=report.reply_code or find_reply_code(diagnostic),
             quoted_local_part=address.quoted_local_part,
@@ -122,13 +122,11 @@ class Classifier:
                 self._phrase_always.append(pack)
             for needle in phrases.literals or ():
                 self._by_phrase_needle.setdefault(needle, []).append(pack)
-        self._phrase_literals = tuple(self._by_phrase_needle)
         for pack in self.providers:
             self._by_provider.setdefault(pack.provider, []).append(pack)
             for domain in pack.recognise.domains:
                 self._by_domain.setdefault(domain, []).append(pack)
-        # None: each pattern searches its own strings (slower, same decisions; tests compare the two)
-        self.needles: NeedleIndex | None = NeedleIndex(_text_patterns(packs))
+        self.needles = NeedleIndex(_text_patterns(packs))
 
     def decide(self, message: ParsedMessage, report: RecipientReport, address: AddressInfo) -> Verdict:
         facts = Facts.of(report, address, message.format, self.needles)
@@ -146,18 +144,18 @@ class Classifier:
         weak texts), then the generic packs' code rules. Then the refinements of the reason found.
         """
         provider = recognised[0].provider if recognised else None
-        found = _first_match(recognised, facts, "text_rules")
+        found = _first_match(recognised, facts, "text_index")
         if found is not None:
             return self._provider_verdict(found, recognised, facts)
         if facts.hint:
             found = Match(rule=_hint_rule(facts.hint, facts.format), provider="format", groups={}, evidence=())
         else:
-            found = _first_match(self.generic, facts, "text_rules")
+            found = _first_match(self.generic, facts, "text_index")
             if found is None:
-                by_provider = _first_match(recognised, facts, "code_rules")
+                by_provider = _first_match(recognised, facts, "code_index")
                 if by_provider is not None:
                     return self._provider_verdict(by_provider, recognised, facts)
-                found = _first_match(self.generic, facts, "code_rules")
+                found = _first_match(self.generic, facts, "code_index")
         if found is None:
             return self._verdict(None, facts, provider)
         refined = self._refinement([*recognised, *self.generic], facts, found)
@@ -212,11 +210,7 @@ class Classifier:
     def _phrase_candidates(self, facts: Facts) -> set[Pack]:
         """The provider packs whose recognising phrases can occur in the diagnostic (a superset)."""
         candidates = set(self._phrase_always)
-        if facts.present is not None:
-            needles: Iterable[str] = facts.present.intersection(self._by_phrase_needle)
-        else:
-            needles = (n for n in self._phrase_literals if n in facts.lowered)
-        for needle in needles:
+        for needle in facts.present.intersection(self._by_phrase_needle):
             candidates.update(self._by_phrase_needle[needle])
         return candidates
 
@@ -293,31 +287,16 @@ def _without_continuation_codes(text: str) -> str:
     return _CONTINUATION.sub(lambda m: " " if m.group(0)[1:4] == code else m.group(0), text)
 
 
-def _first_match(packs: Sequence[Pack], facts: Facts, which: str) -> Match | None:
-    """The first rule of `which` kind ("text_rules" or "code_rules"), pack by pack, that holds."""
+def _first_match(packs: Sequence[Pack], facts: Facts, index: str) -> Match | None:
+    """The first rule of the kind `index` names ("text_index" or "code_index"), pack by pack, that
+    holds; only the rules whose required strings occur here (and those that require none) are tried."""
     for pack in packs:
-        if facts.present is not None:
-            # only the rules whose required strings occur here (and those that require none)
-            index = pack.text_index if which == "text_rules" else pack.code_index
-            rules: Sequence[Rule] = index.candidates(facts.present)
-        else:
-            rules = getattr(pack, which)
-        for rule in rules:
-            needles = rule.when.diagnostic.literals if rule.when.diagnostic is not None else None
-            if needles is not None and facts.present is None and not _occurs(needles, facts):
-                continue  # its text can occur nowhere here: the usual case, settled without a call
+        for rule in getattr(pack, index).candidates(facts.present):
             found = match_rule(rule, facts)
             if found is not None:
                 groups, evidence = found
                 return Match(rule=rule, provider=pack.provider, groups=groups, evidence=evidence)
     return None
-
-
-def _occurs(needles: tuple[str, ...], facts: Facts) -> bool:
-    """Whether one of the strings occurs in the diagnostic (from the index when it was built)."""
-    if facts.present is not None:
-        return not facts.present.isdisjoint(needles)
-    return any(map(facts.lowered.__contains__, needles))
 
 
 def _text_patterns(packs: Sequence[Pack]) -> Iterator[TextPattern]:
