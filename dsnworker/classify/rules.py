@@ -27,7 +27,7 @@ from dsnworker.classify.patterns import (
     grows,
     split_alternatives,
 )
-from dsnworker.classify.vocabulary import ACTIONS, HARD_REASONS, MAILBOX_SYNTAXES, REASONS
+from dsnworker.classify.vocabulary import ACTIONS, CAN_BE_HARD, MAILBOX_SYNTAXES, REASONS
 from dsnworker.errors import RuleError
 
 # libyaml's loader when PyYAML was built with it: ~8x faster, and packs load at every start
@@ -478,8 +478,8 @@ def _result(where: str, rule_id: str, raw: dict[str, Any]) -> Result:
     hard = raw.get("hard")
     if hard is not None and not isinstance(hard, bool):
         raise RuleError(where, rule_id, "'then.hard' must be true or false")
-    if hard and reason not in HARD_REASONS | {"not_accept"}:
-        raise RuleError(where, rule_id, f"'then.hard: true' is only for {sorted(HARD_REASONS | {'not_accept'})}")
+    if hard and reason not in CAN_BE_HARD:
+        raise RuleError(where, rule_id, f"'then.hard: true' is only for {sorted(CAN_BE_HARD)}")
     action = raw.get("action")
     if action is not None and action not in ACTIONS:
         raise RuleError(where, rule_id, f"'then.action' must be one of {sorted(ACTIONS)}, not {action!r}")

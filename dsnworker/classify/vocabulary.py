@@ -58,6 +58,8 @@ DEFAULT_ACTIONS: Mapping[str, str] = MappingProxyType(
 )
 REASONS = frozenset(DEFAULT_ACTIONS)
 HARD_REASONS = frozenset({"user_unknown", "host_unknown", "has_moved"})
+# what may be hard: the hard reasons, and a domain that accepts no mail (`not_accept`), in a 5xx refusal
+CAN_BE_HARD = HARD_REASONS | {"not_accept"}
 
 # The RFC 3463 code a reason stands for, used when a bounce carries no status at all.
 # `.0.0`-style codes where no specific code exists; the class (4/5) is decided separately.
@@ -104,7 +106,7 @@ DEFAULT_STATUS: Mapping[str, str] = MappingProxyType(
 def is_hard(reason: str, status: str | None, reply_code: str | None) -> bool:
     """True only when the address itself is permanently undeliverable (the contract's rule): a hard
     reason in a permanent (5xx) refusal. A 4xx form of it is temporary (provider-texts README)."""
-    if reason in HARD_REASONS or reason == "not_accept":
+    if reason in CAN_BE_HARD:
         return permanent_class(status, reply_code)
     return False
 
@@ -120,6 +122,6 @@ def permanent_class(status: str | None, reply_code: str | None) -> bool:
 def default_action(reason: str, hard: bool, overrides: Mapping[str, str] | None = None) -> str:
     if overrides and reason in overrides:
         return overrides[reason]
-    if not hard and (reason in HARD_REASONS or reason == "not_accept"):
+    if not hard and reason in CAN_BE_HARD:
         return "retry"  # a temporary form of a hard reason: the address may yet work
     return DEFAULT_ACTIONS.get(reason, "review")
