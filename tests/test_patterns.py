@@ -128,3 +128,22 @@ def test_a_fixed_pattern_orders_its_group_names_without_compiling_the_whole():
     pattern = TextPattern(source, alternatives)
     assert pattern.group_order() == dict(compile_pattern(source).groupindex)
     assert pattern._regex is None  # noqa: SLF001 - the whole was never compiled
+
+
+def test_a_search_that_runs_out_of_time_is_no_match_and_turns_its_pattern_off(caplog):
+    # as if the load-time probe had missed it (a pack loaded by an older version, or a shape no probe
+    # tries): the search itself is bounded, and the pattern is not tried again in this process
+    source = "(k|kk)+$"
+    pattern = TextPattern(source, [source], compiled=compile_pattern("k+"), owner="acme.yaml: rule 'acme.slow'")
+    pattern._regex = __import__("regex").compile(source)  # noqa: SLF001 - bypass the probe on purpose
+    hostile = "k" * 1999 + "!"
+    with caplog.at_level("WARNING", logger="dsnworker.classify.patterns"):
+        assert pattern.search(hostile, hostile) is None
+    assert "acme.yaml: rule 'acme.slow'" in caplog.text and "off until the worker restarts" in caplog.text
+    assert pattern.search("kk", "kk") is None  # off: even a text it matches is not searched
+
+
+def test_a_fixed_length_pattern_is_searched_without_a_clock():
+    pattern = TextPattern("mailbox full", ["mailbox full"], owner="x")
+    assert pattern._growing == (False, False)  # noqa: SLF001
+    assert pattern.search("552 mailbox full", "552 mailbox full") is not None

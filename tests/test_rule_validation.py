@@ -100,6 +100,26 @@ def test_catastrophic_backtracking_regex_is_refused(tmp_path: Path) -> None:
     assert "(a+)+$" in error.problem
 
 
+# Found by trying rule packs as an operator might write them: each took over 30 s on 2,000
+# characters (the first four) or 13 GB when compiled (the last), and the old probe let them all pass.
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("(k|kk)+$", "backtracks"),
+        ("(?:k|kk)+z", "backtracks"),
+        ("(.*,){20}z", "backtracks"),
+        ("(.*?,){30}z", "backtracks"),
+        ("(?:(?:a{1000}){1000}){100}", "needs at least 100000000 characters"),
+    ],
+)
+def test_patterns_that_backtrack_on_their_own_characters_or_unroll_are_refused(
+    tmp_path: Path, pattern: str, problem: str
+) -> None:
+    error = refusal(tmp_path, f"{{id: acme.slow, when: {{diagnostic: '{pattern}'}}, then: {{reason: blocked}}}}")
+    assert error.rule_id == "acme.slow"
+    assert pattern in error.problem and problem in error.problem
+
+
 def test_duplicate_rule_id_in_one_pack_is_refused(tmp_path: Path) -> None:
     path = write_pack(
         tmp_path,

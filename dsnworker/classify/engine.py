@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import regex
 
 from dsnworker.classify.needles import NeedleIndex
-from dsnworker.classify.patterns import TextPattern, bounded, compile_globs
+from dsnworker.classify.patterns import MAX_HOST, MAX_TEXT, TextPattern, bounded, compile_globs
 from dsnworker.classify.rules import GENERIC, Condition, Pack, Result, Rule
 from dsnworker.classify.vocabulary import DEFAULT_STATUS, default_action, is_hard
 from dsnworker.model import AddressInfo, Kind, ParsedMessage, RecipientReport, Verdict, evolved
@@ -68,9 +68,9 @@ class Facts:
 
     @classmethod
     def of(cls, report: RecipientReport, address: AddressInfo, fmt: str, index: NeedleIndex) -> Facts:
-        diagnostic = (
-            bounded(_without_continuation_codes(" ".join(report.diagnostic.split()))) if report.diagnostic else ""
-        )
+        # cut before the whitespace is folded too: a megabyte diagnostic costs no more than a page
+        raw = report.diagnostic[: MAX_TEXT * 8] if report.diagnostic else ""
+        diagnostic = bounded(_without_continuation_codes(" ".join(raw.split()))) if raw else ""
         lowered = diagnostic.lower()
         return cls(
             diagnostic=diagnostic,
@@ -83,10 +83,15 @@ class Facts:
             dsn_action=report.dsn_action,
             hint=report.hint,
             format=fmt,
-            remote_mta=report.remote_mta,
-            reporting_mta=report.reporting_mta,
+            remote_mta=_host(report.remote_mta),
+            reporting_mta=_host(report.reporting_mta),
             recipient_domain=address.domain,
         )
+
+
+def _host(name: str | None) -> str | None:
+    """A host name as the globs see it: no longer than DNS allows, so a hostile one costs no more."""
+    return name[:MAX_HOST] if name else name
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,20 @@
-"""Compiled text patterns for rules: case-insensitive, bounded input, proven safe when loaded.
+"""Compiled text patterns for rules: case-insensitive, bounded input, every search bounded.
 
-Searching with the `regex` module's per-call timeout would cost ~3x per search on the hot path, so
-instead every pattern is tried once, at load time, against hostile text under a timeout; a pattern
-that backtracks badly is refused with the rule's name. Input is also cut to `MAX_TEXT` characters.
+Three fences, because operators write packs and a probe cannot prove a pattern safe:
+- input is cut to `MAX_TEXT` characters (host names to `MAX_HOST`);
+- when loaded, a pattern whose shortest match is longer than any text it will see (`(?:a{1000}){1000}`,
+  which the compiler would unroll into gigabytes) is refused, and every pattern that can grow is tried
+  against hostile text under a timeout: one that backtracks badly is refused with the rule's name;
+- at run time, every search of a pattern that can grow runs under `SEARCH_LIMIT_S` (the `regex`
+  module's timeout; ~2 us a search, paid only by those). A pattern that runs out of time once is
+  switched off for the life of the process, with a WARNING naming its rule: the match it was
+  after is read as no match, and the worker goes on.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -20,8 +27,14 @@ try:  # re's parser alone: ~4x faster than re.compile and all we need of it (pri
 except ImportError:  # a Python without it: compiling proves the same, only slower
     _RE_PARSER = None  # type: ignore[assignment]
 
+log = logging.getLogger(__name__)
+
 MAX_TEXT = 2000
+MAX_HOST = 255  # a DNS name's longest form
 PROBE_LIMIT_S = 0.005
+# 20x the probe's limit: a search that takes this long on MAX_TEXT characters backtracks, it is not
+# a slow machine
+SEARCH_LIMIT_S = 0.1
 _PROBES = (
     "a" * MAX_TEXT,
     # a run that ends in a character the pattern cannot take: `(a+)+$` matches the run above at
@@ -38,6 +51,35 @@ _PROBES = (
     "1." * (MAX_TEXT // 2),
     "a1 " * (MAX_TEXT // 3) + "!",
 )
+
+
+_REPEAT = regex.compile(r"(?<!\\)(?:[+*]|\{\d*(?:,\d*)?\})")  # any repeat, `{20}` too
+_METACHARACTERS = frozenset("()[]{}?*+|^$\\.")
+_OWN_PROBES = 8  # the most characters of a pattern's own tried as runs (each probe costs load time)
+_RUNS_PROBED = frozenset("a=")  # characters _PROBES already tries as runs
+
+
+def _probes_for(source: str) -> tuple[str, ...]:
+    """The fixed hostile texts, and a run of each character the pattern repeats: `(k|kk)+$`
+    backtracks only on a run of `k` that ends in something else, `(.*,){20}z` only on commas."""
+    own: list[str] = []
+    for found in _REPEAT.finditer(source):
+        end = found.start()
+        if source[end - 1 : end] in (")", "]"):
+            opening = "(" if source[end - 1] == ")" else "["
+            start, depth = end - 1, 0
+            while start >= 0:  # back to the group's opening (escapes are rare enough to ignore here)
+                depth += source[start] in ")]"
+                depth -= source[start] in opening
+                if depth == 0:
+                    break
+                start -= 1
+            repeated = source[max(start, 0) : end]
+        else:
+            repeated = source[end - 1 : end]
+        own.extend(c for c in repeated if c not in _METACHARACTERS and not c.isspace() and c not in own)
+    own = [char for char in own if char.lower() not in _RUNS_PROBED]
+    return _PROBES + tuple(char * (MAX_TEXT - 1) + "\x00" for char in own[:_OWN_PROBES])
 
 
 class UnsafePattern(ValueError):
@@ -57,6 +99,7 @@ def checked_pattern(source: str) -> regex.Pattern[str] | None:
     `re.compile`) accepting it proves its syntax, as `regex` (V0) accepts everything `re` does. Such
     a pattern is compiled the first time it is needed.
     """
+    _refuse_unmatchable(source)
     if not _GROWING.search(source):
         try:
             # re's parser alone proves the syntax (its code generation, which we would throw away,
@@ -69,13 +112,14 @@ def checked_pattern(source: str) -> regex.Pattern[str] | None:
 
 
 def compile_pattern(source: str) -> regex.Pattern[str]:
+    _refuse_unmatchable(source)
     try:
         pattern = regex.compile(source, regex.IGNORECASE | regex.V0)
     except regex.error as exc:
         raise UnsafePattern(f"pattern {source!r} does not compile: {exc}") from exc
     if not _GROWING.search(source):
         return pattern  # fixed-length pieces and `?` only: linear, nothing to probe
-    for probe in _PROBES:
+    for probe in _probes_for(source):
         # a short probe first: a pattern that is linear on it is linear (and fast) on the full one;
         # one that is not gets the full-length probe, whose time decides
         short = probe[: MAX_TEXT // 4 - 1] + probe[-1]  # keep the tail: it is what makes some backtrack
@@ -87,6 +131,30 @@ def compile_pattern(source: str) -> regex.Pattern[str]:
                 f"pattern {source!r} takes {elapsed * 1000:.1f} ms on {MAX_TEXT} characters of hostile text"
             )
     return pattern
+
+
+def _refuse_unmatchable(source: str) -> None:
+    """Refuse a pattern whose shortest match is longer than any text it is given.
+
+    Such a pattern can never match, so it is a mistake; and counted repeats nested like
+    `(?:(?:a{1000}){1000}){100}` are what makes the regex compiler unroll a pattern into gigabytes.
+    Read with re's parser (no compiling); a pattern only regex reads is judged by the product of its
+    counts, which is never below its shortest match.
+    """
+    try:
+        if _RE_PARSER is None:
+            raise re.error("no parser")
+        shortest = _RE_PARSER.parse(source, re.IGNORECASE).getwidth()[0]
+    except (re.error, RecursionError, OverflowError):
+        shortest = 1
+        for count in regex.findall(r"(?<!\\)\{(\d+)", source):
+            shortest *= max(int(count), 1)
+            if shortest > MAX_TEXT:
+                break
+    if shortest > MAX_TEXT:
+        raise UnsafePattern(
+            f"pattern {source!r} needs at least {shortest} characters to match, and texts are cut to {MAX_TEXT}"
+        )
 
 
 def _compiled_if_growing(alternative: str) -> regex.Pattern[str] | None:
@@ -116,13 +184,15 @@ def compile_alternatives(source: str, alternatives: list[str]) -> list[regex.Pat
     accepted them, as `checked_pattern` does. Refusals name the whole pattern, like
     `compile_pattern`'s.
     """
+    for alternative in alternatives:
+        _refuse_unmatchable(alternative)
     try:
         compiled = [_compiled_if_growing(a) for a in alternatives]
     except regex.error as exc:
         compile_pattern(source)  # the whole's own error, if it has one
         raise UnsafePattern(f"pattern {source!r} does not compile alternative by alternative: {exc}") from exc
     growing = [pattern for pattern in compiled if pattern is not None]
-    for probe in _PROBES:
+    for probe in _probes_for(source):
         short = probe[: MAX_TEXT // 4 - 1] + probe[-1]  # as in compile_pattern
         if sum(_probe_seconds(pattern, short) for pattern in growing) * 16 <= PROBE_LIMIT_S:
             continue
@@ -167,7 +237,19 @@ class TextPattern:
     would give: the leftmost match, the first alternative at that position.
     """
 
-    __slots__ = ("source", "literals", "_regex", "_sources", "_compiled", "_needles", "_always", "_order")
+    __slots__ = (
+        "source",
+        "owner",
+        "literals",
+        "_regex",
+        "_sources",
+        "_compiled",
+        "_needles",
+        "_always",
+        "_order",
+        "_growing",
+        "_off",
+    )
 
     def __init__(
         self,
@@ -175,10 +257,15 @@ class TextPattern:
         alternatives: list[str],
         compiled: regex.Pattern[str] | None = None,
         compiled_alternatives: list[regex.Pattern[str] | None] | None = None,
+        owner: str = "",
     ) -> None:
         self.source = source  # the whole pattern, proven valid and safe when loaded
+        self.owner = owner  # where it was written (pack file, rule id, key), for the log
         self._regex = compiled
         self._sources = alternatives
+        # which searches need a time limit: only a repeat that grows with the text can backtrack
+        self._growing = (grows(source), *(grows(a) for a in alternatives))
+        self._off = False  # ran out of time once: never searched again in this process
         self._order: dict[str, int] | None = None  # see group_order
         self._compiled: list[regex.Pattern[str] | None] = (
             list(compiled_alternatives) if compiled_alternatives is not None else [None] * len(alternatives)
@@ -238,8 +325,10 @@ class TextPattern:
         # the usual answer, "none of the strings occurs", from a loop that runs in C
         elif self.literals is not None and not any(map(lowered.__contains__, self.literals)):
             return None
+        if self._off:
+            return None
         if len(self._sources) == 1:
-            return self.regex.search(text)
+            return self._search(self.regex, text, self._growing[0])
         occurring = present if present is not None else lowered
         found = [needle for needle in self._needles if needle in occurring]
         candidates = sorted({i for needle in found for i in self._needles[needle]}.union(self._always))
@@ -249,10 +338,27 @@ class TextPattern:
             if compiled is None:
                 # a piece of a pattern proved safe is safe: no probing again
                 compiled = self._compiled[index] = regex.compile(self._sources[index], regex.IGNORECASE | regex.V0)
-            found = compiled.search(text)
+            found = self._search(compiled, text, self._growing[index + 1])
             if found is not None and (best is None or found.start() < best.start()):
                 best = found
         return best
+
+    def _search(self, compiled: regex.Pattern[str], text: str, growing: bool) -> regex.Match[str] | None:
+        if not growing:
+            return compiled.search(text)  # fixed-length pieces: linear, no clock needed
+        try:
+            return compiled.search(text, timeout=SEARCH_LIMIT_S)
+        except TimeoutError:
+            self._off = True
+            log.warning(
+                "%s: pattern %r ran out of time (%.1f s) on a %d-character text; it is off until the "
+                "worker restarts (read as no match). Rewrite it without nested or adjacent repeats.",
+                self.owner or "rule pattern",
+                self.source,
+                SEARCH_LIMIT_S,
+                len(text),
+            )
+            return None
 
 
 def _group_numbers(source: str) -> dict[str, int] | None:

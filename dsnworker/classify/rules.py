@@ -509,13 +509,15 @@ def _optional_pattern(where: str, rule_id: str, key: str, value: Any) -> TextPat
 def _pattern(where: str, rule_id: str | None, key: str, alternatives: list[str]) -> TextPattern:
     source = alternatives[0] if len(alternatives) == 1 else "|".join(f"(?:{a})" for a in alternatives)
     parts = [part for a in alternatives for part in split_alternatives(a)]
+    owner = f"{where}: rule {rule_id!r} '{key}'" if rule_id else f"{where}: '{key}'"
     try:
         if len(parts) > 1 and grows(source):  # searched piece by piece: compiled and probed so
-            return TextPattern(source, parts, compiled_alternatives=compile_alternatives(source, parts))
+            compiled_parts = compile_alternatives(source, parts)
+            return TextPattern(source, parts, compiled_alternatives=compiled_parts, owner=owner)
         compiled = checked_pattern(source)
     except UnsafePattern as exc:
         raise RuleError(where, rule_id, f"'{key}': {exc}") from exc
-    return TextPattern(source, parts, compiled)
+    return TextPattern(source, parts, compiled, owner=owner)
 
 
 def _strings(where: str, rule_id: str | None, key: str, value: Any) -> tuple[str, ...]:
