@@ -121,3 +121,28 @@ def test_a_second_worker_on_the_same_state_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DsnworkerError, match="in use by another dsnworker"):
         Worker(load_settings(config))
     del holder
+
+
+def test_a_second_worker_on_the_same_state_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    from dsnworker.worker.config import load_settings
+    from dsnworker.worker.runner import Worker
+
+    make_maildir(tmp_path / "jp", [])
+    config = write_config(tmp_path, ["jp"])
+    holder = Worker(load_settings(config))  # holds state.sqlite
+    (tmp_path / "alias.sqlite").symlink_to(tmp_path / "state.sqlite")
+    aliased = tmp_path / "alias.toml"
+    aliased.write_text(config.read_text().replace('state = "state.sqlite"', 'state = "alias.sqlite"'))
+    result = dsnworker("poll", "-c", aliased)
+    assert result.returncode == 2 and "in use by another dsnworker" in result.stderr
+    assert "alias.sqlite" in result.stderr and "state.sqlite" in result.stderr  # both names, for the operator
+    del holder
+
+
+def test_a_state_file_with_a_second_hard_link_is_refused(tmp_path: Path) -> None:
+    make_maildir(tmp_path / "jp", [])
+    config = write_config(tmp_path, ["jp"])
+    assert dsnworker("poll", "-c", config).returncode == 0
+    (tmp_path / "copy.sqlite").hardlink_to(tmp_path / "state.sqlite")
+    result = dsnworker("poll", "-c", config)
+    assert result.returncode == 2 and "has 2 hard links" in result.stderr and "state.sqlite" in result.stderr

@@ -231,19 +231,36 @@ class Worker:
 def _lock_state(state: Path) -> IO[bytes]:
     """One worker per state file: two would read the same mailboxes and count soft bounces twice.
 
-    An exclusive `flock` on `STATE.lock`, held as long as the process lives (the kernel drops it
-    when the process ends, even on SIGKILL: no stale lock to clean up).
+    An exclusive `flock` on `STATE.lock` beside the real file (symlinks resolved: a second name for the
+    state must not be a second lock), held as long as the process lives (the kernel drops it when the
+    process ends, even on SIGKILL: no stale lock to clean up).
     """
     state.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(state.with_name(state.name + ".lock"), "ab")  # noqa: SIM115  # held for the process's life
+    real = state.resolve()
+    links = _hard_links(real)
+    if links > 1:
+        # each name would get a lock of its own, and SQLite a journal of its own: both corrupt the state
+        raise DsnworkerError(
+            f"state file {state} has {links} hard links: give it one name (a symbolic link is fine), "
+            "so that one lock and one journal guard it"
+        )
+    handle = open(real.with_name(real.name + ".lock"), "ab")  # noqa: SIM115  # held for the process's life
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
+        shown = f"{state} (= {real})" if real != state.absolute() else str(state)
         raise DsnworkerError(
-            f"state file {state} is in use by another dsnworker (run or poll): one worker per state file"
+            f"state file {shown} is in use by another dsnworker (run or poll): one worker per state file"
         ) from None
     return handle
+
+
+def _hard_links(path: Path) -> int:
+    try:
+        return path.stat().st_nlink
+    except FileNotFoundError:
+        return 1
 
 
 def _trigger(mailbox: MailboxSettings) -> object:
