@@ -32,7 +32,7 @@ from dsnworker.worker.faults import crash_point
 from dsnworker.worker.policy import BatchTally, MessageContext, PolicyEngine
 from dsnworker.worker.settings import Disposition, MailboxSettings
 from dsnworker.worker.source import FetchedMessage, MailSource, SourceError
-from dsnworker.worker.state import Cursor, Store
+from dsnworker.worker.state import Cursor, StateError, Store
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,8 @@ class MailboxPass:
         next pass; the messages are committed, so the pass goes on."""
         try:
             self.delivery.deliver_pending()
+        except StateError:
+            raise  # the state itself, not a sink: the pass stops with it
         except (OSError, DsnworkerError) as exc:
             problem = f"delivering to a sink: {exc}"
             if problem not in summary.errors:
@@ -387,6 +389,8 @@ class MailboxPass:
         try:
             with self.store.savepoint():
                 self._record(item, validity, moment, tally, summary, dispositions)
+        except StateError:
+            raise  # a full disk or a damaged state is no fault of this message: the batch is rolled back
         except Exception as exc:
             log.exception("mailbox %r: internal error while recording message %s", self.settings.name, item.message.uid)
             why = f"internal error while recording: {type(exc).__name__}: {exc}"[:300]

@@ -23,7 +23,8 @@ from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.pipeline import MailboxPass, PassSummary
 from dsnworker.worker.settings import MailboxSettings, Settings
 from dsnworker.worker.source import MailSource, SourceError
-from dsnworker.worker.state import Store
+from dsnworker.worker.state import StateError, Store
+from dsnworker.worker.state_file import state_problem
 from dsnworker.worker.webhooks import RoundSummary, WebhookDelivery
 
 log = logging.getLogger("dsnworker.worker")
@@ -45,11 +46,11 @@ def open_source(settings: MailboxSettings) -> MailSource:
 
 
 class Worker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, new_state: bool = False) -> None:
         self.settings = settings
         self.stop = threading.Event()
         self._state_lock = _lock_state(settings.state)
-        self.store = Store(settings.state)
+        self.store = Store(settings.state, new_state=new_state)
         self.delivery = OutboxDelivery.for_settings(self.store, settings)
         analysers: dict[tuple[object, ...], Analyser] = {}
         self.passes: dict[str, MailboxPass] = {}
@@ -95,7 +96,11 @@ class Worker:
         """Drop outbox events that every sink has taken: the state must not grow for years."""
         file_sinks = [s.name for s in self.settings.sinks if s.kind != "webhook"]
         webhook_sinks = [s.name for s in self.settings.sinks if s.kind == "webhook"]
-        pruned = self.store.prune_outbox(file_sinks, webhook_sinks)
+        try:
+            pruned = self.store.prune_outbox(file_sinks, webhook_sinks)
+        except StateError as exc:  # a full disk: tried again in an hour, said in one line
+            log.error("%s", exc)
+            return
         if pruned:
             log.debug("outbox: %d delivered event(s) pruned", pruned)
 
@@ -168,6 +173,8 @@ class Worker:
             while not self.stop.is_set():
                 try:
                     _log_summary(self.passes[name].run())
+                except DsnworkerError as exc:  # a full disk, an unwritable state: said in one line, retried
+                    log.error("mailbox %r: pass stopped: %s", name, exc)
                 except Exception:  # a bug must not kill the job: the next run tries again
                     log.exception("mailbox %r: pass failed", name)
                 with self._guard:
@@ -235,16 +242,20 @@ def _lock_state(state: Path) -> IO[bytes]:
     state must not be a second lock), held as long as the process lives (the kernel drops it when the
     process ends, even on SIGKILL: no stale lock to clean up).
     """
-    state.parent.mkdir(parents=True, exist_ok=True)
-    real = state.resolve()
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        real = state.resolve()
+        handle = open(real.with_name(real.name + ".lock"), "ab")  # noqa: SIM115  # held for the process's life
+    except OSError as exc:
+        raise state_problem(state, exc) from exc
     links = _hard_links(real)
     if links > 1:
+        handle.close()
         # each name would get a lock of its own, and SQLite a journal of its own: both corrupt the state
         raise DsnworkerError(
             f"state file {state} has {links} hard links: give it one name (a symbolic link is fine), "
             "so that one lock and one journal guard it"
         )
-    handle = open(real.with_name(real.name + ".lock"), "ab")  # noqa: SIM115  # held for the process's life
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
