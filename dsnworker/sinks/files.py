@@ -114,6 +114,8 @@ class LockedFile:
     def repair_torn_line(self) -> int:
         """Cut off a last line without its newline (a crash mid-write); returns the size after."""
         size = self.size()
+        if size == 0 or self.read(size - 1, 1) == b"\n":
+            return size  # the usual case: one byte read, not a chunk
         end = self.end_of_last_line(size)
         if end < size:
             self.truncate(end)
