@@ -4,7 +4,7 @@ A state that existed and is now missing, empty or damaged must not pass for a ne
 would read every message still in its mailboxes again and count their soft bounces anew. So the first
 start writes a marker beside the state (`STATE.created`) once the schema is committed; a later start
 that finds the marker but no usable state stops with an error that names the file and says what to
-do, and only an explicit `--new-state` starts afresh (a damaged file is kept aside, never deleted).
+do, and only an explicit `poll --new-state` starts afresh (a damaged file is kept aside, never deleted).
 
 Every SQLite or OS error on the state becomes one `StateError` that names the file and the action
 (free disk space, make the folder writable, restore a backup), instead of a traceback.
@@ -25,7 +25,7 @@ _DAMAGED_PREFIXES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _READONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
 
-NEW_STATE_HINT = "`dsnworker poll --new-state` (or `run --new-state`)"
+NEW_STATE_HINT = "`dsnworker poll --new-state -c CONFIG` once, then start the worker as usual"
 
 
 class StateError(DsnworkerError):
