@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dsnworker.analyse import Analyser
@@ -336,6 +336,9 @@ class MailboxPass:
                 moment = self.clock()
                 for item in analysed:
                     self._record_isolated(item, validity, moment, tally, summary, dispositions)
+                if repeats:  # still in the folder: their keys must outlive the retention bound
+                    day_ago = ev.timestamp(moment - timedelta(days=1))
+                    self.store.met_again(self.settings.name, [key for _, key in repeats], ev.timestamp(moment), day_ago)
                 for message, key in repeats:  # already counted: only make sure it is filed away
                     disposition = self._disposition_for(done.get(key, BOUNCE))
                     if disposition.kind not in ("none", "leave"):
@@ -418,8 +421,9 @@ class MailboxPass:
         else:
             for event in self.policy.events_for(context, item.outcomes, tally):
                 self._queue(name, event)
-        self.store.mark_processed(name, item.key, uid, item.category, ev.timestamp(moment))
         disposition = self._disposition_for(item.category)
+        stays = disposition.kind in ("none", "leave", "seen")
+        self.store.mark_processed(name, item.key, uid, item.category, ev.timestamp(moment), stays)
         if disposition.kind not in ("none", "leave"):
             dispositions.append((item.message.uid, str(disposition)))
 

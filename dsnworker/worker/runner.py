@@ -21,6 +21,7 @@ from dsnworker.analyse import Analyser
 from dsnworker.errors import DsnworkerError
 from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.pipeline import MailboxPass, PassSummary
+from dsnworker.worker.retention import prune_state
 from dsnworker.worker.settings import MailboxSettings, Settings
 from dsnworker.worker.source import MailSource, SourceError
 from dsnworker.worker.state import StateError, Store
@@ -92,17 +93,24 @@ class Worker:
             rounds.append(summary)
         return rounds
 
-    def prune(self) -> None:
-        """Drop outbox events that every sink has taken: the state must not grow for years."""
+    def prune(self, now: datetime | None = None) -> None:
+        """Drop what the state no longer needs (events every sink has taken, processed keys and incidents
+        past retention): the state must not grow for years."""
         file_sinks = [s.name for s in self.settings.sinks if s.kind != "webhook"]
         webhook_sinks = [s.name for s in self.settings.sinks if s.kind == "webhook"]
         try:
             pruned = self.store.prune_outbox(file_sinks, webhook_sinks)
+            kept = prune_state(self.store, self.settings, now or datetime.now(UTC))
         except StateError as exc:  # a full disk: tried again in an hour, said in one line
             log.error("%s", exc)
             return
-        if pruned:
-            log.debug("outbox: %d delivered event(s) pruned", pruned)
+        if pruned or kept.processed or kept.incidents:
+            log.debug(
+                "pruned: %d delivered event(s), %d processed key(s), %d closed incident(s)",
+                pruned,
+                kept.processed,
+                kept.incidents,
+            )
 
     def run(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor

@@ -105,6 +105,13 @@ _MIGRATIONS: tuple[str, ...] = (
         gone_detail TEXT
     );
     """,
+    # retention: when a pass last met the message, and whether its disposition leaves it in the folder
+    """
+    ALTER TABLE processed ADD COLUMN seen_at TEXT;
+    ALTER TABLE processed ADD COLUMN stays INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX processed_by_age ON processed (mailbox, seen_at);
+    CREATE INDEX incident_by_age ON incident (last_seen);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -370,11 +377,39 @@ class Store:
             found.update(rows)
         return found
 
-    def mark_processed(self, mailbox: str, key: str, uid: int | None, category: str, at: str) -> None:
+    def mark_processed(
+        self, mailbox: str, key: str, uid: int | None, category: str, at: str, stays: bool = True
+    ) -> None:
+        """`stays`: the message's disposition leaves it in the folder (leave, none, seen)."""
         self.db.execute(
-            "INSERT OR IGNORE INTO processed (mailbox, key, uid, category, processed_at) VALUES (?, ?, ?, ?, ?)",
-            (mailbox, key, uid, category, at),
+            "INSERT OR IGNORE INTO processed (mailbox, key, uid, category, processed_at, seen_at, stays) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (mailbox, key, uid, category, at, at, int(stays)),
         )
+
+    def met_again(self, mailbox: str, keys: Sequence[str], at: str, unless_since: str) -> None:
+        """A pass met these processed messages again: they are still in the folder (written at most
+        once per `unless_since`, not at every pass)."""
+        self.db.executemany(
+            "UPDATE processed SET seen_at = ? WHERE mailbox = ? AND key = ? AND coalesce(seen_at, processed_at) < ?",
+            [(at, mailbox, key, unless_since) for key in keys],
+        )
+
+    def prune_processed(self, mailbox: str, before: str, *, every_pass_lists_all: bool) -> int:
+        """Forget the messages last met before `before` that cannot come round again.
+
+        A local source lists every message at every pass, so one not met since `before` has left the
+        folder. An IMAP pass reads only UIDs above the cursor: a message it left in the folder
+        (`stays`) is met again only after a UIDVALIDITY change, and must still be recognised then.
+        """
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM processed WHERE mailbox = ? AND coalesce(seen_at, processed_at) < ? "
+                "AND (? OR stays = 0) AND (uid IS NULL OR uid NOT IN "
+                "(SELECT uid FROM pending_disposition WHERE mailbox = ?))",
+                (mailbox, before, int(every_pass_lists_all), mailbox),
+            )
+            return cursor.rowcount
 
     def processed_count(self, mailbox: str) -> int:
         return int(self.db.execute("SELECT count(*) FROM processed WHERE mailbox = ?", (mailbox,)).fetchone()[0])
@@ -502,6 +537,11 @@ class Store:
                 incident.reported_count,
             ),
         )
+
+    def prune_incidents(self, before: str) -> int:
+        """Forget the incidents with no refusal since `before` (closed): a later one opens anew."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM incident WHERE last_seen < ?", (before,)).rowcount
 
     # webhook queues
 
