@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     poll.add_argument(
         "--dry-run", action="store_true", help="read and classify, print the events; commit, deliver and move nothing"
     )
+    poll.add_argument(
+        "--new-state",
+        action="store_true",
+        help="start afresh where the state file existed and is now missing, empty or damaged (a damaged one "
+        "is kept aside); every message still in the mailboxes is read again",
+    )
     poll.set_defaults(run=_cmd_poll)
 
     suppressions = commands.add_parser("suppressions", help="the suppression file")
@@ -189,14 +195,14 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _worker(args: argparse.Namespace) -> Worker:
+def _worker(args: argparse.Namespace, new_state: bool = False) -> Worker:
     from dsnworker.worker import logs
     from dsnworker.worker.config import load_settings
     from dsnworker.worker.runner import Worker
 
     settings = load_settings(args.config)
     logs.configure(args.log_format or settings.log_format, settings.log_level)
-    return Worker(settings)
+    return Worker(settings, new_state=new_state)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -205,7 +211,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_poll(args: argparse.Namespace) -> int:
-    worker = _worker(args)
+    worker = _worker(args, new_state=args.new_state)
     unknown = [name for name in args.mailbox if name not in worker.passes]
     if unknown:
         raise DsnworkerError(f"{args.config}: no mailbox named {unknown[0]!r} (have: {', '.join(worker.passes)})")

@@ -142,3 +142,42 @@ def dovecot():
 def imap_account(dovecot):
     """A fresh Dovecot user with an empty INBOX (tests/dovecot.py's Account)."""
     return dovecot.add_user()
+
+
+# -- small or read-only file systems, for the disk-full and read-only tests ------------------------
+
+
+class Tmpfs:
+    """A tmpfs mounted on a folder of the test's, of a chosen size; can be grown or made read-only."""
+
+    def __init__(self, where: Path) -> None:
+        self.where = where
+        self.mounted = False
+
+    def mount(self, size: str) -> Path:
+        self.where.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(self.where)], capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): {result.stderr.strip()}")
+        self.mounted = True
+        return self.where
+
+    def remount(self, options: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,{options}", str(self.where)], check=True)
+
+    def unmount(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.where)], check=False)
+            self.mounted = False
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """`tmpfs.mount("300k")` mounts a small file system on tmp_path/small (skips where mounting is not allowed)."""
+    mount = Tmpfs(tmp_path / "small")
+    try:
+        yield mount
+    finally:
+        mount.unmount()

@@ -99,11 +99,36 @@ def test_events_retried_batch_shorter_than_what_was_written_writes_nothing(tmp_p
     assert ids(path) == [f"evt_{n:08x}" for n in range(1, 51)]
 
 
-def test_events_lookback_bounds_how_far_back_a_retry_is_recognised(tmp_path):
+def test_events_a_replay_is_recognised_whatever_its_age(tmp_path):
     path = tmp_path / "events.jsonl"
-    EventsFile(path).deliver([event(n) for n in range(1, 41)])
-    EventsFile(path, lookback=30).deliver([event(n) for n in range(1, 6)])  # events 1-10 are out of sight
-    assert ids(path)[40:] == [f"evt_{n:08x}" for n in range(1, 6)]
+    EventsFile(path).deliver([event(n) for n in range(1, 3001)])
+    # the state started afresh: the first bounces come again, 3,000 lines later, from a new process
+    EventsFile(path).deliver([event(n) for n in (1, 2, 3001, 1500)])
+    assert ids(path) == [f"evt_{n:08x}" for n in range(1, 3002)]
+
+
+def test_events_a_new_instance_reads_the_file_once_then_only_what_was_appended(tmp_path, monkeypatch):
+    from dsnworker.sinks.files import LockedFile
+
+    path = tmp_path / "events.jsonl"
+    EventsFile(path).deliver([event(n) for n in range(1, 101)])
+    size = path.stat().st_size
+    read: list[int] = []
+    original = LockedFile.read
+    monkeypatch.setattr(
+        LockedFile, "read", lambda self, offset, length: read.append(length) or original(self, offset, length)
+    )
+    sink = EventsFile(path)
+    sink.deliver([event(101)])
+    first = sum(read)
+    sink.deliver([event(102)])  # the file is as this instance left it: nothing to read
+    mark = len(read)
+    EventsFile(path).deliver([event(103)])  # another writer appended 103 (its reads are not ours)
+    del read[mark:]
+    sink.deliver([event(103), event(104)])
+    assert size <= first <= size + 1  # the file, once (and its last byte: is a line torn?)
+    assert sum(read) - first < 3 * 200  # the line another writer appended, and last bytes: not the file again
+    assert ids(path)[-4:] == [f"evt_{n:08x}" for n in (101, 102, 103, 104)]
 
 
 def test_events_torn_last_line_is_cut_and_the_next_delivery_is_clean(tmp_path):
@@ -140,8 +165,8 @@ def test_events_last_line_id_is_found_when_not_the_first_key(tmp_path):
 
 def test_events_a_very_long_last_line_is_still_recognised(tmp_path):
     path = tmp_path / "events.jsonl"
-    EventsFile(path, lookback=1).deliver([event(1, blob="x" * 300_000)])
-    EventsFile(path, lookback=1).deliver([event(1, blob="x" * 300_000), event(2)])
+    EventsFile(path).deliver([event(1, blob="x" * 300_000)])
+    EventsFile(path).deliver([event(1, blob="x" * 300_000), event(2)])
     assert ids(path) == ["evt_00000001", "evt_00000002"]
 
 

@@ -121,3 +121,48 @@ def test_a_second_worker_on_the_same_state_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DsnworkerError, match="in use by another dsnworker"):
         Worker(load_settings(config))
     del holder
+
+
+def test_a_second_worker_on_the_same_state_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    from dsnworker.worker.config import load_settings
+    from dsnworker.worker.runner import Worker
+
+    make_maildir(tmp_path / "jp", [])
+    config = write_config(tmp_path, ["jp"])
+    holder = Worker(load_settings(config))  # holds state.sqlite
+    (tmp_path / "alias.sqlite").symlink_to(tmp_path / "state.sqlite")
+    aliased = tmp_path / "alias.toml"
+    aliased.write_text(config.read_text().replace('state = "state.sqlite"', 'state = "alias.sqlite"'))
+    result = dsnworker("poll", "-c", aliased)
+    assert result.returncode == 2 and "in use by another dsnworker" in result.stderr
+    assert "alias.sqlite" in result.stderr and "state.sqlite" in result.stderr  # both names, for the operator
+    del holder
+
+
+def test_a_state_file_with_a_second_hard_link_is_refused(tmp_path: Path) -> None:
+    make_maildir(tmp_path / "jp", [])
+    config = write_config(tmp_path, ["jp"])
+    assert dsnworker("poll", "-c", config).returncode == 0
+    (tmp_path / "copy.sqlite").hardlink_to(tmp_path / "state.sqlite")
+    result = dsnworker("poll", "-c", config)
+    assert result.returncode == 2 and "has 2 hard links" in result.stderr and "state.sqlite" in result.stderr
+
+
+def test_a_deleted_state_stops_poll_until_new_state_and_the_sinks_do_not_double(tmp_path: Path) -> None:
+    make_maildir(tmp_path / "jp", [mailgen.dsn(f"u{n}@example.jp", serial=n) for n in range(1200)])
+    config = write_config(tmp_path, ["jp"], extra='after = "leave"\n')
+    assert dsnworker("poll", "-c", config).returncode == 0
+    events = (tmp_path / "events.jsonl").read_text()
+    suppressions = (tmp_path / "suppressions.csv").read_text()
+    for path in tmp_path.glob("state.sqlite*"):
+        if not path.name.endswith((".lock", ".created")):
+            path.unlink()  # the operator's mistake
+    refused = dsnworker("poll", "-c", config)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"state file {tmp_path / 'state.sqlite'} is missing" in refused.stderr and "--new-state" in refused.stderr
+    assert (tmp_path / "events.jsonl").read_text() == events  # nothing processed again
+    afresh = dsnworker("poll", "-c", config, "--new-state")
+    assert afresh.returncode == 0, afresh.stderr
+    assert "mailbox=jp new=1200" in afresh.stdout  # read again, as the operator was told
+    assert (tmp_path / "events.jsonl").read_text() == events  # but no event and no address written twice
+    assert (tmp_path / "suppressions.csv").read_text() == suppressions

@@ -77,3 +77,84 @@ def test_a_state_file_of_an_older_schema_is_migrated_on_start_and_keeps_its_data
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION > 1
     assert store.cursor("jp") == Cursor(7, 42)
     assert store.webhook_counts("app") == (0, 0)  # the later tables exist
+
+
+def test_a_deleted_state_file_that_existed_is_an_error_not_a_new_install(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    Store(path).close()
+    path.unlink()
+    with pytest.raises(StateError, match=r"state\.sqlite is missing, but a state was created there before") as raised:
+        Store(path)
+    assert "--new-state" in str(raised.value) and "restore" in str(raised.value)
+    assert not path.exists()  # nothing was created in its place
+
+
+def test_an_emptied_state_file_that_existed_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    Store(path).close()
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    path.write_bytes(b"")
+    with pytest.raises(StateError, match=r"state\.sqlite is empty, but a state was created there before"):
+        Store(path)
+
+
+def damage(path: Path) -> None:
+    """Garbage over the pages in the middle of the file, as a bad disk or a stray write leaves it."""
+    store = Store(path)
+    with store.transaction():
+        for n in range(3000):
+            store.mark_processed("jp", f"key{n:06d}", n, "bounce", "2026-11-28T00:00:00Z")
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    size = path.stat().st_size
+    with open(path, "r+b") as file:
+        file.seek(size // 4)
+        file.write(b"garbage!" * (size // 16))
+
+
+def test_a_damaged_state_is_one_error_naming_the_file_and_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    damage(path)
+    store = Store(path)  # the header is fine: the damage shows when the pages are read
+    with pytest.raises(StateError) as raised:
+        store.processed_categories("jp", [f"key{n:06d}" for n in range(3000)])
+    assert str(raised.value).startswith(f"state file {path}: is damaged (database disk image is malformed)")
+    assert "restore the file from a backup" in str(raised.value) and "--new-state" in str(raised.value)
+
+
+def test_new_state_starts_afresh_on_a_damaged_state_and_keeps_it_aside(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    damage(path)
+    store = Store(path, new_state=True)
+    assert store.processed_count("jp") == 0
+    (aside,) = tmp_path.glob("state.sqlite.broken-*[0-9]Z")
+    assert b"garbage!" in aside.read_bytes()  # the damaged file, kept for a post-mortem
+
+
+def test_new_state_on_a_missing_state_starts_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    Store(path).close()
+    path.unlink()
+    assert Store(path, new_state=True).processed_count("jp") == 0
+    assert Store(path).processed_count("jp") == 0  # and from then on, as usual
+
+
+def test_new_state_on_a_usable_state_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    store = Store(path)
+    with store.transaction():
+        store.mark_processed("jp", "k1", 1, "bounce", "2026-11-28T00:00:00Z")
+    with pytest.raises(StateError, match="is usable: --new-state only starts afresh where"):
+        Store(path, new_state=True)
+    assert Store(path).processed_count("jp") == 1
+
+
+def test_a_state_from_before_the_marker_gets_one_and_is_then_guarded(tmp_path: Path) -> None:
+    from dsnworker.worker.state_file import marker_path
+
+    path = tmp_path / "state.sqlite"
+    Store(path).close()
+    marker_path(path).unlink()  # as a state made by an older dsnworker
+    Store(path).close()
+    assert marker_path(path).exists()

@@ -1,23 +1,18 @@
 """The events file: every event, one compact JSON line each, for users without a webhook.
 
-Exactly once across crashes, given the caller's contract (events come in one fixed order; progress is
-recorded only after ``deliver`` returned; a retry starts at the first unrecorded event, so the first
-events of a retried batch may already be in the file). Under the exclusive lock, ``deliver``:
+Exactly once across crashes, restarts and a state started afresh: an event whose id is anywhere in
+the file is never written again, whatever its age. Under the exclusive lock, ``deliver``:
 
 1. cuts off a torn last line (a crash mid-write: never acknowledged, it is written again below);
-2. looks for the batch's ids among the last ``lookback`` lines of the file and skips the batch up to
-   and including the latest one found (the events before it were written before it, in order);
-3. appends the rest in one write and fsyncs.
+2. reads the ids of the lines appended since its last look (the whole file the first time: another
+   process sharing the file may have appended meanwhile);
+3. appends, in order, the events whose ids the file does not hold, in one write, and fsyncs.
 
-Step 2 looks further than the last line: after a restart the caller's retried batch may be shorter
-than the one that was written before the crash (then the last line is not in it, but its first event
-is), and another process sharing the file may have appended after the crash. So ``lookback`` must be
-at least the caller's largest batch, plus what other writers may append in between. Only the tail
-is read, never the whole file: it grows for years. Each line is written with ``"id"`` as its first
-key, so an id is taken from the start of a line without parsing the rest.
-
-When the file is exactly as this instance left it (same inode, same size), nobody wrote in between:
-the ids it remembers from the tail and from its own writes stand in for reading the file again.
+The ids are kept in memory (about 100 bytes each), so a file is read once per process, then only
+what others appended. Looking only at the last lines would not do: after the state is lost and
+started afresh (`poll --new-state`), every bounce still in the mailboxes makes its events again,
+months after they were written. Each line is written with ``"id"`` as its first key, so an id is
+taken from the start of a line without parsing the rest.
 """
 
 from __future__ import annotations
@@ -25,15 +20,14 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsnworker.sinks.files import SinkError, locked
+from dsnworker.sinks.files import LockedFile, SinkError, locked
 
-DEFAULT_LOOKBACK = 1000  # lines
+_READ_CHUNK = 8 << 20  # bytes read at a time when catching up with the file
 _ID_FIRST = re.compile(rb'\{"id":("(?:[^"\\]|\\.)*")')
 
 
@@ -56,19 +50,18 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
 
 @dataclass
 class _Memory:
-    """What this instance left the file as, after its last successful delivery."""
+    """What this instance knows of the file: the ids of its lines up to ``size`` (a line end)."""
 
     identity: tuple[int, int]  # (device, inode)
     size: int
-    recent: deque[str]  # the ids of the last ``lookback`` lines, oldest first
+    ids: set[str]
 
 
 class EventsFile:
     """Appends events to a JSON-lines file, each exactly once across crashes, restarts and processes."""
 
-    def __init__(self, path: Path, *, lookback: int = DEFAULT_LOOKBACK) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.lookback = lookback
         self._mutex = threading.Lock()  # one instance shared by threads: its memory is not thread-safe
         self._memory: _Memory | None = None
 
@@ -81,15 +74,33 @@ class EventsFile:
         with self._mutex, locked(self.path) as file:
             memory, self._memory = self._memory, None  # forgotten until this delivery has succeeded
             identity = file.identity
-            if memory is None or memory.identity != identity or memory.size != file.size():
-                end = file.repair_torn_line()
-                memory = _Memory(identity, end, deque(_line_ids(file.tail_lines(end, self.lookback)), self.lookback))
-            written = set(memory.recent)
-            skip = next((index + 1 for index in range(len(ids) - 1, -1, -1) if ids[index] in written), 0)
-            if skip < len(lines):
-                memory.size = file.append(b"".join(lines[skip:]))
-                memory.recent.extend(ids[skip:])
+            if memory is None or memory.identity != identity or file.size() < memory.size:
+                memory = _Memory(identity, 0, set())  # first look, or replaced (rotated) or cut by hand
+            if file.size() != memory.size:
+                _catch_up(file, memory)
+            fresh: list[bytes] = []
+            for event_id, line in zip(ids, lines, strict=True):
+                if event_id not in memory.ids:
+                    memory.ids.add(event_id)  # also keeps a batch that repeats an id to one line
+                    fresh.append(line)
+            if fresh:  # if this fails, the memory (holding the new ids already) is dropped with it
+                memory.size = file.append(b"".join(fresh))
             self._memory = memory
+
+
+def _catch_up(file: LockedFile, memory: _Memory) -> None:
+    """Read the ids of the complete lines after ``memory.size``; cut a torn last line."""
+    end = file.repair_torn_line()
+    offset = memory.size
+    while offset < end:
+        data = file.read(offset, min(_READ_CHUNK, end - offset))
+        cut = data.rfind(b"\n") + 1
+        while cut == 0:  # a line longer than the chunk: read more (``end`` is a line end)
+            data = file.read(offset, min(len(data) * 2, end - offset))
+            cut = data.rfind(b"\n") + 1
+        memory.ids.update(_line_ids(data[:cut]))
+        offset += cut
+    memory.size = end
 
 
 def _line_ids(data: bytes) -> Iterable[str]:

@@ -16,6 +16,8 @@ Both file sinks (the events file, the suppression file) are built on these helpe
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
@@ -34,6 +36,17 @@ class SinkError(DsnworkerError):
     def __init__(self, path: Path, problem: str) -> None:
         self.path, self.problem = path, problem
         super().__init__(f"{path}: {problem}")
+
+
+def file_problem(path: Path, exc: OSError) -> SinkError:
+    """The error to show for `exc` met while writing the sink file `path`: what happened and what to do."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        action = "free space there; its events wait in the state's outbox and are written once there is room"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        action = f"make the file and {path.parent} writable for the user dsnworker runs as; its events wait meanwhile"
+    else:
+        action = "check the disk; its events wait in the state's outbox meanwhile"
+    return SinkError(path, f"cannot be written ({exc.strerror or exc}): {action}")
 
 
 class LockedFile:
@@ -101,6 +114,8 @@ class LockedFile:
     def repair_torn_line(self) -> int:
         """Cut off a last line without its newline (a crash mid-write); returns the size after."""
         size = self.size()
+        if size == 0 or self.read(size - 1, 1) == b"\n":
+            return size  # the usual case: one byte read, not a chunk
         end = self.end_of_last_line(size)
         if end < size:
             self.truncate(end)
@@ -108,20 +123,29 @@ class LockedFile:
 
     def truncate(self, size: int) -> None:
         """Cut the file back to ``size`` (a record end), durably."""
-        os.ftruncate(self.fd, size)
-        os.fsync(self.fd)
+        try:
+            os.ftruncate(self.fd, size)
+            os.fsync(self.fd)
+        except OSError as exc:
+            raise file_problem(self.path, exc) from exc
 
     def append(self, data: bytes) -> int:
         """Append ``data`` at the end and fsync (and the directory when the file was new); returns the new size."""
-        was_empty = self.size() == 0
+        before = self.size()
         view = memoryview(data)
-        while view:  # O_APPEND: every write lands at the end; a short write is continued, still under the lock
-            written = os.write(self.fd, view)
-            view = view[written:]
-        os.fsync(self.fd)
-        if self.created or was_empty:
-            # was_empty also covers a creator that crashed before it fsynced the directory
-            fsync_directory(self.path.parent)
+        try:
+            while view:  # O_APPEND: every write lands at the end; a short write is continued, still under the lock
+                written = os.write(self.fd, view)
+                view = view[written:]
+            os.fsync(self.fd)
+            if self.created or before == 0:
+                # an empty file also covers a creator that crashed before it fsynced the directory
+                fsync_directory(self.path.parent)
+        except OSError as exc:
+            # a full disk mid-write: take back the part written, so that no reader sees half a record
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, before)
+            raise file_problem(self.path, exc) from exc
         return self.size()
 
 
@@ -135,12 +159,12 @@ def locked(path: Path) -> Iterator[LockedFile]:
     flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
     while True:
         try:
-            fd, created = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
-        except FileExistsError:
-            try:
-                fd, created = os.open(path, flags), False
-            except FileNotFoundError:  # deleted between the two opens
-                continue
+            opened = _open(path, flags)
+        except OSError as exc:
+            raise file_problem(path, exc) from exc
+        if opened is None:  # deleted between the two opens
+            continue
+        fd, created = opened
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             st = os.fstat(fd)
@@ -154,6 +178,17 @@ def locked(path: Path) -> Iterator[LockedFile]:
                 return
         finally:
             os.close(fd)  # closing the last descriptor releases the flock
+
+
+def _open(path: Path, flags: int) -> tuple[int, bool] | None:
+    """(descriptor, created): the file at ``path``, made if missing; None if it vanished meanwhile."""
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+    except FileExistsError:
+        try:
+            return os.open(path, flags), False
+        except FileNotFoundError:
+            return None
 
 
 def iter_records(stream: BinaryIO, offset: int, *, csv_quotes: bool) -> Iterator[tuple[bytes, int]]:

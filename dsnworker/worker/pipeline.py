@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dsnworker.analyse import Analyser
@@ -32,7 +32,7 @@ from dsnworker.worker.faults import crash_point
 from dsnworker.worker.policy import BatchTally, MessageContext, PolicyEngine
 from dsnworker.worker.settings import Disposition, MailboxSettings
 from dsnworker.worker.source import FetchedMessage, MailSource, SourceError
-from dsnworker.worker.state import Cursor, Store
+from dsnworker.worker.state import Cursor, StateError, Store
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,8 @@ class MailboxPass:
         next pass; the messages are committed, so the pass goes on."""
         try:
             self.delivery.deliver_pending()
+        except StateError:
+            raise  # the state itself, not a sink: the pass stops with it
         except (OSError, DsnworkerError) as exc:
             problem = f"delivering to a sink: {exc}"
             if problem not in summary.errors:
@@ -334,6 +336,9 @@ class MailboxPass:
                 moment = self.clock()
                 for item in analysed:
                     self._record_isolated(item, validity, moment, tally, summary, dispositions)
+                if repeats:  # still in the folder: their keys must outlive the retention bound
+                    day_ago = ev.timestamp(moment - timedelta(days=1))
+                    self.store.met_again(self.settings.name, [key for _, key in repeats], ev.timestamp(moment), day_ago)
                 for message, key in repeats:  # already counted: only make sure it is filed away
                     disposition = self._disposition_for(done.get(key, BOUNCE))
                     if disposition.kind not in ("none", "leave"):
@@ -387,6 +392,8 @@ class MailboxPass:
         try:
             with self.store.savepoint():
                 self._record(item, validity, moment, tally, summary, dispositions)
+        except StateError:
+            raise  # a full disk or a damaged state is no fault of this message: the batch is rolled back
         except Exception as exc:
             log.exception("mailbox %r: internal error while recording message %s", self.settings.name, item.message.uid)
             why = f"internal error while recording: {type(exc).__name__}: {exc}"[:300]
@@ -414,8 +421,9 @@ class MailboxPass:
         else:
             for event in self.policy.events_for(context, item.outcomes, tally):
                 self._queue(name, event)
-        self.store.mark_processed(name, item.key, uid, item.category, ev.timestamp(moment))
         disposition = self._disposition_for(item.category)
+        stays = disposition.kind in ("none", "leave", "seen")
+        self.store.mark_processed(name, item.key, uid, item.category, ev.timestamp(moment), stays)
         if disposition.kind not in ("none", "leave"):
             dispositions.append((item.message.uid, str(disposition)))
 

@@ -125,6 +125,7 @@ class PolicyEngine:
                 for name in ("listed_ip", "listed_host", "delist_url", "ref", "status", "reply_code", "diagnostic")
                 if data.get(name) is not None
             }
+            details["opened_by"] = context.key  # the bounce that opened it: its events' ids are its own
             incident = Incident(
                 key=key,
                 mailbox=context.mailbox,
@@ -139,7 +140,7 @@ class PolicyEngine:
                 reported_count=1,
             )
             self.store.save_incident(incident)
-            opened_id = ev.event_id("incident", key, "opened")
+            opened_id = ev.event_id("incident", key, "opened", *_incarnation(incident))
             return ev.make_event(ev.INCIDENT_OPENED, opened_id, context.received, incident_data(incident))
         self.store.save_incident(replace(incident, last_seen=seen, count=incident.count + 1))
         tally.touched_incidents[key] = context.mailbox
@@ -153,9 +154,16 @@ class PolicyEngine:
             if incident is None or incident.count <= incident.reported_count:
                 continue
             self.store.save_incident(replace(incident, reported_count=incident.count))
-            event_id = ev.event_id("incident", key, "updated", incident.count)
+            event_id = ev.event_id("incident", key, "updated", incident.count, *_incarnation(incident))
             updates.append((mailbox, ev.make_event(ev.INCIDENT_UPDATED, event_id, moment, incident_data(incident))))
         return updates
+
+
+def _incarnation(incident: Incident) -> tuple[str, ...]:
+    """What tells this incident from an earlier one of the same key, closed and pruned since (none for an
+    incident opened before incidents were pruned: its ids stay as they were)."""
+    opened_by = incident.details.get("opened_by")
+    return (opened_by,) if isinstance(opened_by, str) else ()
 
 
 def _why_suppressed(reason: str, hard: bool) -> str:

@@ -21,9 +21,11 @@ from dsnworker.analyse import Analyser
 from dsnworker.errors import DsnworkerError
 from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.pipeline import MailboxPass, PassSummary
+from dsnworker.worker.retention import prune_state
 from dsnworker.worker.settings import MailboxSettings, Settings
 from dsnworker.worker.source import MailSource, SourceError
-from dsnworker.worker.state import Store
+from dsnworker.worker.state import StateError, Store
+from dsnworker.worker.state_file import state_problem
 from dsnworker.worker.webhooks import RoundSummary, WebhookDelivery
 
 log = logging.getLogger("dsnworker.worker")
@@ -45,11 +47,11 @@ def open_source(settings: MailboxSettings) -> MailSource:
 
 
 class Worker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, new_state: bool = False) -> None:
         self.settings = settings
         self.stop = threading.Event()
         self._state_lock = _lock_state(settings.state)
-        self.store = Store(settings.state)
+        self.store = Store(settings.state, new_state=new_state)
         self.delivery = OutboxDelivery.for_settings(self.store, settings)
         analysers: dict[tuple[object, ...], Analyser] = {}
         self.passes: dict[str, MailboxPass] = {}
@@ -91,13 +93,24 @@ class Worker:
             rounds.append(summary)
         return rounds
 
-    def prune(self) -> None:
-        """Drop outbox events that every sink has taken: the state must not grow for years."""
+    def prune(self, now: datetime | None = None) -> None:
+        """Drop what the state no longer needs (events every sink has taken, processed keys and incidents
+        past retention): the state must not grow for years."""
         file_sinks = [s.name for s in self.settings.sinks if s.kind != "webhook"]
         webhook_sinks = [s.name for s in self.settings.sinks if s.kind == "webhook"]
-        pruned = self.store.prune_outbox(file_sinks, webhook_sinks)
-        if pruned:
-            log.debug("outbox: %d delivered event(s) pruned", pruned)
+        try:
+            pruned = self.store.prune_outbox(file_sinks, webhook_sinks)
+            kept = prune_state(self.store, self.settings, now or datetime.now(UTC))
+        except StateError as exc:  # a full disk: tried again in an hour, said in one line
+            log.error("%s", exc)
+            return
+        if pruned or kept.processed or kept.incidents:
+            log.debug(
+                "pruned: %d delivered event(s), %d processed key(s), %d closed incident(s)",
+                pruned,
+                kept.processed,
+                kept.incidents,
+            )
 
     def run(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -168,6 +181,8 @@ class Worker:
             while not self.stop.is_set():
                 try:
                     _log_summary(self.passes[name].run())
+                except DsnworkerError as exc:  # a full disk, an unwritable state: said in one line, retried
+                    log.error("mailbox %r: pass stopped: %s", name, exc)
                 except Exception:  # a bug must not kill the job: the next run tries again
                     log.exception("mailbox %r: pass failed", name)
                 with self._guard:
@@ -231,19 +246,40 @@ class Worker:
 def _lock_state(state: Path) -> IO[bytes]:
     """One worker per state file: two would read the same mailboxes and count soft bounces twice.
 
-    An exclusive `flock` on `STATE.lock`, held as long as the process lives (the kernel drops it
-    when the process ends, even on SIGKILL: no stale lock to clean up).
+    An exclusive `flock` on `STATE.lock` beside the real file (symlinks resolved: a second name for the
+    state must not be a second lock), held as long as the process lives (the kernel drops it when the
+    process ends, even on SIGKILL: no stale lock to clean up).
     """
-    state.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(state.with_name(state.name + ".lock"), "ab")  # noqa: SIM115  # held for the process's life
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        real = state.resolve()
+        handle = open(real.with_name(real.name + ".lock"), "ab")  # noqa: SIM115  # held for the process's life
+    except OSError as exc:
+        raise state_problem(state, exc) from exc
+    links = _hard_links(real)
+    if links > 1:
+        handle.close()
+        # each name would get a lock of its own, and SQLite a journal of its own: both corrupt the state
+        raise DsnworkerError(
+            f"state file {state} has {links} hard links: give it one name (a symbolic link is fine), "
+            "so that one lock and one journal guard it"
+        )
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
+        shown = f"{state} (= {real})" if real != state.absolute() else str(state)
         raise DsnworkerError(
-            f"state file {state} is in use by another dsnworker (run or poll): one worker per state file"
+            f"state file {shown} is in use by another dsnworker (run or poll): one worker per state file"
         ) from None
     return handle
+
+
+def _hard_links(path: Path) -> int:
+    try:
+        return path.stat().st_nlink
+    except FileNotFoundError:
+        return 1
 
 
 def _trigger(mailbox: MailboxSettings) -> object:

@@ -8,16 +8,25 @@ can lose the last commits on a power cut, never on a crash of the process; FULL 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from dsnworker.errors import DsnworkerError
+from dsnworker.worker.state_file import (
+    StateError,
+    check_existing,
+    is_damaged,
+    set_aside,
+    state_problem,
+    write_marker,
+)
 
 # Each step takes the schema from version i to i + 1; a new version only appends a step.
 _MIGRATIONS: tuple[str, ...] = (
@@ -96,6 +105,13 @@ _MIGRATIONS: tuple[str, ...] = (
         gone_detail TEXT
     );
     """,
+    # retention: when a pass last met the message, and whether its disposition leaves it in the folder
+    """
+    ALTER TABLE processed ADD COLUMN seen_at TEXT;
+    ALTER TABLE processed ADD COLUMN stays INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX processed_by_age ON processed (mailbox, seen_at);
+    CREATE INDEX incident_by_age ON incident (last_seen);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -109,8 +125,31 @@ def _storable(text: str | None) -> str | None:
     return text.encode("utf-8", "backslashreplace").decode("utf-8") if text else text
 
 
-class StateError(DsnworkerError):
-    pass
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reported(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A Store method whose SQLite and OS errors become one StateError naming the file and what to do."""
+
+    @functools.wraps(method)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            store = args[0]
+            assert isinstance(store, Store)
+            raise state_problem(store.path, exc) from exc
+
+    return call
+
+
+def _reporting(cls: type[Store]) -> type[Store]:
+    """Every public method of the Store reports its errors (the context managers do it themselves)."""
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_") and name not in ("transaction", "savepoint"):
+            setattr(cls, name, _reported(member))
+    return cls
 
 
 @dataclass(frozen=True)
@@ -193,17 +232,49 @@ class QueuedEvent:
     event: dict[str, Any]
 
 
+@_reporting
 class Store:
-    """One SQLite file. A connection per thread (sqlite3 objects must stay on their thread)."""
+    """One SQLite file. A connection per thread (sqlite3 objects must stay on their thread).
 
-    def __init__(self, path: Path) -> None:
+    `new_state` (the operator's `--new-state`) allows starting afresh where a state existed and is now
+    missing, empty or damaged (see `state_file`); on a usable state it is refused.
+    """
+
+    def __init__(self, path: Path, *, new_state: bool = False) -> None:
         self.path = path
         self._local = threading.local()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._migrate()
+            check_existing(path, new_state=new_state)
+            existed = path.exists() and path.stat().st_size > 0
+            try:
+                self._migrate()
+                damaged = new_state and existed and not self._healthy()
+            except sqlite3.DatabaseError as exc:
+                if not (new_state and is_damaged(exc)):
+                    raise
+                damaged = True
+            if damaged:  # kept aside for a post-mortem, and a new state begun
+                self.close()
+                set_aside(path)
+                self._migrate()
+            elif new_state and existed:
+                # a flag left in a unit file would hide the next loss of the state: it is for one start
+                raise StateError(
+                    f"state file {path} is usable: --new-state only starts afresh where the state is "
+                    "missing, empty or damaged; run without it"
+                )
+            write_marker(path)
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"state file {path}: {exc}") from exc
+            self.close()
+            raise state_problem(path, exc) from exc
+        except StateError:
+            self.close()
+            raise
+
+    def _healthy(self) -> bool:
+        (verdict,) = self.db.execute("PRAGMA quick_check(1)").fetchone()
+        return bool(verdict == "ok")
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -239,26 +310,47 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): all or nothing."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise state_problem(self.path, exc) from exc
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback(db)
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:  # a full disk, most often: nothing of the transaction is kept
+            self._rollback(db)
+            raise state_problem(self.path, exc) from exc
+
+    def _rollback(self, db: sqlite3.Connection) -> None:
+        # after SQLITE_FULL or an I/O error SQLite may have rolled back already; the first error is what counts
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Inside a transaction: on an exception, undo what was written since, then re-raise."""
-        self.db.execute("SAVEPOINT message")
+        try:
+            self.db.execute("SAVEPOINT message")
+        except sqlite3.Error as exc:
+            raise state_problem(self.path, exc) from exc
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK TO message")
-            self.db.execute("RELEASE message")
+            if self.db.in_transaction:  # not when SQLite rolled the whole transaction back itself
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK TO message")
+                    self.db.execute("RELEASE message")
             raise
-        self.db.execute("RELEASE message")
+        try:
+            self.db.execute("RELEASE message")
+        except sqlite3.Error as exc:
+            raise state_problem(self.path, exc) from exc
 
     # cursors and processed messages
 
@@ -285,11 +377,39 @@ class Store:
             found.update(rows)
         return found
 
-    def mark_processed(self, mailbox: str, key: str, uid: int | None, category: str, at: str) -> None:
+    def mark_processed(
+        self, mailbox: str, key: str, uid: int | None, category: str, at: str, stays: bool = True
+    ) -> None:
+        """`stays`: the message's disposition leaves it in the folder (leave, none, seen)."""
         self.db.execute(
-            "INSERT OR IGNORE INTO processed (mailbox, key, uid, category, processed_at) VALUES (?, ?, ?, ?, ?)",
-            (mailbox, key, uid, category, at),
+            "INSERT OR IGNORE INTO processed (mailbox, key, uid, category, processed_at, seen_at, stays) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (mailbox, key, uid, category, at, at, int(stays)),
         )
+
+    def met_again(self, mailbox: str, keys: Sequence[str], at: str, unless_since: str) -> None:
+        """A pass met these processed messages again: they are still in the folder (written at most
+        once per `unless_since`, not at every pass)."""
+        self.db.executemany(
+            "UPDATE processed SET seen_at = ? WHERE mailbox = ? AND key = ? AND coalesce(seen_at, processed_at) < ?",
+            [(at, mailbox, key, unless_since) for key in keys],
+        )
+
+    def prune_processed(self, mailbox: str, before: str, *, every_pass_lists_all: bool) -> int:
+        """Forget the messages last met before `before` that cannot come round again.
+
+        A local source lists every message at every pass, so one not met since `before` has left the
+        folder. An IMAP pass reads only UIDs above the cursor: a message it left in the folder
+        (`stays`) is met again only after a UIDVALIDITY change, and must still be recognised then.
+        """
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM processed WHERE mailbox = ? AND coalesce(seen_at, processed_at) < ? "
+                "AND (? OR stays = 0) AND (uid IS NULL OR uid NOT IN "
+                "(SELECT uid FROM pending_disposition WHERE mailbox = ?))",
+                (mailbox, before, int(every_pass_lists_all), mailbox),
+            )
+            return cursor.rowcount
 
     def processed_count(self, mailbox: str) -> int:
         return int(self.db.execute("SELECT count(*) FROM processed WHERE mailbox = ?", (mailbox,)).fetchone()[0])
@@ -417,6 +537,11 @@ class Store:
                 incident.reported_count,
             ),
         )
+
+    def prune_incidents(self, before: str) -> int:
+        """Forget the incidents with no refusal since `before` (closed): a later one opens anew."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM incident WHERE last_seen < ?", (before,)).rowcount
 
     # webhook queues
 
