@@ -7,7 +7,9 @@ are kept in arrival order in `received` (duplicates included) and by id in `uniq
 
 It can be told to misbehave: `fail_next(n, status)`, `respond(status, headers)`, `hang(seconds)` (to
 make clients time out), `drop()` (close without answering), `gone()` (410 from now on), `stop()` /
-`start()` on the same port (connection refused meanwhile), `recover()`. It counts requests and TCP
+`start()` on the same port (connection refused meanwhile), `fail_recipient(address)` (every request
+carrying an event of that recipient fails, as a consumer whose handler chokes on one event does),
+`recover()`. It counts requests and TCP
 connections (keep-alive checks).
 
 HTTP/1.1 with keep-alive, one thread per connection, no logging and no per-request sleeps, so a
@@ -21,6 +23,7 @@ benchmark can use it too:
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import ssl
 import threading
@@ -83,6 +86,7 @@ class WebhookServer:
         self._changed = threading.Condition()  # notified after each request
         self._plans: deque[_Plan] = deque()
         self._gone = False
+        self._failing: dict[str, _Plan] = {}  # recipient -> how its requests are answered
         self._received: list[dict[str, Any]] = []
         self._unique: dict[str, dict[str, Any]] = {}
         self._rejected: list[Rejected] = []
@@ -165,6 +169,12 @@ class WebhookServer:
         with self._lock:
             self._plans.extend([_Plan(drop=True)] * times)
 
+    def fail_recipient(self, recipient: str, status: int = 500, hang: float = 0.0) -> None:
+        """From now on (until `recover`), answer `status` to every request that carries an event of
+        `recipient`, after waiting `hang` seconds first if given; the other events are taken."""
+        with self._lock:
+            self._failing[recipient] = _Plan(status, {}, f"cannot handle {recipient}".encode(), hang=hang)
+
     def gone(self) -> None:
         """Answer 410 Gone to every request from now on (until `recover`)."""
         with self._lock:
@@ -174,6 +184,7 @@ class WebhookServer:
         """Forget planned failures and `gone`: accept every valid request again."""
         with self._lock:
             self._plans.clear()
+            self._failing.clear()
             self._gone = False
 
     # -- what it saw -------------------------------------------------------------------------------
@@ -225,13 +236,18 @@ class WebhookServer:
 
     # -- the consumer ------------------------------------------------------------------------------
 
-    def _next_plan(self) -> _Plan | None:
+    def _next_plan(self, body: bytes) -> _Plan | None:
         with self._lock:
             self._requests += 1
             if self._plans:
                 return self._plans.popleft()
             if self._gone:
                 return _Plan(410, {}, b"endpoint gone")
+            failing = dict(self._failing)
+        if failing:
+            for recipient in _recipients(body):
+                if recipient in failing:
+                    return failing[recipient]
         return None
 
     def _consume(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes, int]:
@@ -269,6 +285,25 @@ class WebhookServer:
             self._seen.append(Seen(headers, status, events, body if self.keep_bodies else None))
         with self._changed:
             self._changed.notify_all()
+
+
+def _recipients(body: bytes) -> list[str]:
+    """The recipients of the events a request body carries (one event or a batch); none if unreadable."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return []
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        return []
+    events = data.get("events") if payload.get("type") == "batch" else [payload]
+    if not isinstance(events, list):
+        return []
+    return [
+        e["data"]["recipient"]
+        for e in events
+        if isinstance(e, dict) and isinstance(e.get("data"), dict) and isinstance(e["data"].get("recipient"), str)
+    ]
 
 
 def _is_event(value: Any) -> bool:
@@ -312,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(int(length))
         headers = {name.lower(): value for name, value in self.headers.items()}
-        plan = consumer._next_plan()
+        plan = consumer._next_plan(body)
         if plan and plan.hang and consumer._stopping.wait(plan.hang):
             self.close_connection = True  # stopped while hanging: drop the request
             return
