@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dsnworker.worker.config import load_settings
+from dsnworker.worker.retry import FAILURES_TO_PAUSE
 from dsnworker.worker.runner import Worker
 from tests import mailgen, processes
 from tests.processes import wait_until
@@ -84,18 +85,25 @@ def test_every_event_reaches_the_consumer_signed_once_and_valid(tmp_path: Path, 
         assert errors(event["type"], event) == [], event["type"]
 
 
-def test_a_failing_endpoint_is_retried_with_backoff_until_it_comes_back(tmp_path: Path, consumer) -> None:
+def test_a_down_endpoint_gets_a_few_tries_then_pauses_longer_each_time_until_it_comes_back(
+    tmp_path: Path, consumer
+) -> None:
     setup = Setup(tmp_path, consumer.url)
     setup.worker.poll()
-    consumer.fail_next(3, status=500)
-    for _ in range(3):
-        summary = setup.delivery.run_round()
-        assert summary.delivered == 0 and summary.failed == 1  # one failure stops the round: no hammering
-        assert setup.delivery.run_round().failed == 0  # not due again yet
-        setup.now += 3600
+    consumer.fail_next(1000, status=500)
+    summary = setup.delivery.run_round()
+    assert (summary.delivered, summary.failed) == (0, FAILURES_TO_PAUSE)  # failures in a row: the endpoint is down
+    assert consumer.requests == FAILURES_TO_PAUSE
+    assert setup.delivery.run_round().failed == 0 and consumer.requests == FAILURES_TO_PAUSE  # paused: no hammering
+    setup.now += 5.0  # the first pause is 2.5 to 5 s
+    assert setup.delivery.run_round().failed == FAILURES_TO_PAUSE  # the next events due, then paused again
+    setup.now += 4.9  # the second pause is 5 to 10 s
+    assert setup.delivery.run_round().failed == 0 and consumer.requests == 2 * FAILURES_TO_PAUSE
+    consumer.recover()
+    setup.now += 3600
     setup.delivery.run_round()
     assert sorted(consumer.unique) == sorted(setup.expected_ids())
-    assert consumer.requests == len(setup.expected_ids()) + 3
+    assert consumer.requests == len(setup.expected_ids()) + 2 * FAILURES_TO_PAUSE
 
 
 def test_retry_after_of_a_429_is_honoured(tmp_path: Path, consumer) -> None:
@@ -109,11 +117,34 @@ def test_retry_after_of_a_429_is_honoured(tmp_path: Path, consumer) -> None:
     assert setup.delivery.run_round().delivered == len(setup.expected_ids())
 
 
+def test_a_429_pauses_the_sink_at_once(tmp_path: Path, consumer) -> None:
+    setup = Setup(tmp_path, consumer.url)
+    setup.worker.poll()
+    consumer.respond(429)  # too many requests, no Retry-After: about the sender, not the event
+    assert setup.delivery.run_round().failed == 1 and consumer.requests == 1
+    setup.now += 3600
+    setup.delivery.run_round()
+    assert sorted(consumer.unique) == sorted(setup.expected_ids())
+
+
+def test_after_a_pause_one_failing_event_cannot_keep_the_sink_paused(tmp_path: Path, consumer) -> None:
+    setup = Setup(tmp_path, consumer.url)
+    setup.worker.poll()
+    (poison,) = _ids_of(tmp_path, "gone0@example.jp")
+    consumer.fail_recipient("gone0@example.jp")
+    consumer.fail_next(FAILURES_TO_PAUSE)  # a short outage: the sink pauses
+    assert setup.delivery.run_round().failed == FAILURES_TO_PAUSE
+    setup.now += 5.0  # past the pause, and the failing event (the oldest) is due again: it goes first
+    summary = setup.delivery.run_round()
+    assert set(consumer.unique) == set(setup.expected_ids()) - {poison}  # it failed alone: the rest went
+    assert (summary.delivered, summary.failed) == (len(setup.expected_ids()) - 1, 1)
+
+
 def test_a_refused_connection_then_recovery(tmp_path: Path, consumer) -> None:
     setup = Setup(tmp_path, consumer.url)
     setup.worker.poll()
     consumer.stop()
-    assert setup.delivery.run_round().failed == 1
+    assert setup.delivery.run_round().failed == FAILURES_TO_PAUSE
     consumer.start()
     setup.now += 3600
     setup.delivery.run_round()
@@ -177,6 +208,55 @@ def test_events_of_one_recipient_arrive_in_order_even_across_failures(tmp_path: 
     assert arrived == soft
 
 
+@pytest.mark.parametrize("answer", ["500", "timeout"])
+def test_one_always_failing_event_does_not_hold_up_the_others_on_its_sink(
+    tmp_path: Path, consumer, answer: str
+) -> None:
+    setup = Setup(tmp_path, consumer.url)
+    setup.worker.poll()
+    expected = setup.expected_ids()
+    (poison,) = _ids_of(tmp_path, "gone0@example.jp")
+    assert expected[0] == poison  # the oldest event: the first one sent
+    # the consumer chokes on this one event: 500, or no answer within the sink's 2 s timeout
+    consumer.fail_recipient("gone0@example.jp", hang=3.0 if answer == "timeout" else 0.0)
+    summary = setup.delivery.run_round()
+    assert set(consumer.unique) == set(expected) - {poison}  # all the others, in the same round
+    assert consumer.requests == len(expected)  # the failing one was tried once, then the others went
+    assert (summary.delivered, summary.failed) == (len(expected) - 1, 1)
+    assert per_key_order(consumer.received) == per_key_order(
+        [e for e in json_lines(tmp_path / "events.jsonl") if e["id"] != poison]
+    )
+
+
+def test_an_always_failing_event_keeps_its_recipients_later_events_behind_it(tmp_path: Path, consumer) -> None:
+    setup = Setup(tmp_path, consumer.url)
+    setup.worker.poll()
+    soft = [i for i in setup.expected_ids() if i in _ids_of(tmp_path, "full@example.jp")]
+    consumer.fail_recipient("full@example.jp")
+    for _ in range(5):
+        setup.delivery.run_round()
+        setup.now += 3600
+    assert set(consumer.unique) == set(setup.expected_ids()) - set(soft)  # the others went
+    assert not set(soft) & set(consumer.unique)  # never the second or third before the first
+    consumer.recover()
+    setup.delivery.run_round()
+    assert [e["id"] for e in consumer.received if e["data"].get("recipient") == "full@example.jp"] == soft
+
+
+def test_a_failing_batch_is_sent_again_one_event_per_request_so_one_event_does_not_sink_it(
+    tmp_path: Path, consumer
+) -> None:
+    setup = Setup(tmp_path, consumer.url, batch_size=10)
+    setup.worker.poll()
+    (poison,) = _ids_of(tmp_path, "gone0@example.jp")
+    consumer.fail_recipient("gone0@example.jp")
+    setup.delivery.run_round()
+    assert set(consumer.unique) == set(setup.expected_ids()) - {poison}
+    assert len(consumer.received) == len(consumer.unique)  # nothing twice
+    (queued,) = setup.worker.store.webhook_queue_rows("app", dead_only=False)
+    assert queued["id"] == poison and queued["attempts"] == 1  # its batch and its own request: one attempt
+
+
 def test_batches_carry_many_events_per_request(tmp_path: Path, consumer) -> None:
     setup = Setup(tmp_path, consumer.url, batch_size=10)
     setup.worker.poll()
@@ -191,7 +271,7 @@ def test_poll_delivers_and_a_dead_endpoint_does_not_fail_it(tmp_path: Path, cons
     consumer.stop()
     result = dsnworker("poll", "-c", config)
     assert result.returncode == 0, result.stderr
-    assert "webhook=app delivered=0 failed=1" in result.stdout
+    assert f"webhook=app delivered=0 failed={FAILURES_TO_PAUSE}" in result.stdout
     consumer.start()
     pending = dsnworker("outbox", "list", "-c", config)
     assert pending.stdout.count("pending") == len(json_lines(tmp_path / "events.jsonl"))

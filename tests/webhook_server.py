@@ -7,8 +7,11 @@ are kept in arrival order in `received` (duplicates included) and by id in `uniq
 
 It can be told to misbehave: `fail_next(n, status)`, `respond(status, headers)`, `hang(seconds)` (to
 make clients time out), `drop()` (close without answering), `gone()` (410 from now on), `stop()` /
-`start()` on the same port (connection refused meanwhile), `recover()`. It counts requests and TCP
-connections (keep-alive checks).
+`start()` on the same port (connection refused meanwhile), `fail_recipient(address)` (every request
+carrying an event of that recipient fails, as a consumer whose handler chokes on one event does),
+`chaos(rng, fail=, hang=, reset=)` (each request at random: a 5xx, a hang, a TCP reset), `recover()`.
+It counts requests and TCP connections (keep-alive checks), and keeps when each event was first
+taken (`arrived_at`).
 
 HTTP/1.1 with keep-alive, one thread per connection, no logging and no per-request sleeps, so a
 benchmark can use it too:
@@ -21,11 +24,14 @@ benchmark can use it too:
 from __future__ import annotations
 
 import contextlib
+import json
+import random
 import socket
 import ssl
+import struct
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +51,7 @@ class _Plan:
     body: bytes = b""
     hang: float = 0.0
     drop: bool = False  # close the connection without an answer
+    reset: bool = False  # abort the connection (TCP RST) without an answer
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,9 @@ class WebhookServer:
         self._changed = threading.Condition()  # notified after each request
         self._plans: deque[_Plan] = deque()
         self._gone = False
+        self._failing: dict[str, _Plan] = {}  # recipient -> how its requests are answered
+        self._chaos: _Chaos | None = None
+        self._arrived_at: dict[str, float] = {}  # event id -> time.monotonic() when first taken
         self._received: list[dict[str, Any]] = []
         self._unique: dict[str, dict[str, Any]] = {}
         self._rejected: list[Rejected] = []
@@ -165,6 +175,23 @@ class WebhookServer:
         with self._lock:
             self._plans.extend([_Plan(drop=True)] * times)
 
+    def fail_recipient(self, recipient: str, status: int = 500, hang: float = 0.0) -> None:
+        """From now on (until `recover`), answer `status` to every request that carries an event of
+        `recipient`, after waiting `hang` seconds first if given; the other events are taken."""
+        with self._lock:
+            self._failing[recipient] = _Plan(status, {}, f"cannot handle {recipient}".encode(), hang=hang)
+
+    def chaos(
+        self, rng: random.Random, fail: float = 0.0, hang: float = 0.0, hang_seconds: float = 0.0, reset: float = 0.0
+    ) -> _Chaos:
+        """From now on (until `recover`), misbehave at random: each request is answered 500 or 503
+        (chance `fail`), waits `hang_seconds` before it is taken (chance `hang`; make it longer than
+        the client's timeout), or has its connection reset (chance `reset`). Its `counts` tell what it did."""
+        chaos = _Chaos(rng, fail, hang, hang_seconds, reset)
+        with self._lock:
+            self._chaos = chaos
+        return chaos
+
     def gone(self) -> None:
         """Answer 410 Gone to every request from now on (until `recover`)."""
         with self._lock:
@@ -174,6 +201,8 @@ class WebhookServer:
         """Forget planned failures and `gone`: accept every valid request again."""
         with self._lock:
             self._plans.clear()
+            self._failing.clear()
+            self._chaos = None
             self._gone = False
 
     # -- what it saw -------------------------------------------------------------------------------
@@ -202,6 +231,12 @@ class WebhookServer:
             return list(self._seen)
 
     @property
+    def arrived_at(self) -> dict[str, float]:
+        """Event id -> `time.monotonic()` when the consumer first took it."""
+        with self._lock:
+            return dict(self._arrived_at)
+
+    @property
     def requests(self) -> int:
         with self._lock:
             return self._requests
@@ -225,13 +260,20 @@ class WebhookServer:
 
     # -- the consumer ------------------------------------------------------------------------------
 
-    def _next_plan(self) -> _Plan | None:
+    def _next_plan(self, body: bytes) -> _Plan | None:
         with self._lock:
             self._requests += 1
             if self._plans:
                 return self._plans.popleft()
             if self._gone:
                 return _Plan(410, {}, b"endpoint gone")
+            if self._chaos is not None and (plan := self._chaos.draw()) is not None:
+                return plan
+            failing = dict(self._failing)
+        if failing:
+            for recipient in _recipients(body):
+                if recipient in failing:
+                    return failing[recipient]
         return None
 
     def _consume(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes, int]:
@@ -258,10 +300,12 @@ class WebhookServer:
             isinstance(e, dict) and isinstance(e.get("id"), str) for e in events
         ):
             return 400, b"not an event or a batch of events", 0
+        now = time.monotonic()
         with self._lock:
             self._received.extend(events)
             for event in events:
                 self._unique.setdefault(event["id"], event)
+                self._arrived_at.setdefault(event["id"], now)
         return ACCEPTED, b"", len(events)
 
     def _record(self, headers: dict[str, str], status: int, events: int, body: bytes) -> None:
@@ -269,6 +313,51 @@ class WebhookServer:
             self._seen.append(Seen(headers, status, events, body if self.keep_bodies else None))
         with self._changed:
             self._changed.notify_all()
+
+
+@dataclass
+class _Chaos:
+    """Random misbehaviour: the chance of each kind per request."""
+
+    rng: random.Random
+    fail: float
+    hang: float
+    hang_seconds: float
+    reset: float
+    counts: Counter[str] = field(default_factory=Counter)  # "5xx", "hang", "reset": how often each was done
+
+    def draw(self) -> _Plan | None:
+        roll = self.rng.random()
+        if roll < self.fail:
+            self.counts["5xx"] += 1
+            status = self.rng.choice((500, 503))
+            return _Plan(status, {}, f"chaos {status}".encode())
+        if roll < self.fail + self.hang:
+            self.counts["hang"] += 1
+            return _Plan(hang=self.hang_seconds)
+        if roll < self.fail + self.hang + self.reset:
+            self.counts["reset"] += 1
+            return _Plan(reset=True)
+        return None
+
+
+def _recipients(body: bytes) -> list[str]:
+    """The recipients of the events a request body carries (one event or a batch); none if unreadable."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return []
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        return []
+    events = data.get("events") if payload.get("type") == "batch" else [payload]
+    if not isinstance(events, list):
+        return []
+    return [
+        e["data"]["recipient"]
+        for e in events
+        if isinstance(e, dict) and isinstance(e.get("data"), dict) and isinstance(e["data"].get("recipient"), str)
+    ]
 
 
 def _is_event(value: Any) -> bool:
@@ -312,13 +401,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(int(length))
         headers = {name.lower(): value for name, value in self.headers.items()}
-        plan = consumer._next_plan()
+        plan = consumer._next_plan(body)
         if plan and plan.hang and consumer._stopping.wait(plan.hang):
             self.close_connection = True  # stopped while hanging: drop the request
             return
-        if plan and plan.drop:
+        if plan and (plan.drop or plan.reset):
             consumer._record(headers, 0, 0, body)
             self.close_connection = True
+            if plan.reset:  # linger 0: close() sends RST, the client reads "connection reset by peer"
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
             return
         if plan and plan.status is not None:
             status, answer, extra, events = plan.status, plan.body, plan.headers, 0

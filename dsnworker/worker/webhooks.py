@@ -7,8 +7,12 @@ POSTs them (one per request, or `batch_size` per request), and records the answe
 - 2xx: delivered, the row is deleted (the event stays in the outbox);
 - 410: the endpoint is gone; delivery to this sink stops and the operator is told, until
   `dsnworker outbox retry --all`;
-- anything else (5xx, 429, timeouts, refused connections): retried after an exponential backoff
-  with jitter (or the server's Retry-After), until `retry_for` has passed; then a dead letter.
+- anything else (5xx, 429, timeouts, refused connections): that event is retried after an
+  exponential backoff with jitter (or the server's Retry-After), until `retry_for` has passed; then
+  a dead letter. The round goes on with the other recipients' events: one event the consumer
+  cannot take costs them one request, never a wait. A failed batch is sent again one event per
+  request at once, so the event that failed it is found and the others go. Only when the endpoint
+  itself fails (`retry.EndpointBreaker`: failures in a row, or a 429) does the sink pause.
 
 A crash between a POST and its record sends that event again: consumers dedupe by its `id`.
 """
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dsnworker.worker.faults import crash_point
+from dsnworker.worker.retry import LONGEST_RETRY, EndpointBreaker, backoff
 from dsnworker.worker.settings import Settings, SinkSettings
 from dsnworker.worker.state import QueuedEvent, Store
 
@@ -32,8 +37,6 @@ if TYPE_CHECKING:  # urllib3 is imported only where a webhook sink is configured
 
 log = logging.getLogger(__name__)
 
-FIRST_RETRY = 5.0  # seconds; doubled at each failure ...
-LONGEST_RETRY = 3600.0  # ... up to an hour
 _QUEUE_CHUNK = 2000  # outbox events queued per transaction
 _ROUND_SECONDS = 20.0  # a round yields after this long, so a stop is never kept waiting
 
@@ -49,13 +52,6 @@ class RoundSummary:
     def line(self) -> str:
         state = " (endpoint gone: delivery stopped)" if self.gone else ""
         return f"webhook={self.sink} delivered={self.delivered} failed={self.failed} dead={self.dead}{state}"
-
-
-def backoff(attempts: int, rng: random.Random) -> float:
-    """Seconds before the next try after `attempts` failures: exponential, capped, with jitter
-    (half to all of it), so that many failed events do not all come back at the same instant."""
-    ceiling = min(LONGEST_RETRY, FIRST_RETRY * 2 ** min(attempts, 20))
-    return ceiling * rng.uniform(0.5, 1.0)
 
 
 class WebhookDelivery:
@@ -77,9 +73,7 @@ class WebhookDelivery:
         self.clock = clock
         self.stop = stop or threading.Event()
         self.rng = random.Random()
-        # after the endpoint itself failed (5xx, 429, no answer) nothing is sent to it before this
-        # time: other events are not tried one after the other against an endpoint that is down
-        self.paused_until = 0.0
+        self.breaker = EndpointBreaker(self.rng)
 
     @classmethod
     def for_settings(cls, store: Store, settings: Settings, stop: threading.Event) -> list[WebhookDelivery]:
@@ -100,7 +94,7 @@ class WebhookDelivery:
         if self.store.webhook_sink(self.sink.name).gone_at is not None:
             summary.gone = True
             return summary
-        if self.clock() < self.paused_until:
+        if self.breaker.paused(self.clock()):
             return summary
         started = time.monotonic()
         while not self.stop.is_set() and time.monotonic() - started < max_seconds:
@@ -128,42 +122,60 @@ class WebhookDelivery:
             self.store.queue_for_webhook(name, rows, events[-1].seq, self.clock())
 
     def _send(self, due: list[QueuedEvent], summary: RoundSummary) -> bool:
-        """POST the due events in requests of `batch_size`; False when the endpoint is failing."""
+        """POST the due events in requests of `batch_size`; False when sending must stop for now."""
         for start in range(0, len(due), self.sink.batch_size):
             if self.stop.is_set():
                 return False
-            group = due[start : start + self.sink.batch_size]
-            result = self.client.post([queued.event for queued in group])
-            crash_point("after_webhook_post")
-            if result.outcome == "delivered":
-                self.store.webhook_delivered(self.sink.name, [queued.seq for queued in group])
-                summary.delivered += len(group)
-                continue
-            if result.outcome == "gone":
-                self.store.webhook_gone(self.sink.name, self.clock(), result.detail)
-                log.error(
-                    "webhook %r: the endpoint answered 410 Gone (%s): delivery to it is stopped; once it is fixed, "
-                    "`dsnworker outbox retry --all` starts it again",
-                    self.sink.name,
-                    result.detail,
-                )
-                summary.gone = True
-                return False
-            wait = self._failed(group, result, summary)
-            if result.status is None or result.status >= 500 or result.status in (408, 429):
-                self.paused_until = self.clock() + wait  # the endpoint itself is in trouble: let it be
+            if not self._post(due[start : start + self.sink.batch_size], summary):
                 return False
         return True
 
-    def _failed(self, group: Sequence[QueuedEvent], result: PostResult, summary: RoundSummary) -> float:
-        """Schedule the next try of each event (or give it up); the shortest wait."""
+    def _post(self, group: Sequence[QueuedEvent], summary: RoundSummary) -> bool:
+        """One request (then one per event, if a batch failed) and its record; False when sending must
+        stop for now: the endpoint is gone or paused, or the worker stops."""
+        result = self.client.post([queued.event for queued in group])
+        crash_point("after_webhook_post")
+        if result.outcome == "delivered":
+            self.store.webhook_delivered(self.sink.name, [queued.seq for queued in group])
+            summary.delivered += len(group)
+            self.breaker.answered()
+            return True
+        if result.outcome == "gone":
+            self.store.webhook_gone(self.sink.name, self.clock(), result.detail)
+            log.error(
+                "webhook %r: the endpoint answered 410 Gone (%s): delivery to it is stopped; once it is fixed, "
+                "`dsnworker outbox retry --all` starts it again",
+                self.sink.name,
+                result.detail,
+            )
+            summary.gone = True
+            return False
+        if not _endpoint_failed(result):
+            self.breaker.answered()  # e.g. a 400: the consumer refuses this request, the endpoint is up
+        elif self.breaker.failed(self.clock(), result.retry_after, at_once=result.status == 429):
+            self._failed(group, result, summary)
+            return False
+        if len(group) == 1:
+            self._failed(group, result, summary)
+            return True
+        # a batch fails as a whole for any one event its consumer cannot take: each alone, now
+        for done, queued in enumerate(group):
+            if self.stop.is_set():
+                self._failed(group[done:], result, summary)  # they failed in the batch: an attempt each
+                return False
+            if not self._post([queued], summary):
+                if rest := group[done + 1 :]:
+                    self._failed(rest, result, summary)
+                return False
+        return True
+
+    def _failed(self, group: Sequence[QueuedEvent], result: PostResult, summary: RoundSummary) -> None:
+        """Schedule the next try of each event, or give it up once `retry_for` has passed."""
         now = self.clock()
         updates: list[tuple[int, float | None, str]] = []
-        shortest = LONGEST_RETRY
         for queued in group:
             # Retry-After is honoured, but a server cannot push an event past its retry window with it
             wait = max(backoff(queued.attempts, self.rng), min(result.retry_after or 0.0, LONGEST_RETRY))
-            shortest = min(shortest, wait)
             if now + wait - queued.first_at > self.sink.retry_for:
                 updates.append((queued.seq, None, result.detail))
                 summary.dead += 1
@@ -180,4 +192,8 @@ class WebhookDelivery:
         summary.failed += len(group)
         self.store.webhook_failed(self.sink.name, updates)
         log.warning("webhook %r: %d event(s) not delivered: %s", self.sink.name, len(group), result.detail)
-        return shortest
+
+
+def _endpoint_failed(result: PostResult) -> bool:
+    """Whether the answer speaks of the endpoint (down, overloaded, too slow) rather than of the request."""
+    return result.status is None or result.status >= 500 or result.status in (408, 429)
