@@ -81,24 +81,37 @@ class MaildirSource(_Immediate):
             yield FetchedMessage(uid=uid, data=data, size=size, truncated=size > self.limit)
 
     def dispose(self, uids: Sequence[int], disposition: Disposition) -> None:
-        for uid in uids:
-            if not 0 < uid <= len(self._files):
-                continue
-            path = self._files[uid - 1]
+        """Move, flag or delete the files. A refusal (permissions, a file where the folder should be)
+        is no transient fault: it is raised once for the lot, not retried (the pass goes on)."""
+        paths = [self._files[uid - 1] for uid in uids if 0 < uid <= len(self._files)]
+        if not paths:
+            return
+        target = self.root / f".{disposition.folder}" if disposition.kind == "move" else self.root / "cur"
+        if disposition.kind == "move":
+            try:
+                for sub in ("cur", "new", "tmp"):
+                    (target / sub).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SourceError(self.name, f"cannot create folder {target}: {_why(exc)}", retryable=False) from None
+        refused: list[tuple[Path, OSError]] = []
+        for path in paths:
             try:
                 if disposition.kind == "move":
-                    target = self.root / f".{disposition.folder}"
-                    for sub in ("cur", "new", "tmp"):
-                        (target / sub).mkdir(parents=True, exist_ok=True)
                     os.replace(path, target / "cur" / path.name)
                 elif disposition.kind == "seen" and ":2," not in path.name:
-                    os.replace(path, self.root / "cur" / f"{path.name}:2,S")
+                    os.replace(path, target / f"{path.name}:2,S")
                 elif disposition.kind == "delete":
                     path.unlink()
             except FileNotFoundError:
                 continue  # already moved: a disposition replayed after a crash
             except OSError as exc:
-                raise SourceError(self.name, f"cannot {disposition} {path}: {exc.strerror}") from exc
+                refused.append((path, exc))
+        if refused:
+            path, exc = refused[0]
+            where = f"from {path.parent} to {target / 'cur'}" if disposition.kind == "move" else f"in {path.parent}"
+            raise SourceError(
+                self.name, f"cannot {disposition} {len(refused)} message(s) {where}: {_why(exc)}", retryable=False
+            )
 
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
         found = {}
@@ -152,3 +165,7 @@ class MboxSource(_Immediate):
 
     def wait_for_new(self, timeout: float) -> bool:
         return False
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
