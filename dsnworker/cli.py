@@ -192,9 +192,11 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> Worker:
     from dsnworker.worker import logs
     from dsnworker.worker.config import load_settings
+    from dsnworker.worker.preflight import check_outputs
     from dsnworker.worker.runner import Worker
 
     settings = load_settings(args.config)
+    check_outputs(settings)
     logs.configure(args.log_format or settings.log_format, settings.log_level)
     return Worker(settings)
 
