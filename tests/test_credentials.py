@@ -108,7 +108,8 @@ def test_a_password_env_not_written_like_a_variable_name_is_not_repeated(monkeyp
         password("bounces", PasswordAuth("u", password_env="correcthorsebattery"))
     message = str(caught.value)
     assert "correcthorsebattery" not in message
-    assert "password: the environment variable named in the configuration (19 characters" in message
+    assert "password: the environment variable that password_env names (19 characters, not repeated here" in message
+    assert message.endswith("it may be the password itself; password_env names a variable that holds it) is not set")
 
 
 # -- token command -------------------------------------------------------------------------------
