@@ -131,7 +131,7 @@ class ImapSource:
                 raise SourceError(
                     self.name,
                     f"{server.host}:{server.port} speaks TLS at once (implicit TLS), it sent no IMAP greeting: "
-                    f'set server.tls = "implicit" for this port, or server.port to its STARTTLS port (usually 143)',
+                    'set server.tls = "implicit" for this port, or server.port to its STARTTLS port (usually 143)',
                     retryable=False,
                 ) from None
             raise
@@ -140,7 +140,7 @@ class ImapSource:
                 raise SourceError(
                     self.name,
                     f"{server.host}:{server.port} does not speak TLS at once ({exc.reason}): if it is a STARTTLS "
-                    f'port, set server.tls = "starttls"; for implicit TLS, server.port = 993',
+                    'port, set server.tls = "starttls"; for implicit TLS, server.port = 993',
                     retryable=False,
                 ) from None
             raise
