@@ -30,7 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except DsnworkerError as exc:
-        print(f"dsnworker: {exc}", file=sys.stderr)
+        from dsnworker.worker.redaction import redact
+
+        print(f"dsnworker: {redact(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `dsnworker parse ... | head` is normal use
         sys.stderr.close()
@@ -196,11 +198,14 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace, new_state: bool = False) -> Worker:
-    from dsnworker.worker import logs
+    from dsnworker.worker import credentials, logs
     from dsnworker.worker.config import load_settings
+    from dsnworker.worker.preflight import check_outputs
     from dsnworker.worker.runner import Worker
 
     settings = load_settings(args.config)
+    check_outputs(settings)
+    credentials.remember_configured(settings)
     logs.configure(args.log_format or settings.log_format, settings.log_level)
     return Worker(settings, new_state=new_state)
 

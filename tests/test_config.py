@@ -782,3 +782,120 @@ def test_the_example_documents_every_key():
     for header in ("[log]", "[[mailbox]]", "[mailbox.server]", "[mailbox.auth]", "[mailbox.policy]", "[[sink]]"):
         assert f"\n{header}\n" in text
     assert "\n[mailbox.policy.actions]\n" in text
+
+
+# -- operator mistakes refused at start, before a pass can fail half way --------------------------
+
+
+@pytest.mark.parametrize(
+    ("mailbox", "key", "expected"),
+    [
+        ('interval = "100000000d"', "interval", 'expected at most 30d (for rarer passes, use cron), got "100000000d"'),
+        ('jitter = "100000000d"', "jitter", 'expected at most 1d, got "100000000d"'),
+        ('interval = "5m"\njitter = "10m"', "jitter", 'expected less than the interval (5m), got "10m"'),
+        ('cron = "0 3 * * *"\njitter = "2d"', "jitter", 'expected at most 1d, got "2d"'),
+        ('max_message_size = "100000000000GB"', "max_message_size", "expected a size of at most 1,000,000,000 bytes"),
+        ('policy = { soft_window = "100000d" }', "policy.soft_window", "expected at most 365d"),
+    ],
+    ids=["interval", "jitter", "jitter-over-interval", "cron-jitter", "max-message-size", "window"],
+)
+def test_values_too_big_to_schedule_or_read_are_refused(tmp_path, mailbox, key, expected):
+    error = load_error(write(tmp_path, config_text(mailbox=mailbox)))
+    assert error.key == f'mailbox "jp-bounces" {key}' and expected in error.problem
+
+
+def test_a_server_timeout_of_years_is_refused(tmp_path):
+    error = load_error(write(tmp_path, config_text(server=SERVER + '\ntimeout = "3650d"')))
+    assert error.key.endswith("server.timeout") and 'expected at most 1h, got "3650d"' in error.problem
+
+
+@pytest.mark.parametrize(
+    ("server", "fix"),
+    [
+        ('port = 993\ntls = "starttls"', 'is "starttls" but port 993 is IMAP over implicit TLS'),
+        ('port = 143\ntls = "implicit"', 'is "implicit" but port 143 is plain IMAP, where TLS starts with STARTTLS'),
+    ],
+    ids=["starttls-on-993", "implicit-on-143"],
+)
+def test_a_tls_mode_that_does_not_match_a_well_known_port_is_refused(tmp_path, server, fix):
+    error = load_error(write(tmp_path, config_text(server=SERVER + "\n" + server)))
+    assert error.key == 'mailbox "jp-bounces" server.tls' and fix in error.problem
+    assert 'set tls = "' in error.problem
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: __import__("os").mkfifo(path), "a FIFO (named pipe)"),
+        (lambda path: path.mkdir(), "a folder"),
+    ],
+    ids=["fifo", "folder"],
+)
+def test_an_mbox_source_that_is_no_regular_file_is_refused(tmp_path, make, kind):
+    make(tmp_path / "bounces.mbox")
+    error = load_error(write(tmp_path, 'state = "s.sqlite"\n[[mailbox]]\nname = "m"\nsource = "mbox:bounces.mbox"\n'))
+    assert error.key == 'mailbox "m" source'
+    assert (
+        error.problem
+        == f"expected an mbox file, {tmp_path / 'bounces.mbox'} is {kind} (reading it could block or never end)"
+    )
+
+
+def test_a_device_as_mbox_source_is_refused(tmp_path):
+    error = load_error(write(tmp_path, 'state = "s.sqlite"\n[[mailbox]]\nname = "m"\nsource = "mbox:/dev/zero"\n'))
+    assert error.problem.startswith("expected an mbox file, /dev/zero is a character device")
+
+
+def test_a_maildir_source_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "Maildir").write_text("")
+    error = load_error(write(tmp_path, 'state = "s.sqlite"\n[[mailbox]]\nname = "m"\nsource = "maildir:Maildir"\n'))
+    assert error.problem == f"expected a maildir folder, {tmp_path / 'Maildir'} is a regular file"
+
+
+@pytest.mark.parametrize("key", ["password_file", "client_secret_file"])
+def test_a_secret_file_every_user_may_read_is_refused_naming_the_key_and_the_fix(tmp_path, key):
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret-value\n")
+    secret.chmod(0o644)
+    auth = 'username = "u"\npassword_file = "secret"'
+    if key == "client_secret_file":
+        auth = OAUTH + 'token_url = "https://login.example/token"\nclient_id = "app"\nclient_secret_file = "secret"'
+    error = load_error(write(tmp_path, config_text(auth=auth)))
+    assert error.key == f'mailbox "jp-bounces" auth.{key}'
+    assert error.problem == (
+        f"{secret} can be read or changed by every user of this machine (mode 0644): "
+        f"restrict it, e.g. chmod 600 {secret} (or 640 with the worker's group)"
+    )
+    assert "s3cret" not in str(error)
+    secret.chmod(0o640)
+    load_settings(tmp_path / "config.toml")
+
+
+def test_a_world_readable_webhook_secret_file_is_refused(tmp_path):
+    secret = tmp_path / "hook"
+    secret.write_text("whsec_x\n")
+    secret.chmod(0o604)
+    text = config_text(
+        tail='[[sink]]\nname = "crm"\ntype = "webhook"\nurl = "https://crm.example/"\nsecret_file = "hook"'
+    )
+    error = load_error(write(tmp_path, text))
+    assert error.key == 'sink "crm" secret_file' and "(mode 0604)" in error.problem
+
+
+def test_a_sink_path_that_is_a_folder_is_refused(tmp_path):
+    (tmp_path / "out").mkdir()
+    text = config_text(tail='[[sink]]\nname = "events"\ntype = "events_file"\npath = "out"')
+    error = load_error(write(tmp_path, text))
+    assert (
+        error.key == 'sink "events" path'
+        and error.problem == f"expected a file, {tmp_path / 'out'} is a folder: name a file in it"
+    )
+
+
+def test_the_systemd_example_writes_only_where_its_unit_lets_the_worker_write():
+    unit = (ROOT / "docs" / "systemd" / "dsnworker.service").read_text()
+    writable = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ReadWritePaths=")]
+    assert "ProtectSystem=strict" in unit and "StateDirectory=dsnworker" in unit and writable == ["/var/lib/dsnworker"]
+    settings = load_settings(ROOT / "docs" / "systemd" / "config.toml")
+    outputs = [settings.state] + [sink.path for sink in settings.sinks if sink.path is not None]
+    assert len(outputs) == 3 and all(path.is_relative_to("/var/lib/dsnworker") for path in outputs)

@@ -63,6 +63,7 @@ def test_empty_password_variable_is_an_error(monkeypatch):
 def test_password_file_loses_one_trailing_newline_only(tmp_path):
     file = tmp_path / "pw"
     file.write_text("pass word \n\n")
+    file.chmod(0o600)
     assert password("bounces", PasswordAuth("u", password_file=file)) == "pass word \n"
 
 
@@ -75,8 +76,40 @@ def test_unreadable_password_file_is_named_with_the_reason(tmp_path):
 def test_empty_password_file_is_an_error(tmp_path):
     file = tmp_path / "pw"
     file.write_text("\n")
+    file.chmod(0o600)
     with pytest.raises(CredentialError, match="is empty"):
         password("bounces", PasswordAuth("u", password_file=file))
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o606, 0o602], ids=["644", "606", "602"])
+def test_a_password_file_every_user_may_read_or_change_is_refused_with_the_fix(tmp_path, mode):
+    file = tmp_path / "pw"
+    file.write_text("hunter2-file-secret\n")
+    file.chmod(mode)
+    with pytest.raises(CredentialError) as caught:
+        password("bounces", PasswordAuth("u", password_file=file))
+    message = str(caught.value)
+    assert f"password: file {file} can be read or changed by every user of this machine (mode {mode:04o})" in message
+    assert f"chmod 600 {file}" in message and "hunter2" not in message
+    assert not caught.value.retryable
+
+
+def test_a_password_file_of_the_owner_and_the_workers_group_is_read(tmp_path):
+    file = tmp_path / "pw"
+    file.write_text("hunter2\n")
+    file.chmod(0o640)
+    assert password("bounces", PasswordAuth("u", password_file=file)) == "hunter2"
+
+
+def test_a_password_env_not_written_like_a_variable_name_is_not_repeated(monkeypatch):
+    # the password itself, pasted where the variable's name belongs (valid as a name, so config took it)
+    monkeypatch.delenv("correcthorsebattery", raising=False)
+    with pytest.raises(CredentialError) as caught:
+        password("bounces", PasswordAuth("u", password_env="correcthorsebattery"))
+    message = str(caught.value)
+    assert "correcthorsebattery" not in message
+    assert "password: the environment variable that password_env names (19 characters, not repeated here" in message
+    assert message.endswith("it may be the password itself; password_env names a variable that holds it) is not set")
 
 
 # -- token command -------------------------------------------------------------------------------
@@ -158,6 +191,14 @@ def test_refused_grant_reports_status_and_oauth_error_but_not_the_secret(monkeyp
     )
     assert SECRET not in message
     assert not caught.value.retryable
+
+
+def test_a_token_endpoint_echoing_the_client_secret_has_it_masked(monkeypatch, endpoint):
+    monkeypatch.setenv("T_SECRET", SECRET)
+    endpoint.fail_with = (400, {"error": "invalid_request", "error_description": f"bad client_secret={SECRET}"})
+    with pytest.raises(CredentialError) as caught:
+        access_token("bounces", grant(endpoint.url))
+    assert str(caught.value).endswith("answered HTTP 400: invalid_request: bad client_secret=***")
 
 
 def test_server_error_from_the_token_endpoint_is_retryable(monkeypatch, endpoint):

@@ -86,6 +86,61 @@ def test_certificate_not_trusted_without_the_ca_file(make_source, tls):
     with pytest.raises(SourceError, match="certificate verify failed") as caught:
         source.open()
     assert caught.value.mailbox == "bounces"
+    assert not caught.value.retryable  # the same certificate fails again in 1, 2, 4 s
+    assert str(caught.value).endswith(
+        "if the server's certificate comes from a private CA, set server.ca_file to that CA's certificate (PEM)"
+    )
+
+
+def test_a_ca_file_of_another_ca_is_named_in_the_certificate_failure(make_source, tmp_path):
+    import subprocess
+
+    other = tmp_path / "other-ca.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "key.pem"),
+         "-out", str(other), "-days", "1", "-subj", "/CN=Other CA"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    source = make_source(tls="implicit")
+    source.server = ServerSettings(source.server.host, source.server.port, tls="implicit", ca_file=other, timeout=10)
+    with pytest.raises(SourceError) as caught:
+        source.open()
+    assert not caught.value.retryable
+    assert f"server.ca_file ({other}) does not hold the CA that signed the server's certificate" in str(caught.value)
+
+
+def test_starttls_on_an_implicit_tls_port_is_said_with_the_fix_after_one_timeout(imap_account):
+    # the imaps port waits silently for a handshake; the worker waited for a greeting, 4 times a pass
+    server = ServerSettings(imap_account.host, imap_account.imaps_port, tls="starttls", timeout=2)
+    auth = PasswordAuth(imap_account.username, password_env="DSN_TEST_PASSWORD")
+    source = ImapSource(MailboxSettings("bounces", "imap", server=server, auth=auth))
+    with pytest.raises(SourceError) as caught:
+        source.open()
+    assert not caught.value.retryable
+    assert str(caught.value) == (
+        f"mailbox 'bounces': 127.0.0.1:{imap_account.imaps_port} speaks TLS at once (implicit TLS), it sent no IMAP "
+        'greeting: set server.tls = "implicit" for this port, or server.port to its STARTTLS port (usually 143)'
+    )
+
+
+def test_implicit_tls_on_a_plain_imap_port_is_said_with_the_fix(imap_account):
+    server = ServerSettings(imap_account.host, imap_account.imap_port, tls="implicit", timeout=5)
+    auth = PasswordAuth(imap_account.username, password_env="DSN_TEST_PASSWORD")
+    source = ImapSource(MailboxSettings("bounces", "imap", server=server, auth=auth))
+    with pytest.raises(SourceError) as caught:
+        source.open()
+    assert not caught.value.retryable
+    assert f"127.0.0.1:{imap_account.imap_port} does not speak TLS at once" in str(caught.value)
+    assert 'if it is a STARTTLS port, set server.tls = "starttls"' in str(caught.value)
+
+
+def test_a_silent_plain_server_is_still_a_retryable_timeout():
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, never greets, never speaks TLS
+    server = ServerSettings("127.0.0.1", listener.getsockname()[1], tls="starttls", timeout=1)
+    source = ImapSource(MailboxSettings("bounces", "imap", server=server, auth=PasswordAuth("u", password_env="X")))
+    with pytest.raises(SourceError, match="timed out while connecting") as caught:
+        source.open()
+    listener.close()
     assert caught.value.retryable
 
 

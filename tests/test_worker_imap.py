@@ -359,3 +359,22 @@ def test_run_keeps_one_session_from_pass_to_pass_and_reconnects_when_it_drops(
         for name in passwords(accounts):
             os.environ.pop(name, None)
     assert suppressed(tmp_path) == ["first@example.jp", "second@example.jp"]
+
+
+def test_a_folder_the_server_will_not_create_is_said_once_and_each_message_processed_once(
+    tmp_path: Path, imap_account
+) -> None:
+    imap_account.deliver(mailgen.dsn(f"user{n}@example.jp", "user_unknown", n) for n in range(7))
+    (imap_account.maildir / ".Processed").write_text("in the way")  # Dovecot cannot create the folder
+    accounts = {"jp": imap_account}
+    config = write_config(tmp_path, accounts)  # batch_size = 3: three batches' moves refused
+    first = poll(config, passwords(accounts))
+    imap_account.deliver([mailgen.dsn("late@example.jp", "user_unknown", 99)])
+    again = poll(config, passwords(accounts))
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert "new=7 " in first.stdout
+    assert "new=1 bounces=1 suppressed=1 not_bounce=0 unparsed=0 duplicates=0" in again.stdout  # the cursor moved on
+    for result in (first, again):
+        problems = [line for line in result.stderr.splitlines() if " ERROR " in line or " WARNING " in line]
+        assert len(problems) == 1 and "refused, left in place" in problems[0], problems
+    assert len(event_ids(tmp_path)) == 8 and len(imap_account.messages("INBOX")) == 8

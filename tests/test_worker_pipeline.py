@@ -6,6 +6,7 @@ The IMAP side of the same pipeline is tested against a real Dovecot in test_work
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -288,6 +289,26 @@ def test_a_disposition_the_server_refuses_is_said_once_and_not_retried(
     assert summary.errors == [] and summary.suppressed == 1
     assert "refused, left in place" in caplog.text and "NOPERM" in caplog.text
     assert harness.store.pending("bounces") == []
+
+
+def test_a_maildir_folder_that_cannot_be_written_is_said_once_and_each_message_processed_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A file where the Maildir++ folder should be: mkdir fails for root too (chmod would not stop
+    # root, who runs the tests); an unwritable maildir takes the same path (an OSError on the move).
+    messages = [mailgen.dsn(f"u{n}@example.jp", serial=n) for n in range(7)]
+    harness = Harness(tmp_path, messages, batch_size=2)
+    (harness.maildir / ".Processed").write_text("in the way")
+    with caplog.at_level(logging.DEBUG, logger="dsnworker"):
+        first = harness.mailbox_pass.run()
+        again = harness.mailbox_pass.run()
+    assert (first.new, first.suppressed, first.errors) == (7, 7, [])
+    assert (again.new, again.duplicates, again.errors) == (0, 7, [])
+    assert len(harness.events()) == 7 and files_in(harness.maildir) == 7
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1, errors  # neither retried as a lost connection nor repeated per batch
+    assert "refused, left in place" in errors[0]
+    assert f"cannot create folder {harness.maildir / '.Processed'}" in errors[0]
 
 
 def test_a_maildir_message_over_the_size_limit_is_read_from_its_beginning(tmp_path: Path) -> None:

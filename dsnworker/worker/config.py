@@ -21,6 +21,7 @@ import math
 import os
 import re
 import shlex
+import stat
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -288,7 +289,9 @@ class _Table:
             raise self.error(key, f"expected {listed}, got {show(value)}")
         return wanted
 
-    def duration(self, key: str, default: float, *, positive: bool = True) -> float:
+    def duration(self, key: str, default: float, *, maximum: float, positive: bool = True, why: str = "") -> float:
+        """Seconds; at most `maximum` (beyond it, the date arithmetic of the scheduler and the sockets'
+        timeouts overflow, and no such wait is meant): `why` says what to do instead."""
         value = self.get(key, default)
         try:
             seconds = parse_duration(value)
@@ -296,9 +299,11 @@ class _Table:
             raise self.error(key, str(problem)) from None
         if positive and seconds <= 0:
             raise self.error(key, f"expected a duration longer than 0, got {show(value)}")
+        if seconds > maximum:
+            raise self.error(key, f"expected at most {_say_duration(maximum)}{why}, got {show(value)}")
         return seconds
 
-    def size(self, key: str, default: int, minimum: int) -> int:
+    def size(self, key: str, default: int, minimum: int, maximum: int, why: str = "") -> int:
         value = self.get(key, default)
         try:
             size = parse_size(value)
@@ -306,6 +311,8 @@ class _Table:
             raise self.error(key, str(problem)) from None
         if size < minimum:
             raise self.error(key, f"expected a size of at least {minimum} bytes, got {show(value)}")
+        if size > maximum:
+            raise self.error(key, f"expected a size of at most {maximum:,} bytes{why}, got {show(value)}")
         return size
 
     def path(self, key: str, value: object = _MISSING) -> Path:
@@ -317,6 +324,22 @@ class _Table:
         if "\x00" in value:
             raise self.error(key, "expected a path without NUL characters")
         return self.base / Path(value).expanduser()
+
+    def output_file(self, key: str, value: object = _MISSING) -> Path:
+        """A file the worker writes (its folder is made, and checked, when the worker starts: `preflight`)."""
+        path = self.path(key, value)
+        if path.is_dir():
+            raise self.error(key, f"expected a file, {path} is a folder: name a file in it")
+        return path
+
+    def secret_file(self, key: str, value: object = _MISSING) -> Path:
+        """A file holding a secret: refused when every user of the machine may read or write it (as ssh
+        refuses such a private key). A file that is not there yet is checked when it is read."""
+        path = self.path(key, value)
+        problem = secret_file_problem(path)
+        if problem:
+            raise self.error(key, problem)
+        return path
 
     def strings(self, key: str, what: str) -> tuple[str, ...]:
         """A string or an array of strings (the latter at least one long)."""
@@ -401,7 +424,7 @@ class _Loader:
     def settings(self, raw: dict[str, Any]) -> Settings:
         top = _Table(raw, self.file, self.base, "")
         top.check_keys(ALLOWED_KEYS["top"])
-        state = top.path("state", top.get("state", "dsnworker.sqlite"))
+        state = top.output_file("state", top.get("state", "dsnworker.sqlite"))
         log = top.table("log", ALLOWED_KEYS["log"])
         log_format = log.choice("format", ("text", "json"), "text")
         log_level = log.choice("level", _LOG_LEVELS, "INFO", fold=True)
@@ -474,7 +497,9 @@ class _Loader:
                 raise table.error(key, f'applies only to type = {listed}, not "{kind}"')
         if kind == "webhook":
             secret_files = (
-                tuple(table.path("secret_file", item) for item in table.strings("secret_file", "a path to a file"))
+                tuple(
+                    table.secret_file("secret_file", item) for item in table.strings("secret_file", "a path to a file")
+                )
                 if table.has("secret_file")
                 else ()
             )
@@ -485,7 +510,7 @@ class _Loader:
                 secret_env=table.env_names("secret_env") if table.has("secret_env") else (),
                 secret_file=secret_files,
                 batch_size=table.integer("batch_size", 1, 1, 1000),
-                timeout=table.duration("timeout", 10.0),
+                timeout=table.duration("timeout", 10.0, maximum=_HOUR),
                 retry_for=self.retry_for(table),
                 ca_file=self.webhook_ca_file(table),
             )
@@ -493,7 +518,7 @@ class _Loader:
         return SinkSettings(
             name=name,
             kind=kind,  # type: ignore[arg-type]  # checked by choice()
-            path=table.path("path"),
+            path=table.output_file("path"),
             format=table.choice("format", ("csv", "jsonl"), default_format),  # type: ignore[arg-type]
         )
 
@@ -506,7 +531,7 @@ class _Loader:
         return ca_file
 
     def retry_for(self, table: _Table) -> float:
-        seconds = table.duration("retry_for", 3 * 86400.0)
+        seconds = table.duration("retry_for", 3 * 86400.0, maximum=365 * _DAY)
         if seconds < 86400:
             raise table.error("retry_for", f"expected at least 1d (an endpoint can be down a day), got {seconds:g}s")
         return seconds
@@ -544,7 +569,13 @@ class _Loader:
             policy=self.policy(table.table("policy", ALLOWED_KEYS["mailbox.policy"])),
             rules=self.rule_folders(table),
             batch_size=table.integer("batch_size", 500, 1),
-            max_message_bytes=table.size("max_message_size", 10_000_000, 1000),
+            max_message_bytes=table.size(
+                "max_message_size",
+                10_000_000,
+                1000,
+                MAX_MESSAGE_BYTES,
+                " (1GB; a bigger message is read from its header and first part, which is where a bounce says why)",
+            ),
         )
 
     def source(self, table: _Table) -> tuple[str, Path | None]:
@@ -557,7 +588,11 @@ class _Loader:
             if kind in ("maildir", "mbox"):
                 if not where.strip():
                     raise table.error("source", f"{expected}: the path after {kind}: is missing")
-                return kind, table.path("source", where)
+                path = table.path("source", where)
+                problem = local_source_problem(kind, path)
+                if problem:
+                    raise table.error("source", problem)
+                return kind, path
         raise table.error("source", f"{expected}, got {show(value)}")
 
     def server(self, table: _Table) -> ServerSettings:
@@ -586,12 +621,25 @@ class _Loader:
                 raise table.error(
                     "ca_file", f"expected an existing file of CA certificates (PEM), {ca_file} is not one"
                 )
+        port = table.integer("port", _DEFAULT_PORTS[tls], 1, 65535)
+        if port == 993 and tls != "implicit":
+            raise table.error(
+                "tls",
+                f'is "{tls}" but port 993 is IMAP over implicit TLS (the server waits for a TLS handshake, the '
+                'worker for a greeting, until the timeout): set tls = "implicit", or the STARTTLS port (usually 143)',
+            )
+        if port == 143 and tls == "implicit":
+            raise table.error(
+                "tls",
+                'is "implicit" but port 143 is plain IMAP, where TLS starts with STARTTLS: set tls = "starttls", '
+                "or port = 993",
+            )
         return ServerSettings(
             host=host,
-            port=table.integer("port", _DEFAULT_PORTS[tls], 1, 65535),
+            port=port,
             tls=tls,  # type: ignore[arg-type]  # checked by choice()
             ca_file=ca_file,
-            timeout=table.duration("timeout", 30.0),
+            timeout=table.duration("timeout", 30.0, maximum=_HOUR),
         )
 
     def auth(self, table: _Table) -> PasswordAuth | OAuth2Auth:
@@ -604,7 +652,7 @@ class _Loader:
             return PasswordAuth(
                 username=username,
                 password_env=table.env_name("password_env") if env else None,
-                password_file=table.path("password_file") if file else None,
+                password_file=table.secret_file("password_file") if file else None,
             )
         mechanism = table.choice("mechanism", ("XOAUTH2", "OAUTHBEARER"), fold=True)
         for key in ("password_env", "password_file"):
@@ -632,7 +680,7 @@ class _Loader:
             token_url=table.url("token_url"),
             client_id=table.string("client_id"),
             client_secret_env=table.env_name("client_secret_env") if env else None,
-            client_secret_file=table.path("client_secret_file") if file else None,
+            client_secret_file=table.secret_file("client_secret_file") if file else None,
             scope=table.string("scope", None),
         )
 
@@ -656,12 +704,18 @@ class _Loader:
         return tuple(argv)
 
     def schedule(self, table: _Table) -> Schedule:
-        jitter = table.duration("jitter", 0.0, positive=False)
+        jitter = table.duration("jitter", 0.0, positive=False, maximum=_DAY)
         if table.has("cron"):
             if table.has("interval"):
                 raise table.error("cron", "set either interval or cron, not both")
             return Schedule(interval=None, cron=_cron(table), jitter=jitter)
-        return Schedule(interval=table.duration("interval", 60.0), cron=None, jitter=jitter)
+        interval = table.duration("interval", 60.0, maximum=30 * _DAY, why=" (for rarer passes, use cron)")
+        if jitter >= interval:
+            raise table.error(
+                "jitter",
+                f"expected less than the interval ({_say_duration(interval)}), got {show(table.get('jitter'))}",
+            )
+        return Schedule(interval=interval, cron=None, jitter=jitter)
 
     def disposition(self, table: _Table, key: str, source: str, folder: str, default: str) -> Disposition:
         """`after` may delete; `not_bounce` and `unparsed` never do (the message may be someone's personal mail)."""
@@ -728,9 +782,62 @@ class _Loader:
             overrides[reason] = actions.choice(reason, tuple(sorted(ACTIONS)))
         return Policy(
             soft_threshold=table.integer("soft_threshold", 5, 1),
-            soft_window_days=table.duration("soft_window", 7 * 86400.0) / 86400,
+            soft_window_days=table.duration("soft_window", 7 * 86400.0, maximum=365 * _DAY) / 86400,
             actions=overrides,
         )
+
+
+_DAY: Final = 86400.0
+_HOUR: Final = 3600.0
+MAX_MESSAGE_BYTES: Final = 1_000_000_000
+
+
+def _say_duration(seconds: float) -> str:
+    for unit, size in (("d", _DAY), ("h", _HOUR), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def secret_file_problem(path: Path) -> str | None:
+    """Why a secret file may not be used (every user of the machine may read or change it), or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing or unreadable: said when the worker reads it
+    if mode & 0o006:
+        return (
+            f"{path} can be read or changed by every user of this machine (mode {stat.S_IMODE(mode):04o}): "
+            f"restrict it, e.g. chmod 600 {shlex.quote(str(path))} (or 640 with the worker's group)"
+        )
+    return None
+
+
+def local_source_problem(kind: str, path: Path) -> str | None:
+    """Why a maildir or mbox path cannot be read as one (a FIFO, a device, a folder for an mbox), or None.
+
+    A path that is not there yet is fine: a poll that cannot read it fails for that mailbox only."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if kind == "maildir":
+        return None if stat.S_ISDIR(mode) else f"expected a maildir folder, {path} is {_file_kind(mode)}"
+    if stat.S_ISREG(mode):
+        return None
+    return f"expected an mbox file, {path} is {_file_kind(mode)} (reading it could block or never end)"
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISREG, "a regular file"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def _name(table: _Table) -> str:

@@ -13,8 +13,10 @@ expire, keyed by (token URL, client id, scope), so several mailboxes of one tena
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -24,11 +26,15 @@ import urllib.request
 from pathlib import Path
 
 from dsnworker.errors import DsnworkerError
-from dsnworker.worker.settings import OAuth2Auth, PasswordAuth
+from dsnworker.worker import redaction
+from dsnworker.worker.config import secret_file_problem
+from dsnworker.worker.settings import OAuth2Auth, PasswordAuth, Settings
 
 TOKEN_COMMAND_TIMEOUT = 30.0  # seconds
 TOKEN_REQUEST_TIMEOUT = 30.0  # seconds
 EXPIRY_MARGIN = 60.0  # a cached token is renewed this many seconds before it expires
+
+_CONVENTIONAL_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 _CacheKey = tuple[str, str, str]
 _token_cache: dict[_CacheKey, tuple[str, float]] = {}  # key -> (token, monotonic expiry)
@@ -55,10 +61,26 @@ def password(mailbox: str, auth: PasswordAuth) -> str:
 def access_token(mailbox: str, auth: OAuth2Auth) -> str:
     """An OAuth2 access token: `token_command`'s output, or one from the client credentials grant (cached)."""
     if auth.token_command:
-        return _token_from_command(mailbox, auth.token_command)
+        return redaction.remember(_token_from_command(mailbox, auth.token_command))
     if auth.token_url:
-        return _token_from_grant(mailbox, auth)
+        return redaction.remember(_token_from_grant(mailbox, auth))
     raise CredentialError(mailbox, "OAuth2 needs token_command or token_url; neither is set")
+
+
+def remember_configured(settings: Settings) -> None:
+    """Read every secret the configuration names that can be read now, only so that the logs redact it
+    from the start (a webhook endpoint or a server may echo it before the worker uses it itself)."""
+    where: list[tuple[str | None, Path | None]] = []
+    for mailbox in settings.mailboxes:
+        if isinstance(mailbox.auth, PasswordAuth):
+            where.append((mailbox.auth.password_env, mailbox.auth.password_file))
+        elif isinstance(mailbox.auth, OAuth2Auth):
+            where.append((mailbox.auth.client_secret_env, mailbox.auth.client_secret_file))
+    for sink in settings.sinks:
+        where += [(name, None) for name in sink.secret_env] + [(None, path) for path in sink.secret_file]
+    for env, file in where:
+        with contextlib.suppress(CredentialError):  # said by whatever uses it, with its context
+            redaction.remember(_secret("", "", env, file).strip())
 
 
 def forget_token(auth: OAuth2Auth) -> None:
@@ -75,14 +97,21 @@ def clear_token_cache() -> None:
 
 
 def _secret(mailbox: str, what: str, env: str | None, file: Path | None) -> str:
+    return redaction.remember(_read_secret(mailbox, what, env, file))
+
+
+def _read_secret(mailbox: str, what: str, env: str | None, file: Path | None) -> str:
     if env:
         value = os.environ.get(env)
         if value is None:
-            raise CredentialError(mailbox, f"{what}: environment variable {env} is not set")
+            raise CredentialError(mailbox, f"{what}: {_variable(env, what)} is not set")
         if not value:
-            raise CredentialError(mailbox, f"{what}: environment variable {env} is empty")
+            raise CredentialError(mailbox, f"{what}: {_variable(env, what)} is empty")
         return value
     if file:
+        problem = secret_file_problem(Path(file))
+        if problem:
+            raise CredentialError(mailbox, f"{what}: file {problem}")
         try:
             value = Path(file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -96,6 +125,18 @@ def _secret(mailbox: str, what: str, env: str | None, file: Path | None) -> str:
             raise CredentialError(mailbox, f"{what}: file {file} is empty")
         return value
     raise CredentialError(mailbox, f"{what}: neither an environment variable nor a file is configured")
+
+
+def _variable(name: str, what: str) -> str:
+    """How an error names an environment variable: by name when it is written like one (UPPER_CASE);
+    else not at all, for it may be the secret itself, put where its variable's name belongs."""
+    if _CONVENTIONAL_NAME.fullmatch(name):
+        return f"environment variable {name}"
+    key = what.replace(" ", "_") + "_env"
+    return (
+        f"the environment variable that {key} names ({len(name)} characters, not repeated here: not written in"
+        f" UPPER_CASE like a variable's name, it may be the {what} itself; {key} names a variable that holds it)"
+    )
 
 
 def _token_from_command(mailbox: str, argv: tuple[str, ...]) -> str:
@@ -152,7 +193,7 @@ def _token_from_grant(mailbox: str, auth: OAuth2Auth) -> str:
         with urllib.request.urlopen(request, timeout=TOKEN_REQUEST_TIMEOUT) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
-        detail = _oauth_error(exc.read())
+        detail = redaction.redact(_oauth_error(exc.read()), [secret])  # some servers echo what they got
         raise CredentialError(
             mailbox,
             f"token endpoint {url} answered HTTP {exc.code}{detail}",

@@ -46,6 +46,9 @@ FETCH_BYTES_PER_COMMAND = 64_000_000  # a batch of big messages is fetched in se
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
 _UID = re.compile(rb"\bUID (\d+)")
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+# OpenSSL's words for a peer that answered a ClientHello with something else (an IMAP greeting)
+_NOT_TLS_REASONS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"})
+_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
 _IDLE_EARLY_EMPTY_LIMIT = 20  # IDLE checks returning nothing before their timeout: the connection is gone
 
 
@@ -84,13 +87,7 @@ class ImapSource:
             ) from None
         try:
             with self._errors(f"connecting to {where}"):
-                self._client = IMAPClient(
-                    server.host,
-                    server.port,
-                    ssl=server.tls == "implicit",
-                    ssl_context=context if server.tls == "implicit" else None,
-                    timeout=server.timeout,
-                )
+                self._client = self._connect(context)
                 # imapclient turns imaplib's protocol trace on, which formats the repr of every line and
                 # literal read even when nobody logs it: keep it only for someone who asked for it
                 if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
@@ -114,6 +111,39 @@ class ImapSource:
             raise
         uidvalidity = selected.get(b"UIDVALIDITY")
         self._uidvalidity = int(uidvalidity) if uidvalidity is not None else None
+
+    def _connect(self, context: ssl.SSLContext) -> IMAPClient:
+        """A connection, its greeting read (implicit TLS: after the handshake). A TLS mode that does not
+        match the port is no transient fault: said with the fix, not retried."""
+        server = self.server
+        implicit = server.tls == "implicit"
+        try:
+            return IMAPClient(
+                server.host,
+                server.port,
+                ssl=implicit,
+                ssl_context=context if implicit else None,
+                timeout=server.timeout,
+            )
+        except TimeoutError:
+            # an implicit-TLS port waits, silent, for our handshake while we wait for its greeting
+            if not implicit and _speaks_tls_at_once(server.host, server.port, min(server.timeout, 5.0)):
+                raise SourceError(
+                    self.name,
+                    f"{server.host}:{server.port} speaks TLS at once (implicit TLS), it sent no IMAP greeting: "
+                    'set server.tls = "implicit" for this port, or server.port to its STARTTLS port (usually 143)',
+                    retryable=False,
+                ) from None
+            raise
+        except ssl.SSLError as exc:
+            if implicit and exc.reason in _NOT_TLS_REASONS:
+                raise SourceError(
+                    self.name,
+                    f"{server.host}:{server.port} does not speak TLS at once ({exc.reason}): if it is a STARTTLS "
+                    'port, set server.tls = "starttls"; for implicit TLS, server.port = 993',
+                    retryable=False,
+                ) from None
+            raise
 
     def _login(self) -> None:
         auth = self.auth
@@ -501,6 +531,11 @@ class ImapSource:
             yield
         except SourceError:
             raise
+        except ssl.SSLCertVerificationError as exc:
+            # the same certificate is refused at every attempt: said with what to set, not retried
+            self._drop()
+            hint = _certificate_hint(exc, self.server.host, self.server.ca_file)
+            raise SourceError(self.name, f"{_describe(exc)} while {doing}; {hint}", retryable=False) from None
         except LoginError as exc:
             # imapclient turns every error during login into LoginError; the original is its context
             if not isinstance(exc.__context__, IMAPClientAbortError | OSError):
@@ -550,6 +585,27 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+def _certificate_hint(exc: ssl.SSLCertVerificationError, host: str, ca_file: object) -> str:
+    if exc.verify_code == _HOSTNAME_MISMATCH:
+        return f"the certificate does not name {host}: set server.host to a name the certificate carries"
+    if ca_file:
+        return f"server.ca_file ({ca_file}) does not hold the CA that signed the server's certificate"
+    return "if the server's certificate comes from a private CA, set server.ca_file to that CA's certificate (PEM)"
+
+
+def _speaks_tls_at_once(host: str, port: int, timeout: float) -> bool:
+    """Whether `host:port` completes a TLS handshake on connect (an implicit-TLS port). A probe only:
+    nothing is sent over it, so the certificate is not checked here (the real connection checks it)."""
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    probe.check_hostname = False
+    probe.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, probe.wrap_socket(raw):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
 
 
 _BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)

@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from dsnworker.worker.redaction import RedactingFilter
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -19,13 +21,15 @@ class JsonFormatter(logging.Formatter):
         summary = getattr(record, "summary", None)
         if summary is not None:
             entry["summary"] = summary
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            # exc_text when set: the traceback as RedactingFilter left it
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
 def configure(log_format: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())  # on the handler: records of every logger pass through it
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -40,6 +40,7 @@ BOUNCE, NOT_BOUNCE, UNPARSED = "bounce", "not_bounce", "unparsed"
 _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:|From ")  # a field name (RFC 5322 ftext) or an mbox From_ line
 _BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")  # the end of the header, whatever the line endings
 _DATE_HEADER = re.compile(rb"(?i)(?:^|[\r\n])date:[ \t]*([^\r\n]{1,200})")
+_DIGITS = re.compile(r"\d+")
 _RECONNECTS = (1.0, 2.0, 4.0)
 SIZES_PER_COMMAND = 5000  # UIDs whose sizes are asked at once
 # bytes of messages per batch: two batches are in memory at once (one parsed, the next coming)
@@ -120,6 +121,7 @@ class MailboxPass:
         self.policy = PolicyEngine(store, settings.policy)
         self._batch_events: list[dict[str, Any]] = []  # queued in the open transaction (a dry run shows them)
         self.keep_open = False  # keep the IMAP session between passes (`run` sets it)
+        self._refused_said: dict[str, str] = {}  # disposition -> the refusal logged at ERROR (its gist)
         self._source: MailSource | None = None
 
     def run(self, dry_run: bool = False) -> PassSummary:
@@ -283,6 +285,7 @@ class MailboxPass:
             for disposition, uids, done in waits:
                 try:
                     done()
+                    self._refused_said.pop(disposition, None)  # works again: a new refusal is news
                 except SourceError as exc:
                     self._refused(exc, disposition, uids)
                 if source.uidvalidity is not None:
@@ -438,11 +441,17 @@ class MailboxPass:
         self._dispose_later(source, dispositions)()
 
     def _refused(self, exc: SourceError, disposition: str, uids: Sequence[int]) -> None:
-        """A disposition the server refused (NO): said once, not retried at every pass. The outcomes
-        are committed; the messages stay where they are. A lost connection is raised: retried."""
+        """A disposition the server refused (NO, or a maildir folder we may not write): said once, not
+        retried within the pass. The outcomes are committed; the messages stay where they are (a maildir
+        lists them again at the next pass: recognised as done, and their move tried again, quietly).
+        A lost connection is raised: retried."""
         if exc.retryable:
             raise exc
-        log.error(
+        gist = _DIGITS.sub("#", exc.problem)  # servers put times and counts in their words
+        level = logging.DEBUG if self._refused_said.get(disposition) == gist else logging.ERROR
+        self._refused_said[disposition] = gist
+        log.log(
+            level,
             "mailbox %r: %s of %d message(s) refused, left in place: %s",
             self.settings.name,
             disposition,
