@@ -178,7 +178,8 @@ class Tmpfs:
 
 @pytest.fixture
 def tmpfs(tmp_path: Path):
-    """`tmpfs.mount("300k")` mounts a small file system on tmp_path/small (skips where mounting is not allowed, fails in CI)."""
+    """`tmpfs.mount("300k")` mounts a small file system on tmp_path/small (skips where mounting is not
+    allowed, fails in CI)."""
     mount = Tmpfs(tmp_path / "small")
     try:
         yield mount
