@@ -317,6 +317,15 @@ def test_an_unset_variable_is_named_with_the_sink(monkeypatch):
         load_secrets(webhook_sink(secret_env=("HOOK_SECRET",)))
 
 
+def test_a_secret_env_not_written_like_a_variable_name_is_not_repeated(monkeypatch):
+    # the operator wrote the secret where its variable's name belongs: the error must not print it
+    monkeypatch.delenv("whsec_bXlzZWNyZXRrZXk", raising=False)
+    with pytest.raises(WebhookError) as caught:
+        load_secrets(webhook_sink(secret_env=("whsec_bXlzZWNyZXRrZXk",)))
+    assert "whsec_bXlzZWNyZXRrZXk" not in str(caught.value)
+    assert "secret_env names" in str(caught.value) and "is not set" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [

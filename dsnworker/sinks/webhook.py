@@ -48,6 +48,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from dsnworker import __version__
 from dsnworker.errors import DsnworkerError
+from dsnworker.worker.credentials import variable_in_errors
 from dsnworker.worker.events import timestamp as iso_timestamp
 from dsnworker.worker.settings import SinkSettings
 
@@ -88,8 +89,8 @@ def load_secrets(sink: SinkSettings) -> list[str]:
     for name in sink.secret_env:
         value = os.environ.get(name)
         if value is None:
-            raise WebhookError(sink.name, f"secret_env: environment variable {name} is not set")
-        found.append((f"secret_env: environment variable {name}", value))
+            raise WebhookError(sink.name, f"secret_env: {variable_in_errors(name, 'secret')} is not set")
+        found.append((f"secret_env: {variable_in_errors(name, 'secret')}", value))
     for path in sink.secret_file:
         try:
             value = Path(path).read_text(encoding="utf-8")

@@ -104,9 +104,9 @@ def _read_secret(mailbox: str, what: str, env: str | None, file: Path | None) ->
     if env:
         value = os.environ.get(env)
         if value is None:
-            raise CredentialError(mailbox, f"{what}: {_variable(env, what)} is not set")
+            raise CredentialError(mailbox, f"{what}: {variable_in_errors(env, what)} is not set")
         if not value:
-            raise CredentialError(mailbox, f"{what}: {_variable(env, what)} is empty")
+            raise CredentialError(mailbox, f"{what}: {variable_in_errors(env, what)} is empty")
         return value
     if file:
         problem = secret_file_problem(Path(file))
@@ -127,7 +127,7 @@ def _read_secret(mailbox: str, what: str, env: str | None, file: Path | None) ->
     raise CredentialError(mailbox, f"{what}: neither an environment variable nor a file is configured")
 
 
-def _variable(name: str, what: str) -> str:
+def variable_in_errors(name: str, what: str) -> str:
     """How an error names an environment variable: by name when it is written like one (UPPER_CASE);
     else not at all, for it may be the secret itself, put where its variable's name belongs."""
     if _CONVENTIONAL_NAME.fullmatch(name):
