@@ -41,10 +41,10 @@ _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:|From ")  # a field name (RFC 5322 
 _BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")  # the end of the header, whatever the line endings
 _DATE_HEADER = re.compile(rb"(?i)(?:^|[\r\n])date:[ \t]*([^\r\n]{1,200})")
 _DIGITS = re.compile(r"\d+")
-_RECONNECTS = (1.0, 2.0, 4.0)
+_RECONNECTS = (1.0, 2.0, 4.0)  # seconds between reconnection attempts within one pass
 SIZES_PER_COMMAND = 5000  # UIDs whose sizes are asked at once
 # bytes of messages per batch: two batches are in memory at once (one parsed, the next coming)
-BATCH_BYTES = 32_000_000  # seconds between reconnection attempts within one pass
+BATCH_BYTES = 32_000_000
 
 
 @dataclass
