@@ -9,7 +9,6 @@ Everything charset-related is decided here, once.
 
 from __future__ import annotations
 
-import codecs
 import email
 import email.header
 import email.message
@@ -17,6 +16,7 @@ import html as html_lib
 import re
 from collections.abc import Callable
 from email.parser import Parser
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from dsnworker.parse.mime import CTYPE, content_charset, payload_bytes, split_message
@@ -47,11 +47,19 @@ _CHARSET_ALIASES = {
 _COMPAT32 = Parser()  # compat32 is its default policy: email.policy (~4 ms of imports) is not needed
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _FALLBACK_CODECS = ("utf-8", "cp932", "euc_jp")
+# Mail text is ASCII-compatible: a codec that does not read these characters as themselves (UTF-16,
+# EBCDIC, punycode, unicode_escape, ...) only turns a readable bounce into noise, without an error.
+_ASCII_PROBE = "Final-Recipient: rfc822; <kim@example.jp> 550 5.1.1 (x_y=z) !#$%&*?[]{}|^`'\"\\n\\u0041\n"
 _MAX_BYTES = 10_000_000  # beyond this we only look at the start: bounces are small
+_LONGEST_CHARSET = 64  # IANA's longest name has 45 characters; a longer label is no charset
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Decode text of unknown or mislabelled charset; never raises."""
+    """Decode text of unknown or mislabelled charset; never raises.
+
+    The label is used when it names an ASCII-compatible text codec that decodes the bytes; else
+    (unknown, `undefined`, UTF-16, a NUL in the name, ...) the text is decoded as if unlabelled.
+    """
     if b"\x1b" in data and (b"\x1b$" in data or b"\x1b(" in data):  # JIS escapes: ISO-2022-JP whatever the label says
         try:
             return data.decode("iso2022_jp_ext")
@@ -60,17 +68,37 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     if charset:
         name = charset.strip().strip('"').lower()
         name = _CHARSET_ALIASES.get(name, name)
-        try:
-            codecs.lookup(name)
-            return data.decode(name)
-        except (LookupError, UnicodeDecodeError, ValueError):
-            pass
+        if _usable_codec(name):
+            try:
+                return data.decode(name)
+            except (UnicodeError, LookupError):  # UnicodeError: also what some codecs raise for any input
+                pass
     for name in _FALLBACK_CODECS:
         try:
             return data.decode(name)
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1")
+
+
+@lru_cache(maxsize=256)  # bounded: hostile messages can name any number of charsets
+def _usable_codec(name: str) -> bool:
+    """Whether `name` is a codec that reads ASCII text as itself (see `_ASCII_PROBE`)."""
+    if len(name) > _LONGEST_CHARSET or not name.isascii() or not name.isprintable():
+        return False
+    try:
+        return _ASCII_PROBE.encode("ascii").decode(name) == _ASCII_PROBE
+    except Exception:  # unknown, not a text codec, or one that refuses everything
+        return False
+
+
+def as_read(text: str) -> bytes:
+    """The bytes a text payload was read from (8-bit bytes are surrogate escapes in it).
+
+    Text that also holds real non-ASCII characters (a part built from decoded text) gives those as
+    UTF-8 instead of raising, as `encode("ascii", "surrogateescape")` would.
+    """
+    return text.encode("utf-8", "surrogateescape")
 
 
 def decode_header(value: str | None) -> str:
@@ -123,11 +151,11 @@ def part_text(part: Message) -> str:
     except Exception:
         payload = None
     if payload is None:
-        raw = part.get_payload()
+        raw = part._payload  # noqa: SLF001 - not get_payload(): it raises on charsets like `undefined`
         if isinstance(raw, list):  # message/* parts the parser split into header blocks
             return decode_bytes(_blocks_bytes(raw), _safe_charset(part))
         if isinstance(raw, str):
-            return decode_bytes(raw.encode("ascii", "surrogateescape"), part.get_content_charset())
+            return decode_bytes(as_read(raw), _safe_charset(part))
         return ""
     if not isinstance(payload, bytes):
         return ""
@@ -153,7 +181,7 @@ def payload_text(part: Message) -> str | None:
     payload = raw_payload(part)
     if payload is None or payload.isascii():
         return payload  # ASCII: what get_payload() returns
-    return decode_bytes(payload.encode("ascii", "surrogateescape"), _safe_charset(part))
+    return decode_bytes(as_read(payload), _safe_charset(part))
 
 
 def _safe_charset(part: Message) -> str | None:
@@ -339,7 +367,7 @@ class Mail:
         """The returned original message (or its headers) as a Message, if the bounce carries it."""
         for ctype, part in self.leaves:
             if ctype in ("message/rfc822", "message/global"):
-                payload = part.get_payload()
+                payload = part._payload  # noqa: SLF001 - not get_payload(): it raises on odd charsets
                 if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                     return payload[0]
                 if isinstance(payload, str):
@@ -354,7 +382,7 @@ _RECIPIENT_FIELD = re.compile(r"(?im)^[ \t]*(?:final|original|x-actual)-recipien
 
 def _status_text(part: Message) -> str:
     """The decoded text of a delivery-status part, whether compat32 split it into field blocks or not."""
-    payload = part.get_payload()
+    payload = part._payload  # noqa: SLF001 - not get_payload(): it raises on charsets like `undefined`
     if not isinstance(payload, list):
         return part_text(part)
     raw = _blocks_bytes(payload)
