@@ -17,7 +17,8 @@ ADDRESS_RE = re.compile(
 )
 FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{1,63})[ \t]*:[ \t]*(.*)$")
 _TYPE_RE = re.compile(r"\s*[A-Za-z][\w\-]{0,20}\s*")  # the type before ';' in 'rfc822; user@example.com'
-_ANGLED_RE = re.compile(r"<([^<>\s]*@[^<>\s]*)>")
+# no '@' before the first: `[^<>\s]*@` tried every '@' of "<@@@..." with the rest of the run after it
+_ANGLED_RE = re.compile(r"<([^<>\s@]*@[^<>\s]*)>")
 
 
 def find_status(text: str | None) -> str | None:
@@ -51,23 +52,28 @@ def unfold(value: str) -> str:
 def field_blocks(text: str) -> list[list[tuple[str, str]]]:
     """RFC 822-style field groups separated by blank lines; folded lines joined, order kept."""
     blocks: list[list[tuple[str, str]]] = []
-    current: list[tuple[str, str]] = []
+    # each field as its name and the pieces of its value: joined once, at the end of the group
+    # (adding each folded line to the value copied it whole every time: quadratic in its lines)
+    current: list[tuple[str, list[str]]] = []
     for line in text.split("\n"):
         if not line or line.isspace():  # blank (what `not line.strip()` tests, without a copy)
             if current:
-                blocks.append(current)
+                blocks.append(_joined(current))
                 current = []
             continue
         if line[0] in " \t" and current:
-            name, value = current[-1]
-            current[-1] = (name, value + " " + line.strip())
+            current[-1][1].append(line.strip())
             continue
         match = FIELD_RE.match(line)
         if match:
-            current.append((match.group(1).lower(), match.group(2).strip()))
+            current.append((match.group(1).lower(), [match.group(2).strip()]))
     if current:
-        blocks.append(current)
+        blocks.append(_joined(current))
     return blocks
+
+
+def _joined(fields: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
+    return [(name, pieces[0] if len(pieces) == 1 else " ".join(pieces)) for name, pieces in fields]
 
 
 def strip_type(value: str | None) -> str:

@@ -16,8 +16,9 @@ from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address
 
 NAME = "biglobe"
-_PROBLEMS = re.compile(r"-{3,} The following addresses had delivery problems -{3,}")
-_INFORMATION = re.compile(r"-{3,} Non-delivered information -{3,}")
+# (?<!-): each heading starts where its run of '-' starts, not at every '-' of a long run (quadratic)
+_PROBLEMS = re.compile(r"(?<!-)-{3,} The following addresses had delivery problems -{3,}")
+_INFORMATION = re.compile(r"(?<!-)-{3,} Non-delivered information -{3,}")
 
 
 def parse(mail: Mail) -> ParsedMessage | None:

@@ -34,7 +34,7 @@ _BOILERPLATE = re.compile(
     r"(?:We recommend contacting the other email provider for further information about the cause of "
     r"this error\.\s*)?The error that the other server returned was:\s*"
 )
-_STATE = re.compile(r"\s*\(state (\d{1,2})\)\.?\s*$")
+_STATE = re.compile(r"(?<!\s)\s*\(state (\d{1,2})\)\.?\s*$")
 _STATE_COMMAND = {"6": "MAIL", "8": "AUTH", "9": "AUTH", "12": "AUTH", "13": "EHLO", "14": "RCPT"}
 _STATE_COMMAND.update({"15": "DATA", "17": "DATA", "18": "DATA"})
 

@@ -28,7 +28,7 @@ _AGENT = re.compile(r"This is the (?:mail system|Postfix program) at host ([\w.\
 _ENTRY = re.compile(r'<((?:"(?:[^"\\\n]|\\.){1,256}"|[^<>\s"]{1,512})@[^<>\s]{1,255})>')
 _ENTRY_TAIL = re.compile(r"(?:\(expanded from <([^<>]{0,512})>\))?: ")
 _SAID = re.compile(r"(?:^|: )host ([\w.\-]{1,255})\[[^\]]{0,64}\](?::\d+)? (said|refused to talk to me): ")
-_IN_REPLY = re.compile(r"\s*\(in reply to (.{1,40}?) command\)\s*$")
+_IN_REPLY = re.compile(r"(?<!\s)\s*\(in reply to (.{1,40}?) command\)\s*$")
 _TRANSCRIPT_LINE = re.compile(r"^ (In|Out):\s+(.*)$")
 
 

@@ -20,8 +20,10 @@ from dsnworker.parse.text import clean_address, find_reply_code, find_status
 
 NAME = "sendmail"
 _MARKER = "----- Transcript of session follows -----"
+# (?<!-): the heading starts where its run of '-' starts; tried at every '-' of a long run, `-{3,}`
+# read the rest of the run each time (a 1 MB run took minutes)
 _FATAL = re.compile(
-    r"-{3,} The following addresses had (?:permanent fatal|transient non-fatal|permanent delivery) errors -{3,}"
+    r"(?<!-)-{3,} The following addresses had (?:permanent fatal|transient non-fatal|permanent delivery) errors -{3,}"
 )
 _TALKING = re.compile(r"(?i)^(?:\.\.\. )?while talking to ([\w.\-\[\]:]{1,255}?)\.?:\s*$")
 _VERDICT = re.compile(r"^(?:[245]\d\d(?: [245]\.\d{1,3}\.\d{1,3})? )?<?([^<>\s]{1,512}@[^<>\s]{1,255}?)>?\.\.\. (.*)$")

@@ -20,7 +20,7 @@ NAME = "yahoo"
 _START = "Sorry, we were unable to deliver your message to the following address"
 _END = re.compile(r"(?m)^-{2,} ?Below this line is a copy of the message")
 _RECIPIENT = re.compile(r"(?m)^<([^<>\s]{1,256}@[^<>\s]{1,255})>:[ \t]*$")
-_COMMAND = re.compile(r"\s*\[(RCPT_TO|MAIL_FROM|DATA|HELO|EHLO|CONNECT)\]\s*$")
+_COMMAND = re.compile(r"(?<!\s)\s*\[(RCPT_TO|MAIL_FROM|DATA|HELO|EHLO|CONNECT)\]\s*$")
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
