@@ -4,7 +4,8 @@ The MIME layer is the standard library's `email` with the compat32 policy: the f
 measured that never raises on the broken MIME real bounces contain (flanker's raises on ~2% of
 them; `policy.default` is ~6x slower). Well-formed messages take a faster road to the very same
 `Message` tree (`mime.split_message`); anything unusual goes through compat32's feed parser.
-Everything charset-related is decided here, once.
+Everything charset-related is decided here, once. What of the message is read at most is bounded
+(`limits`): each `Mail` says in `limits_reached` where it stopped.
 """
 
 from __future__ import annotations
@@ -14,11 +15,25 @@ import email.header
 import email.message
 import html as html_lib
 import re
+from collections import deque
 from collections.abc import Callable
+from email._policybase import compat32
 from email.parser import Parser
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
+from dsnworker.parse.limits import (
+    CUT_LEAVES,
+    CUT_MESSAGE,
+    CUT_MIME,
+    CUT_STATUS,
+    CUT_TEXT,
+    MESSAGE_BYTES,
+    MIME_LEAVES,
+    MIME_OBJECTS,
+    STATUS_CHARS,
+    TEXT_CHARS,
+)
 from dsnworker.parse.mime import CTYPE, content_charset, payload_bytes, split_message
 
 Message = email.message.Message
@@ -50,7 +65,6 @@ _FALLBACK_CODECS = ("utf-8", "cp932", "euc_jp")
 # Mail text is ASCII-compatible: a codec that does not read these characters as themselves (UTF-16,
 # EBCDIC, punycode, unicode_escape, ...) only turns a readable bounce into noise, without an error.
 _ASCII_PROBE = "Final-Recipient: rfc822; <kim@example.jp> 550 5.1.1 (x_y=z) !#$%&*?[]{}|^`'\"\\n\\u0041\n"
-_MAX_BYTES = 10_000_000  # beyond this we only look at the start: bounces are small
 _LONGEST_CHARSET = 64  # IANA's longest name has 45 characters; a longer label is no charset
 
 
@@ -159,7 +173,7 @@ def part_text(part: Message) -> str:
         return ""
     if not isinstance(payload, bytes):
         return ""
-    text = decode_bytes(payload[:_MAX_BYTES], _safe_charset(part))
+    text = decode_bytes(payload[:MESSAGE_BYTES], _safe_charset(part))
     # base64 carries text in its canonical CRLF form (RFC 2045): give it the LF of everything else
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
@@ -255,19 +269,57 @@ class cached_view(Generic[_T]):  # noqa: N801 - used like functools.cached_prope
         return value
 
 
+class _TooManyObjects(Exception):
+    """compat32 was about to build more than `MIME_OBJECTS` messages for one message."""
+
+
+def _compat32(text: str) -> Message:
+    """compat32's tree of the text, which may hold at most `MIME_OBJECTS` messages.
+
+    compat32 builds a Message per part and per field group of a delivery-status part: a hostile
+    part of millions of blank lines took it minutes and gigabytes. Past the bound it stops.
+    """
+    built = 0
+
+    def counted(policy: object = compat32) -> Message:
+        nonlocal built
+        built += 1
+        if built > MIME_OBJECTS + 1:  # + 1: FeedParser calls it once more, to learn its signature
+            raise _TooManyObjects
+        return Message(policy)  # type: ignore[arg-type]
+
+    return Parser(counted).parsestr(text)
+
+
+def _headers_only(text: str) -> Message:
+    """The header fields of a message whose structure is not read, the rest as one text payload."""
+    try:
+        return _COMPAT32.parsestr(text, headersonly=True)
+    except Exception:
+        msg = Message()
+        msg.set_payload(text)
+        return msg
+
+
 class Mail:
     """One parsed message with cached, decoded views; building one never raises."""
 
     def __init__(self, data: bytes) -> None:
-        self.raw = normalise_line_endings(data[:_MAX_BYTES])
+        # the limits (`limits.CUT_*`) where reading this message stopped: its outcome says them
+        self.limits_reached: set[str] = set()
+        if len(data) > MESSAGE_BYTES:
+            self.limits_reached.add(CUT_MESSAGE)
+        self.raw = normalise_line_endings(data[:MESSAGE_BYTES])
         self.memo: dict[str, object] = {}  # results that parsers share, computed once per message
         self._decoded: dict[str, str] = {}  # top-level header values by lower-case name, once decoded
         text = self.raw.decode("ascii", "surrogateescape")  # what message_from_bytes does first
         try:
-            self.msg: Message = split_message(text) or _COMPAT32.parsestr(text)
+            self.msg: Message = split_message(text, self.limits_reached) or _compat32(text)
+        except (_TooManyObjects, RecursionError):  # the headers, and the rest as text: still readable
+            self.limits_reached.add(CUT_MIME)
+            self.msg = _headers_only(text)
         except Exception:  # compat32 practically never raises; keep a usable object if it does
-            self.msg = Message()
-            self.msg.set_payload(self.raw.decode("latin-1"))
+            self.msg = _headers_only(text)
 
     def header(self, name: str, msg: Message | None = None) -> str:
         """The first `name` header, decoded and unfolded ("" when absent); of `msg` if given."""
@@ -317,16 +369,19 @@ class Mail:
     def leaves(self) -> list[tuple[str, Message]]:
         """(content type, part) for every leaf part, not descending into attached messages."""
         found: list[tuple[str, Message]] = []
-        stack: list[Message] = [self.msg]
-        while stack and len(found) < 200:
-            part = stack.pop(0)
+        stack: deque[Message] = deque([self.msg])
+        while stack:
+            if len(found) >= MIME_LEAVES:
+                self.limits_reached.add(CUT_LEAVES)
+                break
+            part = stack.popleft()
             ctype = content_type(part)
             if ctype.startswith("multipart/"):
                 # not get_payload(): for a multipart whose boundary is lost it decodes the text, and
                 # can raise on the charset, only to be told it is no list of parts
                 payload = part._payload  # noqa: SLF001
                 if isinstance(payload, list):
-                    stack[0:0] = [p for p in payload if isinstance(p, Message)]
+                    stack.extendleft(reversed([p for p in payload if isinstance(p, Message)]))
                     continue
             found.append((ctype, part))
         return found
@@ -343,13 +398,21 @@ class Mail:
         """
         parts = self.parts_of_type("message/delivery-status", "message/global-delivery-status")
         if len(parts) < 2:
-            return _status_text(parts[0]) if parts else None
-        texts = [_status_text(part) for part in parts]
+            return _status_text(parts[0], self.limits_reached) if parts else None
+        texts = [_status_text(part, self.limits_reached) for part in parts]
         return next((text for text in texts if _RECIPIENT_FIELD.search(text)), texts[0])
 
     @cached_view
     def body_text(self) -> str:
-        """The human-readable text of the message: text/plain parts, else text/html stripped."""
+        """The human-readable text of the message (at most `TEXT_CHARS` of it)."""
+        text = self._text()
+        if len(text) > TEXT_CHARS:
+            self.limits_reached.add(CUT_TEXT)
+            return text[:TEXT_CHARS]
+        return text
+
+    def _text(self) -> str:
+        """text/plain parts, else text/html stripped, else the raw text of what could not be split."""
         plain = [part_text(p) for ctype, p in self.leaves if ctype == "text/plain"]
         if any(t.strip() for t in plain):
             return "\n".join(plain)
@@ -380,8 +443,19 @@ class Mail:
 _RECIPIENT_FIELD = re.compile(r"(?im)^[ \t]*(?:final|original|x-actual)-recipient[ \t]*:")
 
 
-def _status_text(part: Message) -> str:
-    """The decoded text of a delivery-status part, whether compat32 split it into field blocks or not."""
+def _status_text(part: Message, cut: set[str]) -> str:
+    """The decoded text of a delivery-status part, whether compat32 split it into field blocks or not.
+
+    At most `STATUS_CHARS` of it (the limit is added to `cut` where reached).
+    """
+    text = _status_part_text(part)
+    if len(text) > STATUS_CHARS:
+        cut.add(CUT_STATUS)
+        return text[:STATUS_CHARS]
+    return text
+
+
+def _status_part_text(part: Message) -> str:
     payload = part._payload  # noqa: SLF001 - not get_payload(): it raises on charsets like `undefined`
     if not isinstance(payload, list):
         return part_text(part)

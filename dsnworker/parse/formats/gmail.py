@@ -15,6 +15,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address, unfold
 
@@ -77,7 +78,7 @@ def _recipients(mail: Mail, text: str) -> list[str | None]:
         found = [clean_address(m.group(0)) for m in re.finditer(r"(?m)^[ \t]+" + ADDRESS_RE.pattern, head)]
     if not any(found):  # newer letters name one recipient in a sentence
         found = [clean_address(m.group(1)) for m in _LETTER_RECIPIENT.finditer(text[:5000])]
-    recipients: list[str | None] = list(dict.fromkeys(a for a in found if a))[:100]
+    recipients: list[str | None] = list(dict.fromkeys(a for a in found if a))[:READ_RECIPIENTS]
     return recipients or [None]
 
 

@@ -29,7 +29,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if not (delayed or looks_like_bounce(mail)):
         return None
     text = own_text(mail)
-    recipients = recipients_in_text(text, own_addresses(mail))
+    recipients = recipients_in_text(text, own_addresses(mail), mail.limits_reached)
     others = frozenset(r.lower() for r in recipients)
     first_error = _first_error(text)  # once: the same for every recipient the text says nothing near
     reports = [report_from_text(r, text_near(text, r, others) or first_error) for r in recipients]

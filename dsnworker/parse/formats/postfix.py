@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, merge_reports, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, field_blocks, find_reply_code, strip_type
 
@@ -48,7 +49,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         reports = list({id(report): report for _, report in paragraphs}.values())
     else:
         unix = _unix_recipients(mail.delivery_status or body)
-        reports = [_merged(r, texts, unix) for r in standard.reports[:100]]
+        reports = [_merged(r, texts, unix) for r in standard.reports[:READ_RECIPIENTS]]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
@@ -116,7 +117,7 @@ def _paragraphs(body: str, reporting: str | None) -> list[tuple[str, RecipientRe
         found.append((recipient, report))
         if original:
             found.append((original, report))
-        if len(found) >= 100:
+        if len(found) >= READ_RECIPIENTS:
             break
     return found
 

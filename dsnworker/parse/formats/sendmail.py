@@ -15,6 +15,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, join_reply, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, find_reply_code, find_status
 
@@ -43,9 +44,9 @@ def parse(mail: Mail) -> ParsedMessage | None:
     reasons = _fatal_reasons(body)
     standard = rfc3464.standard(mail)
     if standard is not None:
-        reports = [_enriched(r, entries, reasons, body) for r in standard.reports[:100]]
+        reports = [_enriched(r, entries, reasons, body) for r in standard.reports[:READ_RECIPIENTS]]
     else:
-        recipients = list(dict.fromkeys([*reasons, *entries]))[:100]
+        recipients = list(dict.fromkeys([*reasons, *entries]))[:READ_RECIPIENTS]
         reports = [_enriched(RecipientReport(recipient=None), entries, reasons, body, r) for r in recipients]
     if not reports:
         return _forwarded(mail)

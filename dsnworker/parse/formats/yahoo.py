@@ -13,6 +13,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, unfold
 
@@ -32,7 +33,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         return None
     end = _END.search(body, at)
     text = body[at : end.start() if end else at + 20000]
-    matches = list(_RECIPIENT.finditer(text))[:100]
+    matches = list(_RECIPIENT.finditer(text))[:READ_RECIPIENTS]
     reports: list[RecipientReport] = []
     for index, match in enumerate(matches):
         stop = matches[index + 1].start() if index + 1 < len(matches) else len(text)
