@@ -52,28 +52,36 @@ def unfold(value: str) -> str:
 def field_blocks(text: str) -> list[list[tuple[str, str]]]:
     """RFC 822-style field groups separated by blank lines; folded lines joined, order kept."""
     blocks: list[list[tuple[str, str]]] = []
-    # each field as its name and the pieces of its value: joined once, at the end of the group
-    # (adding each folded line to the value copied it whole every time: quadratic in its lines)
-    current: list[tuple[str, list[str]]] = []
+    current: list[tuple[str, str]] = []
+    # the folded lines of the group's last field, joined once when the field ends: adding each to
+    # the value copied the whole value every time (quadratic in a field's lines)
+    folded: list[str] = []
     for line in text.split("\n"):
         if not line or line.isspace():  # blank (what `not line.strip()` tests, without a copy)
             if current:
-                blocks.append(_joined(current))
+                blocks.append(_unfolded(current, folded))
                 current = []
             continue
         if line[0] in " \t" and current:
-            current[-1][1].append(line.strip())
+            folded.append(line.strip())
             continue
         match = FIELD_RE.match(line)
         if match:
-            current.append((match.group(1).lower(), [match.group(2).strip()]))
+            if folded:
+                current = _unfolded(current, folded)
+            current.append((match.group(1).lower(), match.group(2).strip()))
     if current:
-        blocks.append(_joined(current))
+        blocks.append(_unfolded(current, folded))
     return blocks
 
 
-def _joined(fields: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
-    return [(name, pieces[0] if len(pieces) == 1 else " ".join(pieces)) for name, pieces in fields]
+def _unfolded(fields: list[tuple[str, str]], folded: list[str]) -> list[tuple[str, str]]:
+    """The fields with the folded lines added to the last one's value; `folded` is emptied."""
+    if folded:
+        name, value = fields[-1]
+        fields[-1] = (name, " ".join((value, *folded)))
+        folded.clear()
+    return fields
 
 
 def strip_type(value: str | None) -> str:
