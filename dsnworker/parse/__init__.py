@@ -34,7 +34,7 @@ _PARSE_FUNCTIONS: tuple[tuple[ModuleType, Callable[[Mail], ParsedMessage | None]
 def parse_message(data: bytes, source: str | None = None) -> ParsedMessage:
     """The first reading a parser makes of the message; `source` (a path, mailbox:uid) names it in logs."""
     mail = Mail(data)
-    errors: list[str] = []
+    errors: list[str] = [_failed(name, exc, source, traceback=True) for name, exc in mail.failures]
     for parser, parse in _PARSE_FUNCTIONS:
         try:
             parsed = parse(mail)
@@ -42,7 +42,7 @@ def parse_message(data: bytes, source: str | None = None) -> ParsedMessage:
             errors.append(_failed(parser.NAME, exc, source, traceback=not errors))
             continue
         if parsed is not None:
-            parsed = _bounded(_with_original(parsed, mail), mail)
+            parsed = _bounded(_with_original(parsed, mail, errors, source), mail)
             return evolved(parsed, parser_errors=tuple(errors)) if errors else parsed
     # with parser_errors, "no parser read it" is not "not a bounce": the caller must not file it as one
     return ParsedMessage(
@@ -81,23 +81,25 @@ def _failed(name: str, exc: Exception, source: str | None, traceback: bool) -> s
     said = str(exc)[:200]
     error = f"{type(exc).__name__}: {said}" if said else type(exc).__name__
     log.warning(
-        "%s: the %s parser failed, a bug of dsnworker (%s); the parsers after it still try the message",
+        "%s: the %s parser failed, a bug of dsnworker (%s); the message is still read without it",
         source or "a message",
         name,
         error,
-        exc_info=traceback,
+        exc_info=exc if traceback else False,  # the exception itself: this may be after its `except`
     )
     return f"{name} ({error})"
 
 
-def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
+def _with_original(parsed: ParsedMessage, mail: Mail, errors: list[str], source: str | None) -> ParsedMessage:
     """Attach the returned message's Message-ID and headers; recover missing recipients from it.
 
     A bounce gets one report per recipient (`recipients.one_per_recipient`), before and after that.
+    Where reading the returned message raises (a bug of ours), that is said in `errors`.
     """
     try:
         returned = returned_message(mail)
-    except Exception:
+    except Exception as exc:  # the bounce is still read, without its original's headers
+        errors.append(_failed("returned-message", exc, source, traceback=not errors))
         returned = None
     reports = parsed.reports
     if parsed.kind is Kind.BOUNCE and len(reports) > 1:

@@ -307,6 +307,9 @@ class Mail:
     def __init__(self, data: bytes) -> None:
         # the limits (`limits.CUT_*`) where reading this message stopped: its outcome says them
         self.limits_reached: set[str] = set()
+        # what raised while the message was split (a bug, ours or the standard library's): said by
+        # parse_message like a format parser's exception
+        self.failures: list[tuple[str, Exception]] = []
         if len(data) > MESSAGE_BYTES:
             self.limits_reached.add(CUT_MESSAGE)
         self.raw = normalise_line_endings(data[:MESSAGE_BYTES])
@@ -318,7 +321,8 @@ class Mail:
         except (_TooManyObjects, RecursionError):  # the headers, and the rest as text: still readable
             self.limits_reached.add(CUT_MIME)
             self.msg = _headers_only(text)
-        except Exception:  # compat32 practically never raises; keep a usable object if it does
+        except Exception as exc:  # compat32 practically never raises: said, and the message still read
+            self.failures.append(("MIME", exc))
             self.msg = _headers_only(text)
 
     def header(self, name: str, msg: Message | None = None) -> str:
