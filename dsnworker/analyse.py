@@ -32,7 +32,7 @@ class Analyser:
     def analyse(self, data: bytes, source: str) -> list[Outcome]:
         try:
             message = parse_message(data, source)
-            if message.kind is Kind.NOT_BOUNCE and message.parser_errors:
+            if message.kind is Kind.NOT_BOUNCE and (message.parser_errors or message.truncated):
                 return [_unread(source, message)]
             if message.kind is Kind.NOT_BOUNCE or not message.reports:
                 empty = AddressInfo(address=None, domain=None)
@@ -69,9 +69,13 @@ def _internal_error(source: str, exc: Exception) -> Outcome:
 
 
 def _unread(source: str, message: ParsedMessage) -> Outcome:
-    """No parser read the message and one at least raised: the one that raised may have been the
-    one that knows its format, so this is no `not_bounce` but an error (the worker quarantines it)."""
-    error = "no parser could read it; " + ", ".join(message.parser_errors) + " raised"
+    """No parser read the message, and one at least raised or the reading stopped at a limit: the
+    parser that raised may have been the one that knows its format, and the part not read may have
+    been the bounce, so this is no `not_bounce` but an error (the worker quarantines it)."""
+    if message.parser_errors:
+        error = "no parser could read it; " + ", ".join(message.parser_errors) + " raised"
+    else:
+        error = "no bounce found in what was read, and it was not read whole: " + "; ".join(message.truncated)
     return _error_outcome(source, evolved(message, kind=Kind.BOUNCE, format="error"), error)
 
 

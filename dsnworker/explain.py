@@ -24,6 +24,8 @@ def explain(analyser: Analyser, data: bytes, source: str) -> str:
     lines = [f"{source}", f"  format:   {first.format} ({first.kind.value})"]
     if first.parser_errors:  # a bug of ours: said where a person looks
         lines.append(f"  parser errors: {'; '.join(first.parser_errors)}")
+    if first.truncated:  # not all of the message was read: the reports may be incomplete
+        lines.append(f"  truncated: {'; '.join(first.truncated)}")
     if first.subject:
         lines.append(f"  subject:  {first.subject}")
     if first.original_message_id:

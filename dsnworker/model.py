@@ -52,6 +52,9 @@ class ParsedMessage:
     # each format parser that raised on the message, as "exim (ValueError: ...)": a bug of ours,
     # said rather than hidden; the parsers after it still read the message
     parser_errors: tuple[str, ...] = ()
+    # the limits (`parse.limits`) where reading stopped, as "recipients (over 100)": the rest of the
+    # message was not read, so the reports may be incomplete
+    truncated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         record["original_headers"] = dict(message.original_headers)
     if message.parser_errors:
         record["parser_errors"] = list(message.parser_errors)
+    if message.truncated:
+        record["truncated"] = True
     return record
 
 

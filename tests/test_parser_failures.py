@@ -11,6 +11,8 @@ from types import ModuleType
 
 import pytest
 
+import dsnworker.parse
+import dsnworker.parse.mail
 from dsnworker.analyse import Analyser
 from dsnworker.explain import explain
 from dsnworker.output import outcome_record
@@ -85,3 +87,33 @@ def test_a_message_no_parser_read_after_one_raised_is_an_error_not_a_non_bounce(
 def test_a_message_every_parser_declined_without_raising_is_not_a_bounce(analyser: Analyser) -> None:
     (outcome,) = analyser.analyse(PERSONAL, "mail.eml")
     assert (outcome.message.format, outcome.verdict.reason) == ("none", "not_bounce")
+
+
+def test_reading_the_returned_message_that_raises_is_said_and_the_bounce_still_read(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # it was swallowed without a word: the bounce lost its original's headers and nobody knew why
+    def broken(mail: object) -> None:
+        raise ValueError("an injected bug")
+
+    monkeypatch.setattr(dsnworker.parse, "returned_message", broken)
+    with caplog.at_level(logging.WARNING, logger="dsnworker.parse"):
+        parsed = parse_message(POSTFIX_DSN, "bounces:18")
+    assert [r.recipient for r in parsed.reports] == ["gone@example.jp"]
+    assert parsed.parser_errors == ("returned-message (ValueError: an injected bug)",)
+    assert "bounces:18: the returned-message parser failed" in caplog.records[0].getMessage()
+
+
+def test_a_mime_layer_that_raises_is_said_and_the_message_read_from_its_headers_and_text(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(text: str) -> None:
+        raise ValueError("an injected bug")
+
+    monkeypatch.setattr(dsnworker.parse.mail, "_compat32", broken)
+    unusual = POSTFIX_DSN.replace(b"This is the mail system", b"\x0cThis is the mail system", 1)  # not for the splitter
+    with caplog.at_level(logging.WARNING, logger="dsnworker.parse"):
+        parsed = parse_message(unusual, "bounces:19")
+    assert parsed.parser_errors == ("MIME (ValueError: an injected bug)",)
+    assert parsed.kind.value == "bounce" and [r.recipient for r in parsed.reports] == ["gone@example.jp"]
+    assert caplog.records[0].exc_info is not None  # the traceback, for the bug report

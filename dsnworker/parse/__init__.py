@@ -2,7 +2,8 @@
 
 The parsers are tried in a fixed order; the first that recognises the message wins. Parsing never
 raises: a parser that raises (a bug of ours) is logged at WARNING and named in the result's
-`parser_errors`, and the parsers after it still read the message.
+`parser_errors`, and the parsers after it still read the message. Work is bounded (`limits`): the
+result's `truncated` names each limit that cut the reading short.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from types import ModuleType
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import arf, autoreply, formats, rfc3464
+from dsnworker.parse.limits import CUT_DIAGNOSTIC, CUT_RECIPIENTS, DIAGNOSTIC_CHARS, RECIPIENTS
 from dsnworker.parse.mail import Mail, Message, decode_header
 from dsnworker.parse.recipients import is_bounce_address, one_per_recipient, own_addresses
 from dsnworker.parse.returned import chosen_headers, original_message_id, original_recipient, returned_message
@@ -32,7 +34,7 @@ _PARSE_FUNCTIONS: tuple[tuple[ModuleType, Callable[[Mail], ParsedMessage | None]
 def parse_message(data: bytes, source: str | None = None) -> ParsedMessage:
     """The first reading a parser makes of the message; `source` (a path, mailbox:uid) names it in logs."""
     mail = Mail(data)
-    errors: list[str] = []
+    errors: list[str] = [_failed(name, exc, source, traceback=True) for name, exc in mail.failures]
     for parser, parse in _PARSE_FUNCTIONS:
         try:
             parsed = parse(mail)
@@ -40,10 +42,37 @@ def parse_message(data: bytes, source: str | None = None) -> ParsedMessage:
             errors.append(_failed(parser.NAME, exc, source, traceback=not errors))
             continue
         if parsed is not None:
-            parsed = _with_original(parsed, mail)
+            parsed = _bounded(_with_original(parsed, mail, errors, source), mail)
             return evolved(parsed, parser_errors=tuple(errors)) if errors else parsed
     # with parser_errors, "no parser read it" is not "not a bounce": the caller must not file it as one
-    return ParsedMessage(kind=Kind.NOT_BOUNCE, format="none", subject=mail.subject or None, parser_errors=tuple(errors))
+    return ParsedMessage(
+        kind=Kind.NOT_BOUNCE,
+        format="none",
+        subject=mail.subject or None,
+        parser_errors=tuple(errors),
+        truncated=tuple(sorted(mail.limits_reached)),
+    )
+
+
+def _bounded(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
+    """At most `RECIPIENTS` reports of diagnostics at most `DIAGNOSTIC_CHARS` long; `truncated`
+    names every limit reached, here or while the message was read."""
+    cut = set(mail.limits_reached)
+    reports = parsed.reports
+    if len(reports) > RECIPIENTS:
+        cut.add(CUT_RECIPIENTS)
+        reports = reports[:RECIPIENTS]
+    if any(r.diagnostic and len(r.diagnostic) > DIAGNOSTIC_CHARS for r in reports):
+        cut.add(CUT_DIAGNOSTIC)
+        reports = tuple(
+            evolved(r, diagnostic=r.diagnostic[:DIAGNOSTIC_CHARS])
+            if r.diagnostic and len(r.diagnostic) > DIAGNOSTIC_CHARS
+            else r
+            for r in reports
+        )
+    if not cut:
+        return parsed if reports is parsed.reports else evolved(parsed, reports=reports)
+    return evolved(parsed, reports=reports, truncated=tuple(sorted(cut)))
 
 
 def _failed(name: str, exc: Exception, source: str | None, traceback: bool) -> str:
@@ -52,23 +81,25 @@ def _failed(name: str, exc: Exception, source: str | None, traceback: bool) -> s
     said = str(exc)[:200]
     error = f"{type(exc).__name__}: {said}" if said else type(exc).__name__
     log.warning(
-        "%s: the %s parser failed, a bug of dsnworker (%s); the parsers after it still try the message",
+        "%s: the %s parser failed, a bug of dsnworker (%s); the message is still read without it",
         source or "a message",
         name,
         error,
-        exc_info=traceback,
+        exc_info=exc if traceback else False,  # the exception itself: this may be after its `except`
     )
     return f"{name} ({error})"
 
 
-def _with_original(parsed: ParsedMessage, mail: Mail) -> ParsedMessage:
+def _with_original(parsed: ParsedMessage, mail: Mail, errors: list[str], source: str | None) -> ParsedMessage:
     """Attach the returned message's Message-ID and headers; recover missing recipients from it.
 
     A bounce gets one report per recipient (`recipients.one_per_recipient`), before and after that.
+    Where reading the returned message raises (a bug of ours), that is said in `errors`.
     """
     try:
         returned = returned_message(mail)
-    except Exception:
+    except Exception as exc:  # the bounce is still read, without its original's headers
+        errors.append(_failed("returned-message", exc, source, traceback=not errors))
         returned = None
     reports = parsed.reports
     if parsed.kind is Kind.BOUNCE and len(reports) > 1:

@@ -14,7 +14,7 @@ from dsnworker.parse.text import find_reply_code, find_status
 DAEMON_FROM = re.compile(
     r"(?i)mailer[-_ ]?daemon|postmaster|mail ?delivery|mail ?administrator|mdaemon|mail ?system|"
     r"mail ?router|mail ?transport|mailer@|nobody@|bounce|nicht zustellbar|returned mail|"
-    r"no-?reply.*(?:delivery|bounce)|system administrator|amazonses|postfix|daemon@"
+    r"no-?reply[^\n]{0,200}?(?:delivery|bounce)|system administrator|amazonses|postfix|daemon@"
 )
 BOUNCE_SUBJECT = re.compile(
     r"(?i)undeliver|undelivered|delivery (?:status|failure|failed|notification|problem|report)|"

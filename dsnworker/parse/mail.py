@@ -4,21 +4,36 @@ The MIME layer is the standard library's `email` with the compat32 policy: the f
 measured that never raises on the broken MIME real bounces contain (flanker's raises on ~2% of
 them; `policy.default` is ~6x slower). Well-formed messages take a faster road to the very same
 `Message` tree (`mime.split_message`); anything unusual goes through compat32's feed parser.
-Everything charset-related is decided here, once.
+Everything charset-related is decided here, once. What of the message is read at most is bounded
+(`limits`): each `Mail` says in `limits_reached` where it stopped.
 """
 
 from __future__ import annotations
 
-import codecs
 import email
 import email.header
 import email.message
 import html as html_lib
 import re
+from collections import deque
 from collections.abc import Callable
+from email._policybase import compat32
 from email.parser import Parser
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
+from dsnworker.parse.limits import (
+    CUT_LEAVES,
+    CUT_MESSAGE,
+    CUT_MIME,
+    CUT_STATUS,
+    CUT_TEXT,
+    MESSAGE_BYTES,
+    MIME_LEAVES,
+    MIME_OBJECTS,
+    STATUS_CHARS,
+    TEXT_CHARS,
+)
 from dsnworker.parse.mime import CTYPE, content_charset, payload_bytes, split_message
 
 Message = email.message.Message
@@ -47,11 +62,18 @@ _CHARSET_ALIASES = {
 _COMPAT32 = Parser()  # compat32 is its default policy: email.policy (~4 ms of imports) is not needed
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _FALLBACK_CODECS = ("utf-8", "cp932", "euc_jp")
-_MAX_BYTES = 10_000_000  # beyond this we only look at the start: bounces are small
+# Mail text is ASCII-compatible: a codec that does not read these characters as themselves (UTF-16,
+# EBCDIC, punycode, unicode_escape, ...) only turns a readable bounce into noise, without an error.
+_ASCII_PROBE = "Final-Recipient: rfc822; <kim@example.jp> 550 5.1.1 (x_y=z) !#$%&*?[]{}|^`'\"\\n\\u0041\n"
+_LONGEST_CHARSET = 64  # IANA's longest name has 45 characters; a longer label is no charset
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Decode text of unknown or mislabelled charset; never raises."""
+    """Decode text of unknown or mislabelled charset; never raises.
+
+    The label is used when it names an ASCII-compatible text codec that decodes the bytes; else
+    (unknown, `undefined`, UTF-16, a NUL in the name, ...) the text is decoded as if unlabelled.
+    """
     if b"\x1b" in data and (b"\x1b$" in data or b"\x1b(" in data):  # JIS escapes: ISO-2022-JP whatever the label says
         try:
             return data.decode("iso2022_jp_ext")
@@ -60,17 +82,37 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     if charset:
         name = charset.strip().strip('"').lower()
         name = _CHARSET_ALIASES.get(name, name)
-        try:
-            codecs.lookup(name)
-            return data.decode(name)
-        except (LookupError, UnicodeDecodeError, ValueError):
-            pass
+        if _usable_codec(name):
+            try:
+                return data.decode(name)
+            except (UnicodeError, LookupError):  # UnicodeError: also what some codecs raise for any input
+                pass
     for name in _FALLBACK_CODECS:
         try:
             return data.decode(name)
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1")
+
+
+@lru_cache(maxsize=256)  # bounded: hostile messages can name any number of charsets
+def _usable_codec(name: str) -> bool:
+    """Whether `name` is a codec that reads ASCII text as itself (see `_ASCII_PROBE`)."""
+    if len(name) > _LONGEST_CHARSET or not name.isascii() or not name.isprintable():
+        return False
+    try:
+        return _ASCII_PROBE.encode("ascii").decode(name) == _ASCII_PROBE
+    except Exception:  # unknown, not a text codec, or one that refuses everything
+        return False
+
+
+def as_read(text: str) -> bytes:
+    """The bytes a text payload was read from (8-bit bytes are surrogate escapes in it).
+
+    Text that also holds real non-ASCII characters (a part built from decoded text) gives those as
+    UTF-8 instead of raising, as `encode("ascii", "surrogateescape")` would.
+    """
+    return text.encode("utf-8", "surrogateescape")
 
 
 def decode_header(value: str | None) -> str:
@@ -123,15 +165,15 @@ def part_text(part: Message) -> str:
     except Exception:
         payload = None
     if payload is None:
-        raw = part.get_payload()
+        raw = part._payload  # noqa: SLF001 - not get_payload(): it raises on charsets like `undefined`
         if isinstance(raw, list):  # message/* parts the parser split into header blocks
             return decode_bytes(_blocks_bytes(raw), _safe_charset(part))
         if isinstance(raw, str):
-            return decode_bytes(raw.encode("ascii", "surrogateescape"), part.get_content_charset())
+            return decode_bytes(as_read(raw), _safe_charset(part))
         return ""
     if not isinstance(payload, bytes):
         return ""
-    text = decode_bytes(payload[:_MAX_BYTES], _safe_charset(part))
+    text = decode_bytes(payload[:MESSAGE_BYTES], _safe_charset(part))
     # base64 carries text in its canonical CRLF form (RFC 2045): give it the LF of everything else
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
@@ -153,7 +195,7 @@ def payload_text(part: Message) -> str | None:
     payload = raw_payload(part)
     if payload is None or payload.isascii():
         return payload  # ASCII: what get_payload() returns
-    return decode_bytes(payload.encode("ascii", "surrogateescape"), _safe_charset(part))
+    return decode_bytes(as_read(payload), _safe_charset(part))
 
 
 def _safe_charset(part: Message) -> str | None:
@@ -227,19 +269,61 @@ class cached_view(Generic[_T]):  # noqa: N801 - used like functools.cached_prope
         return value
 
 
+class _TooManyObjects(Exception):
+    """compat32 was about to build more than `MIME_OBJECTS` messages for one message."""
+
+
+def _compat32(text: str) -> Message:
+    """compat32's tree of the text, which may hold at most `MIME_OBJECTS` messages.
+
+    compat32 builds a Message per part and per field group of a delivery-status part: a hostile
+    part of millions of blank lines took it minutes and gigabytes. Past the bound it stops.
+    """
+    built = 0
+
+    def counted(policy: object = compat32) -> Message:
+        nonlocal built
+        built += 1
+        if built > MIME_OBJECTS + 1:  # + 1: FeedParser calls it once more, to learn its signature
+            raise _TooManyObjects
+        return Message(policy)  # type: ignore[arg-type]
+
+    return Parser(counted).parsestr(text)
+
+
+def _headers_only(text: str) -> Message:
+    """The header fields of a message whose structure is not read, the rest as one text payload."""
+    try:
+        return _COMPAT32.parsestr(text, headersonly=True)
+    except Exception:
+        msg = Message()
+        msg.set_payload(text)
+        return msg
+
+
 class Mail:
     """One parsed message with cached, decoded views; building one never raises."""
 
     def __init__(self, data: bytes) -> None:
-        self.raw = normalise_line_endings(data[:_MAX_BYTES])
+        # the limits (`limits.CUT_*`) where reading this message stopped: its outcome says them
+        self.limits_reached: set[str] = set()
+        # what raised while the message was split (a bug, ours or the standard library's): said by
+        # parse_message like a format parser's exception
+        self.failures: list[tuple[str, Exception]] = []
+        if len(data) > MESSAGE_BYTES:
+            self.limits_reached.add(CUT_MESSAGE)
+        self.raw = normalise_line_endings(data[:MESSAGE_BYTES])
         self.memo: dict[str, object] = {}  # results that parsers share, computed once per message
         self._decoded: dict[str, str] = {}  # top-level header values by lower-case name, once decoded
         text = self.raw.decode("ascii", "surrogateescape")  # what message_from_bytes does first
         try:
-            self.msg: Message = split_message(text) or _COMPAT32.parsestr(text)
-        except Exception:  # compat32 practically never raises; keep a usable object if it does
-            self.msg = Message()
-            self.msg.set_payload(self.raw.decode("latin-1"))
+            self.msg: Message = split_message(text, self.limits_reached) or _compat32(text)
+        except (_TooManyObjects, RecursionError):  # the headers, and the rest as text: still readable
+            self.limits_reached.add(CUT_MIME)
+            self.msg = _headers_only(text)
+        except Exception as exc:  # compat32 practically never raises: said, and the message still read
+            self.failures.append(("MIME", exc))
+            self.msg = _headers_only(text)
 
     def header(self, name: str, msg: Message | None = None) -> str:
         """The first `name` header, decoded and unfolded ("" when absent); of `msg` if given."""
@@ -289,16 +373,19 @@ class Mail:
     def leaves(self) -> list[tuple[str, Message]]:
         """(content type, part) for every leaf part, not descending into attached messages."""
         found: list[tuple[str, Message]] = []
-        stack: list[Message] = [self.msg]
-        while stack and len(found) < 200:
-            part = stack.pop(0)
+        stack: deque[Message] = deque([self.msg])
+        while stack:
+            if len(found) >= MIME_LEAVES:
+                self.limits_reached.add(CUT_LEAVES)
+                break
+            part = stack.popleft()
             ctype = content_type(part)
             if ctype.startswith("multipart/"):
                 # not get_payload(): for a multipart whose boundary is lost it decodes the text, and
                 # can raise on the charset, only to be told it is no list of parts
                 payload = part._payload  # noqa: SLF001
                 if isinstance(payload, list):
-                    stack[0:0] = [p for p in payload if isinstance(p, Message)]
+                    stack.extendleft(reversed([p for p in payload if isinstance(p, Message)]))
                     continue
             found.append((ctype, part))
         return found
@@ -315,13 +402,21 @@ class Mail:
         """
         parts = self.parts_of_type("message/delivery-status", "message/global-delivery-status")
         if len(parts) < 2:
-            return _status_text(parts[0]) if parts else None
-        texts = [_status_text(part) for part in parts]
+            return _status_text(parts[0], self.limits_reached) if parts else None
+        texts = [_status_text(part, self.limits_reached) for part in parts]
         return next((text for text in texts if _RECIPIENT_FIELD.search(text)), texts[0])
 
     @cached_view
     def body_text(self) -> str:
-        """The human-readable text of the message: text/plain parts, else text/html stripped."""
+        """The human-readable text of the message (at most `TEXT_CHARS` of it)."""
+        text = self._text()
+        if len(text) > TEXT_CHARS:
+            self.limits_reached.add(CUT_TEXT)
+            return text[:TEXT_CHARS]
+        return text
+
+    def _text(self) -> str:
+        """text/plain parts, else text/html stripped, else the raw text of what could not be split."""
         plain = [part_text(p) for ctype, p in self.leaves if ctype == "text/plain"]
         if any(t.strip() for t in plain):
             return "\n".join(plain)
@@ -339,7 +434,7 @@ class Mail:
         """The returned original message (or its headers) as a Message, if the bounce carries it."""
         for ctype, part in self.leaves:
             if ctype in ("message/rfc822", "message/global"):
-                payload = part.get_payload()
+                payload = part._payload  # noqa: SLF001 - not get_payload(): it raises on odd charsets
                 if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                     return payload[0]
                 if isinstance(payload, str):
@@ -352,9 +447,20 @@ class Mail:
 _RECIPIENT_FIELD = re.compile(r"(?im)^[ \t]*(?:final|original|x-actual)-recipient[ \t]*:")
 
 
-def _status_text(part: Message) -> str:
-    """The decoded text of a delivery-status part, whether compat32 split it into field blocks or not."""
-    payload = part.get_payload()
+def _status_text(part: Message, cut: set[str]) -> str:
+    """The decoded text of a delivery-status part, whether compat32 split it into field blocks or not.
+
+    At most `STATUS_CHARS` of it (the limit is added to `cut` where reached).
+    """
+    text = _status_part_text(part)
+    if len(text) > STATUS_CHARS:
+        cut.add(CUT_STATUS)
+        return text[:STATUS_CHARS]
+    return text
+
+
+def _status_part_text(part: Message) -> str:
+    payload = part._payload  # noqa: SLF001 - not get_payload(): it raises on charsets like `undefined`
     if not isinstance(payload, list):
         return part_text(part)
     raw = _blocks_bytes(payload)
@@ -376,8 +482,59 @@ def _headers_message(text: str) -> Message:
         return Message()
 
 
+_SCRIPT_OR_STYLE = re.compile(r"(?i)<(script|style)\b")
+_CLOSING = {"script": re.compile(r"(?i)</script>"), "style": re.compile(r"(?i)</style>")}
+_LINE_TAG = re.compile(r"(?i)<br\s*/?>|</p>|</div>|</tr>|</li>")
+_LONGEST_TAG = 2000
+
+
 def strip_html(html: str) -> str:
-    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</tr>|</li>", "\n", text)
-    text = re.sub(r"<[^>]{0,2000}>", " ", text)
-    return html_lib.unescape(text)
+    text = _LINE_TAG.sub("\n", _without_scripts(html))
+    return html_lib.unescape(_without_tags(text))
+
+
+def _without_tags(text: str) -> str:
+    """Every `<...>` of at most `_LONGEST_TAG` characters inside made a space, in one pass.
+
+    What `re.sub(r"<[^>]{0,2000}>", " ", text)` did, without reading up to 2000 characters again
+    from every '<' of a run (a megabyte of '<' was billions of steps).
+    """
+    kept: list[str] = []
+    at = start = 0
+    closing = -1  # the first '>' at or after the '<' looked at: it only ever moves forward
+    while (opening := text.find("<", at)) >= 0:
+        if closing < opening:
+            closing = text.find(">", opening)
+            if closing < 0:
+                break
+        if closing - opening - 1 > _LONGEST_TAG:
+            at = opening + 1  # too far for this '<': the next one may be near enough
+            continue
+        kept.append(text[start:opening])
+        kept.append(" ")
+        at = start = closing + 1
+    kept.append(text[start:])
+    return "".join(kept)
+
+
+def _without_scripts(html: str) -> str:
+    """The HTML without its <script> and <style> elements (an unclosed one stays), in one pass.
+
+    A regex `<(script|style)\b.*?</\1>` reads to the end of the text from every unclosed opening;
+    here a closing tag found missing once is not looked for again.
+    """
+    kept: list[str] = []
+    at = start = 0
+    unclosed: set[str] = set()
+    while (opening := _SCRIPT_OR_STYLE.search(html, at)) is not None:
+        name = "script" if len(opening.group(1)) == 6 else "style"  # (?i) also reads 'ſcript' as script
+        close = None if name in unclosed else _CLOSING[name].search(html, opening.end())
+        if close is None:
+            unclosed.add(name)
+            at = opening.end()
+            continue
+        kept.append(html[start : opening.start()])
+        kept.append(" ")
+        at = start = close.end()
+    kept.append(html[start:])
+    return "".join(kept)

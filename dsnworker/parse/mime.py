@@ -7,6 +7,10 @@ anything it does not model exactly (a header block that does not end cleanly, a 
 duplicated boundary, deep nesting), it returns None and the caller falls back to compat32: the
 result is compat32's, only faster. `tests/test_mime.py` checks both give the same trees.
 
+Unlike compat32, it builds at most `limits.MIME_OBJECTS` parts, attached messages and field groups,
+and reads at most `limits.STATUS_CHARS` of a delivery-status part: past a limit the rest is left
+out of the tree, and the limit is added to the caller's `cut` set.
+
 Input is text after `normalise_line_endings` (LF only) decoded as ASCII with surrogateescape, as
 `email.message_from_bytes` does.
 """
@@ -17,6 +21,8 @@ import re
 from collections.abc import Iterable
 from email.message import Message
 from email.utils import unquote
+
+from dsnworker.parse.limits import CUT_MIME, CUT_STATUS, MIME_OBJECTS, STATUS_CHARS
 
 # A field as compat32 reads it, at the start of a line: a name of printable characters but ':', the
 # colon, the value with its folded continuation lines (kept, newlines and all, as compat32 keeps
@@ -35,17 +41,40 @@ class _GiveUp(Exception):
     """The message has a shape this splitter does not reproduce exactly."""
 
 
-def split_message(text: str) -> Message | None:
-    """The compat32 tree of a message, or None when only the full parser can be trusted with it."""
+class _Budget:
+    """The Message objects the splitter may still build for one message, and the limits it reached."""
+
+    def __init__(self) -> None:
+        self.left = MIME_OBJECTS
+        self.cut: set[str] = set()
+
+    def take(self, limit: str = CUT_MIME) -> bool:
+        """One more object, if any is left; else the limit is noted and the caller leaves the rest out."""
+        if self.left <= 0:
+            self.cut.add(limit)
+            return False
+        self.left -= 1
+        return True
+
+
+def split_message(text: str, cut: set[str] | None = None) -> Message | None:
+    """The compat32 tree of a message, or None when only the full parser can be trusted with it.
+
+    The limits the tree was cut at (`limits.CUT_*`) are added to `cut`.
+    """
     if any(mark in text for mark in _OTHER_LINE_BREAKS):
         return None
+    budget = _Budget()
     try:
-        return _message(text, 0, "text/plain")
+        tree = _message(text, 0, "text/plain", budget)
     except (_GiveUp, RecursionError):
         return None
+    if cut is not None:
+        cut |= budget.cut
+    return tree
 
 
-def _message(text: str, depth: int, default_type: str) -> Message:
+def _message(text: str, depth: int, default_type: str, budget: _Budget) -> Message:
     if depth > _MAX_DEPTH:
         raise _GiveUp
     msg = Message()
@@ -57,22 +86,30 @@ def _message(text: str, depth: int, default_type: str) -> Message:
     msg.__dict__[CTYPE] = ctype  # remembered: readers ask for it many times, Message re-parses it
     maintype = ctype.partition("/")[0]
     if maintype == "multipart":
-        _multipart(msg, body, depth, value)
+        _multipart(msg, body, depth, value, budget)
     elif ctype == "message/delivery-status":
-        msg.set_payload(_status_blocks(body))
+        msg.set_payload(_status_blocks(body, budget))
     elif maintype == "message":
-        msg.set_payload([_message(body, depth + 1, "text/plain")])
+        # past the budget the attached message stays text: readers take its headers from that
+        msg.set_payload([_message(body, depth + 1, "text/plain", budget)] if budget.take() else body)
     else:
         msg.set_payload(body)
     return msg
 
 
-def _status_blocks(body: str) -> list[Message]:
-    """message/delivery-status as compat32 splits it: one headers-only Message per field group."""
+def _status_blocks(body: str, budget: _Budget) -> list[Message]:
+    """message/delivery-status as compat32 splits it: one headers-only Message per field group.
+
+    At most `STATUS_CHARS` of it, and as many groups as the budget allows: a hostile part of
+    millions of blank lines is millions of empty groups, which compat32 builds one object each.
+    """
+    if len(body) > STATUS_CHARS:
+        budget.cut.add(CUT_STATUS)
+        body = body[: body.rfind("\n", 0, STATUS_CHARS) + 1]
     lines = body.splitlines(keepends=True)
     blocks: list[Message] = []
     index = 0
-    while True:
+    while budget.take():
         start = index
         while index < len(lines) and lines[index] != "\n":
             index += 1
@@ -82,7 +119,8 @@ def _status_blocks(body: str) -> list[Message]:
         blocks.append(block)
         index += 1  # the blank line that ended the group
         if index >= len(lines):
-            return blocks
+            break
+    return blocks
 
 
 def _headers(msg: Message, text: str) -> str:
@@ -208,7 +246,7 @@ def payload_bytes(part: Message) -> bytes | None:
     return part.get_payload(decode=True)  # type: ignore[no-any-return]
 
 
-def _multipart(msg: Message, body: str, depth: int, content_type: str | None) -> None:
+def _multipart(msg: Message, body: str, depth: int, content_type: str | None, budget: _Budget) -> None:
     boundary = _boundary(msg, content_type)
     if not boundary:
         raise _GiveUp
@@ -229,13 +267,15 @@ def _multipart(msg: Message, body: str, depth: int, content_type: str | None) ->
     # a truncated bounce has no close delimiter: like compat32, its last part runs to the end
     ends: list[int | None] = [start for start, _, _ in starts[1:]] + ([] if closed else [None])
     for (_, _, line_end), end in zip(starts, ends, strict=False):
+        if not budget.take():
+            break  # the parts after the budget are left out
         if end is None:
             text = body[line_end:]
         elif line_end >= end:
             raise _GiveUp  # two delimiter lines in a row
         else:
             text = body[line_end : end - 1] + "\n"
-        part = _message(text, depth + 1, part_type)
+        part = _message(text, depth + 1, part_type, budget)
         _strip_last_line_ending(part)
         parts.append(part)
     msg.set_payload(parts)

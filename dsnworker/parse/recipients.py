@@ -29,12 +29,13 @@ import re
 from collections.abc import Collection, Iterator, Sequence
 
 from dsnworker.model import RecipientReport, evolved
+from dsnworker.parse.limits import CUT_LINES, READ_RECIPIENTS, TEXT_LINES
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address
 
-MAX_LINES = 3000  # a bounce names its recipients near the top; hostile input stays linear
+MAX_LINES = TEXT_LINES  # a bounce names its recipients near the top; hostile input stays linear
 MAX_LINE = 1000  # characters of a line looked at
-MAX_FOUND = 50
+MAX_FOUND = READ_RECIPIENTS
 
 # A header line of a returned message (also '>'-quoted or indented; Outlook's localised names too):
 # its addresses are the original's. X- headers count unless they name a recipient.
@@ -131,13 +132,14 @@ def _not_a_recipient(address: str) -> bool:
     return bool(_BOUNCE_LOCAL.fullmatch(local) or _SYSTEM_LOCAL.fullmatch(local))
 
 
-def recipients_in_text(text: str, exclude: Collection[str] = ()) -> list[str]:
+def recipients_in_text(text: str, exclude: Collection[str] = (), cut: set[str] | None = None) -> list[str]:
     """The addresses in recipient position in a bounce's own words, in order, each once.
 
-    `exclude` holds lower-cased addresses that are never recipients (the bounce's own).
+    `exclude` holds lower-cased addresses that are never recipients (the bounce's own). Where the
+    text has more than `MAX_LINES` lines, `CUT_LINES` is added to `cut`.
     """
     found: dict[str, str] = {}
-    for line in own_lines(text):
+    for line in own_lines(text, cut):
         if "@" not in line:
             continue
         for match in ADDRESS_RE.finditer(line):
@@ -159,10 +161,12 @@ def _written(line: str, match: re.Match[str]) -> str:
     return match.group(0)
 
 
-def own_lines(text: str) -> Iterator[str]:
-    """The lines of a bounce's text that are its own words (see the module's docstring), cut short."""
+def own_lines(text: str, cut: set[str] | None = None) -> Iterator[str]:
+    """The lines of a bounce's text that are its own words (see the module's docstring), cut short:
+    of the first `MAX_LINES` at most (where its own words go on past them, `CUT_LINES` is added to `cut`)."""
     in_header = False
-    for line in text.split("\n", MAX_LINES)[:MAX_LINES]:
+    lines = text.split("\n", MAX_LINES)
+    for line in lines[:MAX_LINES]:
         if in_header and line[:1] in (" ", "\t") and line.strip():
             continue  # a folded header line goes on
         in_header = False
@@ -172,6 +176,8 @@ def own_lines(text: str) -> Iterator[str]:
             in_header = True
         elif not _QUOTED_LINE.match(line):
             yield line[:MAX_LINE]
+    if len(lines) > MAX_LINES and cut is not None:
+        cut.add(CUT_LINES)
 
 
 def in_recipient_position(line: str, start: int, end: int) -> bool:

@@ -13,7 +13,8 @@ from collections.abc import Collection
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.bounce_text import own_text
-from dsnworker.parse.mail import Mail, decode_bytes, raw_payload
+from dsnworker.parse.limits import READ_RECIPIENTS
+from dsnworker.parse.mail import Mail, as_read, decode_bytes, raw_payload
 from dsnworker.parse.recipients import names_another_recipient, own_addresses, recipients_in_text
 from dsnworker.parse.text import (
     clean_address,
@@ -77,7 +78,7 @@ def unsplit_multipart(mail: Mail) -> str:
     payload = raw_payload(mail.msg) if mail.content_type.startswith("multipart/") else None
     if payload is None:
         return ""
-    return decode_bytes(payload[:200_000].encode("ascii", "surrogateescape"))
+    return decode_bytes(as_read(payload[:200_000]))
 
 
 def parse_fields(text: str, body: str = "") -> list[RecipientReport]:
@@ -92,6 +93,8 @@ def parse_fields(text: str, body: str = "") -> list[RecipientReport]:
             )
         if any(name in fields for name in _RECIPIENT_FIELDS):
             groups.append(fields)
+            if len(groups) >= READ_RECIPIENTS:
+                break
         elif not groups:
             per_message.update(fields)
     if not groups:
@@ -161,7 +164,7 @@ def _without_recipient_groups(mail: Mail) -> ParsedMessage | None:
         for name, value in block:
             fields.setdefault(name, value)
     text = own_text(mail)
-    recipients = recipients_in_text(text, own_addresses(mail))
+    recipients = recipients_in_text(text, own_addresses(mail), mail.limits_reached)
     if not recipients and not (fields.get("status") or fields.get("action")):
         return None  # nothing says this part is about a failure: leave the message to the others
     command = _command_in(text)

@@ -17,7 +17,8 @@ ADDRESS_RE = re.compile(
 )
 FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{1,63})[ \t]*:[ \t]*(.*)$")
 _TYPE_RE = re.compile(r"\s*[A-Za-z][\w\-]{0,20}\s*")  # the type before ';' in 'rfc822; user@example.com'
-_ANGLED_RE = re.compile(r"<([^<>\s]*@[^<>\s]*)>")
+# no '@' before the first: `[^<>\s]*@` tried every '@' of "<@@@..." with the rest of the run after it
+_ANGLED_RE = re.compile(r"<([^<>\s@]*@[^<>\s]*)>")
 
 
 def find_status(text: str | None) -> str | None:
@@ -52,22 +53,35 @@ def field_blocks(text: str) -> list[list[tuple[str, str]]]:
     """RFC 822-style field groups separated by blank lines; folded lines joined, order kept."""
     blocks: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []
+    # the folded lines of the group's last field, joined once when the field ends: adding each to
+    # the value copied the whole value every time (quadratic in a field's lines)
+    folded: list[str] = []
     for line in text.split("\n"):
         if not line or line.isspace():  # blank (what `not line.strip()` tests, without a copy)
             if current:
-                blocks.append(current)
+                blocks.append(_unfolded(current, folded))
                 current = []
             continue
         if line[0] in " \t" and current:
-            name, value = current[-1]
-            current[-1] = (name, value + " " + line.strip())
+            folded.append(line.strip())
             continue
         match = FIELD_RE.match(line)
         if match:
+            if folded:
+                current = _unfolded(current, folded)
             current.append((match.group(1).lower(), match.group(2).strip()))
     if current:
-        blocks.append(current)
+        blocks.append(_unfolded(current, folded))
     return blocks
+
+
+def _unfolded(fields: list[tuple[str, str]], folded: list[str]) -> list[tuple[str, str]]:
+    """The fields with the folded lines added to the last one's value; `folded` is emptied."""
+    if folded:
+        name, value = fields[-1]
+        fields[-1] = (name, " ".join((value, *folded)))
+        folded.clear()
+    return fields
 
 
 def strip_type(value: str | None) -> str:

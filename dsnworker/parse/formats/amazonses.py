@@ -18,6 +18,7 @@ from typing import Any
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, find_reply_code, find_status, host_of, strip_type
 
@@ -88,7 +89,7 @@ def _notification(body: str) -> ParsedMessage | None:
         words = str(section.get("smtpResponse") or section.get("reason") or "")
         action, hint = ("delivered", None) if kind == "delivery" else ("failed", "virus_detected")
         entries = [{"emailAddress": r, "diagnosticCode": words} for r in sent or [] if isinstance(r, str)]
-        reports = [_recipient(e, action, reporting, hint) for e in entries[:100]]
+        reports = [_recipient(e, action, reporting, hint) for e in entries[:READ_RECIPIENTS]]
     else:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports)) if reports else None
@@ -112,4 +113,4 @@ def _dict(value: object) -> dict[str, Any]:
 
 
 def _list(value: object) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)][:100] if isinstance(value, list) else []
+    return [v for v in value if isinstance(v, dict)][:READ_RECIPIENTS] if isinstance(value, list) else []

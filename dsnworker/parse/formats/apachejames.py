@@ -11,6 +11,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import readable_text, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, find_addresses
 
@@ -33,7 +34,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     listing = body[failed.end() :].lstrip("\n").split("\n\n", 1)[0] if failed else ""
     rcpt = _RCPT.search(body, details) if details >= 0 else None
     addresses = find_addresses(listing) or (find_addresses(rcpt.group(1)) if rcpt else [])
-    reports = [report_from_text(clean_address(a), diagnostic) for a in dict.fromkeys(addresses)][:100]
+    reports = [report_from_text(clean_address(a), diagnostic) for a in dict.fromkeys(addresses)][:READ_RECIPIENTS]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))

@@ -12,12 +12,14 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address
 
 NAME = "biglobe"
-_PROBLEMS = re.compile(r"-{3,} The following addresses had delivery problems -{3,}")
-_INFORMATION = re.compile(r"-{3,} Non-delivered information -{3,}")
+# (?<!-): each heading starts where its run of '-' starts, not at every '-' of a long run (quadratic)
+_PROBLEMS = re.compile(r"(?<!-)-{3,} The following addresses had delivery problems -{3,}")
+_INFORMATION = re.compile(r"(?<!-)-{3,} Non-delivered information -{3,}")
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -28,7 +30,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if problems is None or information is None:  # McAfee's gateway uses the first heading alone
         return None
     listing = body[problems.end() : information.start()][:5000]
-    recipients = [clean_address(m.group(0)) for m in ADDRESS_RE.finditer(listing)][:100]
+    recipients = [clean_address(m.group(0)) for m in ADDRESS_RE.finditer(listing)][:READ_RECIPIENTS]
     paragraph = body[information.end() :].lstrip("\n").split("\n\n", 1)[0]
     cause = " ".join(line.strip() for line in paragraph.split("\n")[:20] if not line.startswith("--"))
     reports = [report_from_text(r, cause) for r in dict.fromkeys(recipients) if r]

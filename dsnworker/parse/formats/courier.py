@@ -13,6 +13,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, join_reply, merge_reports, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -45,9 +46,9 @@ def parse(mail: Mail) -> ParsedMessage | None:
             current.append(text[4:])
     standard = rfc3464.standard(mail)
     if standard is None:
-        reports = list(texts.values())[:100]
+        reports = list(texts.values())[:READ_RECIPIENTS]
     else:
-        reports = [merge_reports(r, texts.get((r.recipient or "").lower())) for r in standard.reports[:100]]
+        reports = [merge_reports(r, texts.get((r.recipient or "").lower())) for r in standard.reports[:READ_RECIPIENTS]]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))

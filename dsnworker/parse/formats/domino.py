@@ -14,6 +14,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address
 
@@ -39,4 +40,4 @@ def parse(mail: Mail) -> ParsedMessage | None:
         reports = [report_from_text(r, cause) for r in dict.fromkeys(recipients) if r]
     if not reports:
         return None
-    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports[:100]))
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports[:READ_RECIPIENTS]))

@@ -13,6 +13,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.bounce_text import command_of, join_reply, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -31,7 +32,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     agent = _AGENT.search(body)
     reporting = agent.group(1).rstrip(".").lower() if agent else None
     reports: list[RecipientReport] = []
-    for match in list(_ERROR.finditer(body))[:100]:
+    for match in list(_ERROR.finditer(body))[:READ_RECIPIENTS]:
         remote = command = None
         lines: list[str] = []
         for line in body[match.end() :].split("\n")[:80]:

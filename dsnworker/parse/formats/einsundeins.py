@@ -13,6 +13,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.bounce_text import command_of, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -50,7 +51,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
             remote = text[6:].split()[0].lower() if text[6:].split() else None
         elif text and not _LABEL.match(text) and text != "\x00":
             lines.append(text)
-        if len(reports) >= 100:
+        if len(reports) >= READ_RECIPIENTS:
             break
     if not reports:
         return None

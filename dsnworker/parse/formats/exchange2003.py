@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, unfold
 
@@ -39,11 +40,11 @@ def parse(mail: Mail) -> ParsedMessage | None:
         elif current and current[1]:  # a blank line after the reason ends the block
             reports.append(_report(*current))
             current = None
-        if len(reports) >= 100:
+        if len(reports) >= READ_RECIPIENTS:
             break
     if current:
         reports.append(_report(*current))
-    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports[:100])) if reports else None
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports[:READ_RECIPIENTS])) if reports else None
 
 
 def _is_exchange(mail: Mail) -> bool:

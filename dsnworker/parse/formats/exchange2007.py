@@ -15,6 +15,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address
 
@@ -85,7 +86,7 @@ def _from_text(text: str, servers: dict[str, str]) -> list[RecipientReport]:
                 dsn_action="failed",
             )
         )
-        if len(reports) >= 100:
+        if len(reports) >= READ_RECIPIENTS:
             break
     return reports
 

@@ -16,6 +16,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, join_reply, merge_reports, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, find_addresses
 
@@ -50,7 +51,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     failed = [a for v in mail.headers("X-Failed-Recipients") for a in find_addresses(v)]
     standard = {r.recipient.lower(): r for r in rfc3464.parse_fields(mail.delivery_status or "") if r.recipient}
     reports: list[RecipientReport] = []
-    blocks = _blocks(text)[:100]
+    blocks = _blocks(text)[:READ_RECIPIENTS]
     positional = list(standard.values()) if len(standard) == len(blocks) else []
     generated = _generated_text(body)
     for index, (head, details) in enumerate(blocks):

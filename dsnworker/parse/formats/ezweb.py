@@ -13,6 +13,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, unfold
 
@@ -34,7 +35,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
     end = _END.search(body)
     text = body[: end.start()] if end else body[:20000]
-    matches = list(_RECIPIENT.finditer(text))[:100]
+    matches = list(_RECIPIENT.finditer(text))[:READ_RECIPIENTS]
     if not matches:
         return None
     expired = _EXPIRED.search(text)

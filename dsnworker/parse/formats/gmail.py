@@ -15,6 +15,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address, unfold
 
@@ -34,7 +35,7 @@ _BOILERPLATE = re.compile(
     r"(?:We recommend contacting the other email provider for further information about the cause of "
     r"this error\.\s*)?The error that the other server returned was:\s*"
 )
-_STATE = re.compile(r"\s*\(state (\d{1,2})\)\.?\s*$")
+_STATE = re.compile(r"(?<!\s)\s*\(state (\d{1,2})\)\.?\s*$")
 _STATE_COMMAND = {"6": "MAIL", "8": "AUTH", "9": "AUTH", "12": "AUTH", "13": "EHLO", "14": "RCPT"}
 _STATE_COMMAND.update({"15": "DATA", "17": "DATA", "18": "DATA"})
 
@@ -77,7 +78,7 @@ def _recipients(mail: Mail, text: str) -> list[str | None]:
         found = [clean_address(m.group(0)) for m in re.finditer(r"(?m)^[ \t]+" + ADDRESS_RE.pattern, head)]
     if not any(found):  # newer letters name one recipient in a sentence
         found = [clean_address(m.group(1)) for m in _LETTER_RECIPIENT.finditer(text[:5000])]
-    recipients: list[str | None] = list(dict.fromkeys(a for a in found if a))[:100]
+    recipients: list[str | None] = list(dict.fromkeys(a for a in found if a))[:READ_RECIPIENTS]
     return recipients or [None]
 
 

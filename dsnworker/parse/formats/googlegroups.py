@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, unfold
 
@@ -29,7 +30,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     end = _END.search(body)
     text = body[: end.start()] if end else body[:5000]
     recipients = [clean_address(a) for a in mail.header("X-Failed-Recipients").split(",")]
-    found = list(dict.fromkeys(r for r in recipients if r))[:100]
+    found = list(dict.fromkeys(r for r in recipients if r))[:READ_RECIPIENTS]
     diagnostic = unfold(text)[:2000] or None
     hint = "rejected" if _BULLET.search(text) else None
     reports = tuple(

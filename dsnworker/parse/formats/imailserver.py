@@ -12,6 +12,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -28,7 +29,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if end < 0:
         return None
     reports = []
-    for match in list(_LINE.finditer(body[:end]))[:100]:
+    for match in list(_LINE.finditer(body[:end]))[:READ_RECIPIENTS]:
         cause = match.group(1).strip()
         reports.append(report_from_text(clean_address(match.group(2)), cause))
     if not reports:

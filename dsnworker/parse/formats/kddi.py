@@ -12,6 +12,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, unfold
 
@@ -27,7 +28,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
     if _MARKER not in body:
         return None
-    matches = list(_RECIPIENT.finditer(body))[:100]
+    matches = list(_RECIPIENT.finditer(body))[:READ_RECIPIENTS]
     reports = []
     for index, match in enumerate(matches):
         stop = matches[index + 1].start() if index + 1 < len(matches) else len(body)

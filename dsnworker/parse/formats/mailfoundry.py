@@ -11,6 +11,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -28,7 +29,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if "Delivery failed for the following reason:" not in body[:5000]:
         return None
     reports = []
-    for match in list(_ENTRY.finditer(body[:50000]))[:100]:
+    for match in list(_ENTRY.finditer(body[:50000]))[:READ_RECIPIENTS]:
         reason = " ".join(match.group(2).split())
         responded = _RESPONDED.match(reason)
         remote = responded.group(1).lower() if responded else None

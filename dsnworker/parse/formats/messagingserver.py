@@ -14,6 +14,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import merge_reports, readable_text, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, find_reply_code, host_of, strip_type
 
@@ -34,7 +35,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     for match in list(_LABEL.finditer(text))[:500]:
         label, value = match.group(1).lower(), match.group(2).strip()
         if label == "recipient address" or not blocks:
-            if len(blocks) >= 100:
+            if len(blocks) >= READ_RECIPIENTS:
                 break
             blocks.append({})
         blocks[-1].setdefault(label, value)
@@ -44,7 +45,9 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if standard is None:
         reports = texts
     else:
-        reports = [merge_reports(r, by_address.get((r.recipient or "").lower())) for r in standard.reports[:100]]
+        reports = [
+            merge_reports(r, by_address.get((r.recipient or "").lower())) for r in standard.reports[:READ_RECIPIENTS]
+        ]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))

@@ -12,6 +12,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import command_of, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address
 
@@ -32,7 +33,8 @@ def parse(mail: Mail) -> ParsedMessage | None:
     ]
     diagnostic = _section(body, _SERVER)
     command = command_of(_section(body, _COMMAND))
-    reports = [report_from_text(r, diagnostic, command=command) for r in dict.fromkeys(recipients) if r][:100]
+    named = [r for r in dict.fromkeys(recipients) if r][:READ_RECIPIENTS]
+    reports = [report_from_text(r, diagnostic, command=command) for r in named]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))

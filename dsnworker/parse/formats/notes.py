@@ -12,6 +12,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import ADDRESS_RE, clean_address
 
@@ -37,7 +38,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
             cause = []
         elif text:
             cause.append(text)
-        if len(reports) >= 100:
+        if len(reports) >= READ_RECIPIENTS:
             break
     if not reports:
         return None

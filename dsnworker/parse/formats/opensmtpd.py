@@ -13,6 +13,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import merge_reports, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -31,7 +32,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     text = body[marker.end() : end if end >= 0 else len(body)]
     delayed = "A message is delayed" in text
     lines: dict[str, RecipientReport] = {}
-    for match in list(_LINE.finditer(text))[:100]:
+    for match in list(_LINE.finditer(text))[:READ_RECIPIENTS]:
         recipient = clean_address(match.group(1)) or match.group(1)
         diagnostic = " ".join(match.group(2).split())
         lines[recipient.lower()] = report_from_text(
@@ -41,7 +42,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if standard is None:
         reports = list(lines.values())
     else:
-        reports = [merge_reports(r, lines.get((r.recipient or "").lower())) for r in standard.reports[:100]]
+        reports = [merge_reports(r, lines.get((r.recipient or "").lower())) for r in standard.reports[:READ_RECIPIENTS]]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, merge_reports, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, field_blocks, find_reply_code, strip_type
 
@@ -28,7 +29,7 @@ _AGENT = re.compile(r"This is the (?:mail system|Postfix program) at host ([\w.\
 _ENTRY = re.compile(r'<((?:"(?:[^"\\\n]|\\.){1,256}"|[^<>\s"]{1,512})@[^<>\s]{1,255})>')
 _ENTRY_TAIL = re.compile(r"(?:\(expanded from <([^<>]{0,512})>\))?: ")
 _SAID = re.compile(r"(?:^|: )host ([\w.\-]{1,255})\[[^\]]{0,64}\](?::\d+)? (said|refused to talk to me): ")
-_IN_REPLY = re.compile(r"\s*\(in reply to (.{1,40}?) command\)\s*$")
+_IN_REPLY = re.compile(r"(?<!\s)\s*\(in reply to (.{1,40}?) command\)\s*$")
 _TRANSCRIPT_LINE = re.compile(r"^ (In|Out):\s+(.*)$")
 
 
@@ -48,7 +49,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         reports = list({id(report): report for _, report in paragraphs}.values())
     else:
         unix = _unix_recipients(mail.delivery_status or body)
-        reports = [_merged(r, texts, unix) for r in standard.reports[:100]]
+        reports = [_merged(r, texts, unix) for r in standard.reports[:READ_RECIPIENTS]]
     if not reports:
         return None
     return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports))
@@ -116,7 +117,7 @@ def _paragraphs(body: str, reporting: str | None) -> list[tuple[str, RecipientRe
         found.append((recipient, report))
         if original:
             found.append((original, report))
-        if len(found) >= 100:
+        if len(found) >= READ_RECIPIENTS:
             break
     return found
 

@@ -14,6 +14,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.bounce_text import join_reply, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -47,7 +48,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     text = body[: end.start()] if end else body
     agent = _AGENT.search(text)
     reporting = agent.group(1).rstrip(".").lower() if agent else None
-    matches = list(_RECIPIENT.finditer(text))[:100]
+    matches = list(_RECIPIENT.finditer(text))[:READ_RECIPIENTS]
     reports = [
         _report(m.group(1), text[m.end() : matches[i + 1].start() if i + 1 < len(matches) else len(text)], reporting)
         for i, m in enumerate(matches)

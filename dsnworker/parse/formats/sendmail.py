@@ -15,13 +15,16 @@ import re
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, join_reply, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, find_reply_code, find_status
 
 NAME = "sendmail"
 _MARKER = "----- Transcript of session follows -----"
+# (?<!-): the heading starts where its run of '-' starts; tried at every '-' of a long run, `-{3,}`
+# read the rest of the run each time (a 1 MB run took minutes)
 _FATAL = re.compile(
-    r"-{3,} The following addresses had (?:permanent fatal|transient non-fatal|permanent delivery) errors -{3,}"
+    r"(?<!-)-{3,} The following addresses had (?:permanent fatal|transient non-fatal|permanent delivery) errors -{3,}"
 )
 _TALKING = re.compile(r"(?i)^(?:\.\.\. )?while talking to ([\w.\-\[\]:]{1,255}?)\.?:\s*$")
 _VERDICT = re.compile(r"^(?:[245]\d\d(?: [245]\.\d{1,3}\.\d{1,3})? )?<?([^<>\s]{1,512}@[^<>\s]{1,255}?)>?\.\.\. (.*)$")
@@ -41,9 +44,9 @@ def parse(mail: Mail) -> ParsedMessage | None:
     reasons = _fatal_reasons(body)
     standard = rfc3464.standard(mail)
     if standard is not None:
-        reports = [_enriched(r, entries, reasons, body) for r in standard.reports[:100]]
+        reports = [_enriched(r, entries, reasons, body) for r in standard.reports[:READ_RECIPIENTS]]
     else:
-        recipients = list(dict.fromkeys([*reasons, *entries]))[:100]
+        recipients = list(dict.fromkeys([*reasons, *entries]))[:READ_RECIPIENTS]
         reports = [_enriched(RecipientReport(recipient=None), entries, reasons, body, r) for r in recipients]
     if not reports:
         return _forwarded(mail)

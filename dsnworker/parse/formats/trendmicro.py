@@ -12,6 +12,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.bounce_text import command_of, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, find_addresses
 
@@ -34,9 +35,9 @@ def parse(mail: Mail) -> ParsedMessage | None:
             for address in addresses[:1] or [None]:
                 reports.append(report_from_text(clean_address(address), text[13:], command=command_of(sent)))
     if not reports:
-        for match in list(_UNABLE.finditer(body))[:100]:
+        for match in list(_UNABLE.finditer(body))[:READ_RECIPIENTS]:
             line = body[body.rfind("\n", 0, match.start()) + 1 : body.find("\n", match.end())]
             reports.append(report_from_text(clean_address(match.group(1)), line.strip().removeprefix("Reason:")))
     if not reports:
         return None
-    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports[:100]))
+    return ParsedMessage(kind=Kind.BOUNCE, format=NAME, reports=tuple(reports[:READ_RECIPIENTS]))

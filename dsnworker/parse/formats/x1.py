@@ -11,6 +11,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail, part_text
 from dsnworker.parse.text import clean_address
 
@@ -28,7 +29,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if heading is None:
         return None
     reports = []
-    for line in body[heading.end() :].lstrip("\n").split("\n")[:100]:
+    for line in body[heading.end() :].lstrip("\n").split("\n")[:READ_RECIPIENTS]:
         match = _LINE.match(line.strip())
         if match is None:
             break

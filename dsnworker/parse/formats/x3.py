@@ -13,6 +13,7 @@ import re
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse import rfc3464
 from dsnworker.parse.bounce_text import command_of, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -28,7 +29,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         return None
     details = body.find("Technical details:")
     listing = body[: details if details >= 0 else len(body)]
-    recipients = [clean_address(m.group(1)) for m in _RECIPIENT.finditer(listing)][:100]
+    recipients = [clean_address(m.group(1)) for m in _RECIPIENT.finditer(listing)][:READ_RECIPIENTS]
     session = _SESSION.search(body, details) if details >= 0 else None
     if session:
         diagnostic, command, remote = session.group(3), command_of(session.group(1)), session.group(2).lower()

@@ -11,6 +11,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import command_of, report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -30,7 +31,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         report_from_text(
             clean_address(m.group(2)), m.group(4), remote_mta=m.group(1).lower(), command=command_of(m.group(3))
         )
-        for m in list(_FAILURE.finditer(" ".join(body.split())))[:100]
+        for m in list(_FAILURE.finditer(" ".join(body.split())))[:READ_RECIPIENTS]
     ]
     if not reports:
         return None

@@ -13,6 +13,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage, RecipientReport
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address, unfold
 
@@ -20,7 +21,7 @@ NAME = "yahoo"
 _START = "Sorry, we were unable to deliver your message to the following address"
 _END = re.compile(r"(?m)^-{2,} ?Below this line is a copy of the message")
 _RECIPIENT = re.compile(r"(?m)^<([^<>\s]{1,256}@[^<>\s]{1,255})>:[ \t]*$")
-_COMMAND = re.compile(r"\s*\[(RCPT_TO|MAIL_FROM|DATA|HELO|EHLO|CONNECT)\]\s*$")
+_COMMAND = re.compile(r"(?<!\s)\s*\[(RCPT_TO|MAIL_FROM|DATA|HELO|EHLO|CONNECT)\]\s*$")
 
 
 def parse(mail: Mail) -> ParsedMessage | None:
@@ -32,7 +33,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
         return None
     end = _END.search(body, at)
     text = body[at : end.start() if end else at + 20000]
-    matches = list(_RECIPIENT.finditer(text))[:100]
+    matches = list(_RECIPIENT.finditer(text))[:READ_RECIPIENTS]
     reports: list[RecipientReport] = []
     for index, match in enumerate(matches):
         stop = matches[index + 1].start() if index + 1 < len(matches) else len(text)

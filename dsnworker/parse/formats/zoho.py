@@ -12,6 +12,7 @@ import re
 
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse.bounce_text import report_from_text
+from dsnworker.parse.limits import READ_RECIPIENTS
 from dsnworker.parse.mail import Mail
 from dsnworker.parse.text import clean_address
 
@@ -26,7 +27,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if "ERROR_CODE :" not in body:
         return None
     reports = []
-    for match in list(_LINE.finditer(body))[:100]:
+    for match in list(_LINE.finditer(body))[:READ_RECIPIENTS]:
         diagnostic = " ".join(f"{match.group(2) or ''} {match.group(3)}".split())
         reports.append(report_from_text(clean_address(match.group(1)), diagnostic, reply_code=match.group(2)))
     if not reports:
