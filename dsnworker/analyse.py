@@ -65,7 +65,8 @@ def _not_an_address(verdict: Verdict) -> Verdict:
 
 
 def _internal_error(source: str, exc: Exception) -> Outcome:
-    return _error_outcome(source, ParsedMessage(kind=Kind.BOUNCE, format="error"), f"{type(exc).__name__}: {exc}")
+    message = ParsedMessage(kind=Kind.BOUNCE, format="error")
+    return _error_outcome(source, message, f"internal error: {type(exc).__name__}: {exc}")
 
 
 def _unread(source: str, message: ParsedMessage) -> Outcome:

@@ -494,7 +494,7 @@ def _unparsed_why(message: FetchedMessage, outcomes: list[Outcome]) -> str | Non
         return f"the server could not return it: {message.unreadable}"
     if any(o.message.format == "error" for o in outcomes):
         details = next(o.verdict.details for o in outcomes if o.message.format == "error")
-        return f"internal error: {details.get('error', '?')}"
+        return details.get("error", "not read")  # says its cause: a bug of ours, a parser that raised, a cut
     if not _HEADER_LINE.match(message.data.lstrip()):
         return "not an e-mail message (no header at the start)"
     if message.truncated and all(o.verdict.reason in ("undefined", "not_bounce") for o in outcomes):
