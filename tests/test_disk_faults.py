@@ -16,7 +16,7 @@ from dsnworker.sinks.events_file import EventsFile
 from dsnworker.sinks.files import SinkError
 from dsnworker.worker.config import load_settings
 from dsnworker.worker.runner import Worker
-from dsnworker.worker.state import StateError
+from dsnworker.worker.state import StateError, Store
 from tests import mailgen, processes
 from tests.conftest import Tmpfs
 from tests.test_worker_pipeline import make_maildir
@@ -89,10 +89,16 @@ def test_a_read_only_state_folder_is_one_error_naming_the_file(tmp_path: Path, t
     path = config(tmp_path, "small/state.sqlite")
     assert processes.run("poll", "-c", path).returncode == 0
     tmpfs.remount("ro")
+    # poll refuses at start (its preflight writes a probe file beside the state) ...
     result = processes.run("poll", "-c", path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"state file {tmp_path / 'small' / 'state.sqlite'}: cannot be written (Read-only" in result.stderr
-    assert "writable" in result.stderr
+    assert f"{path}: state: cannot write in the folder" in result.stderr and str(tmp_path / "small") in result.stderr
+    # ... and a folder that turns read-only under a running worker is the state's own one error
+    with pytest.raises(StateError) as raised:
+        Store(tmp_path / "small" / "other.sqlite")
+    message = str(raised.value)
+    assert message.startswith(f"state file {tmp_path / 'small' / 'other.sqlite'}: cannot be written")
+    assert "writable" in message
 
 
 def test_a_full_disk_under_the_events_file_names_it_and_leaves_no_half_line(tmp_path: Path, tmpfs: Tmpfs) -> None:
