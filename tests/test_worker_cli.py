@@ -34,7 +34,18 @@ def test_poll_prints_a_summary_per_mailbox(tmp_path: Path) -> None:
     make_maildir(tmp_path / "jp", [mailgen.dsn("gone@example.jp", serial=1), mailgen.personal(2)])
     result = dsnworker("poll", "-c", write_config(tmp_path, ["jp"]))
     assert result.returncode == 0, result.stderr
-    assert "mailbox=jp new=2 bounces=1 suppressed=1 not_bounce=1" in result.stdout
+    assert "mailbox=jp new=2 bounces=1 recipients=1 suppressed=1 not_bounce=1" in result.stdout
+
+
+def test_the_poll_summary_counts_messages_and_recipients_apart(tmp_path: Path) -> None:
+    two_recipients = mailgen.dsn("a@example.jp", serial=1).replace(
+        b"Final-Recipient: rfc822; a@example.jp\r\n",
+        b"Final-Recipient: rfc822; b@example.jp\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        b"Final-Recipient: rfc822; a@example.jp\r\n",
+    )
+    make_maildir(tmp_path / "jp", [two_recipients, mailgen.dsn("c@example.jp", serial=2), mailgen.personal(3)])
+    result = dsnworker("poll", "-c", write_config(tmp_path, ["jp"]))
+    assert "new=3 bounces=2 recipients=3 suppressed=3 not_bounce=1" in result.stdout, result.stdout
 
 
 def test_one_failing_mailbox_does_not_stop_the_others_and_poll_exits_1(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ class MessageContext:
 class BatchTally:
     """What one batch did, for the pass summary and the incident updates at its end."""
 
-    bounces: int = 0
+    recipients: int = 0  # outcomes other than not_bounce
     suppressed: int = 0
     touched_incidents: dict[str, str] = field(default_factory=dict)  # key -> mailbox
 
@@ -67,7 +67,7 @@ class PolicyEngine:
         verdict = outcome.verdict
         if verdict.reason == "not_bounce":
             return None
-        tally.bounces += 1
+        tally.recipients += 1
         data = outcome_record(outcome)
         del data["source"]
         data["mailbox"] = context.mailbox
