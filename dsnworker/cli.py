@@ -1,4 +1,4 @@
-"""The `dsnworker` command: parse, explain, rules check; run, poll, suppressions list."""
+"""The `dsnworker` command: parse, explain, rules check; run, poll, report, suppressions list."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from dsnworker.errors import DsnworkerError
+from dsnworker.report import command as report_command
 
 if TYPE_CHECKING:  # imported late at run time: `--help` should not pay for flanker and the rules
     from dsnworker.analyse import Analyser
@@ -116,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every dead letter")
     outbox_retry.add_argument("--sink", metavar="NAME")
     outbox_retry.set_defaults(run=_cmd_outbox_retry)
+
+    report_command.add_parser(commands)
 
     webhook = commands.add_parser("webhook", help="webhook tools")
     webhook_commands = webhook.add_subparsers(dest="webhook_command", metavar="SUBCOMMAND", required=True)
