@@ -93,6 +93,19 @@ def test_suppressions_list_reads_the_file_back(tmp_path: Path) -> None:
     assert row["email"] == "gone@example.jp" and row["reason"] == "user_unknown" and row["mailbox"] == "jp"
 
 
+def test_suppressions_list_is_an_aligned_table(tmp_path: Path) -> None:
+    addresses = ["a@example.jp", "a-much-longer-address.of.someone@mail.example.jp"]
+    make_maildir(tmp_path / "jp", [mailgen.dsn(address, serial=n) for n, address in enumerate(addresses)])
+    config = write_config(tmp_path, ["jp"])
+    dsnworker("poll", "-c", config)
+    header, *rows = dsnworker("suppressions", "list", "-c", config).stdout.splitlines()
+    assert header.split() == ["EMAIL", "REASON", "STATUS", "PROVIDER", "LAST_SEEN", "MAILBOX"]
+    assert sorted(row.split()[0] for row in rows) == sorted(addresses)
+    # every column starts where its title does
+    assert {row.index("user_unknown") for row in rows} == {header.index("REASON")}
+    assert {row.rindex(" jp") + 1 for row in rows} == {header.index("MAILBOX")}
+
+
 def test_a_bad_config_names_the_file_and_key(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[[mailbox]]\nname = "x"\nsource = "maildir:x"\nbatch_size = "many"\n')
