@@ -1,4 +1,4 @@
-"""The `dsnworker` command: parse, explain, rules check; run, poll, suppressions list."""
+"""The `dsnworker` command: parse, explain, rules check; run, poll, report, suppressions list."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from dsnworker.errors import DsnworkerError
+from dsnworker.report import command as report_command
 
 if TYPE_CHECKING:  # imported late at run time: `--help` should not pay for flanker and the rules
     from dsnworker.analyse import Analyser
@@ -96,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
     suppressions = commands.add_parser("suppressions", help="the suppression file")
     suppression_commands = suppressions.add_subparsers(dest="suppressions_command", metavar="SUBCOMMAND", required=True)
-    listing = suppression_commands.add_parser("list", help="print the suppressed addresses (CSV or JSON lines)")
+    listing = suppression_commands.add_parser("list", help="print the suppressed addresses (a table or JSON lines)")
     listing.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
     listing.add_argument("--sink", metavar="NAME", help="which suppression_file sink (default: the first)")
     listing.add_argument("--format", choices=("table", "jsonl"), default="table")
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox_list.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
     outbox_list.add_argument("--dead", action="store_true", help="only the dead letters")
     outbox_list.add_argument("--sink", metavar="NAME")
+    outbox_list.add_argument("--format", choices=("table", "jsonl"), default="table")
     outbox_list.set_defaults(run=_cmd_outbox_list)
     outbox_retry = outbox_commands.add_parser("retry", help="send dead letters again (and restart a gone endpoint)")
     outbox_retry.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
@@ -116,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every dead letter")
     outbox_retry.add_argument("--sink", metavar="NAME")
     outbox_retry.set_defaults(run=_cmd_outbox_retry)
+
+    report_command.add_parser(commands)
 
     webhook = commands.add_parser("webhook", help="webhook tools")
     webhook_commands = webhook.add_subparsers(dest="webhook_command", metavar="SUBCOMMAND", required=True)
@@ -235,7 +239,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
 
 
 def _cmd_suppressions_list(args: argparse.Namespace) -> int:
-    from dsnworker.sinks.suppression import iter_suppressions
+    from dsnworker.listings import print_suppressions
     from dsnworker.worker.config import load_settings
 
     settings = load_settings(args.config)
@@ -244,16 +248,7 @@ def _cmd_suppressions_list(args: argparse.Namespace) -> int:
         raise DsnworkerError(
             f"{args.config}: no suppression_file sink" + (f" named {args.sink!r}" if args.sink else "")
         )
-    rows = iter_suppressions(sinks[0].path, sinks[0].format) if sinks[0].path.exists() else iter(())
-    to_json = json.JSONEncoder(ensure_ascii=False).encode
-    columns = ("email", "reason", "status", "provider", "last_seen", "mailbox")
-    if args.format == "table":
-        sys.stdout.write("  ".join(c.upper() for c in columns) + "\n")
-    for row in rows:
-        if args.format == "jsonl":
-            sys.stdout.write(to_json(row) + "\n")
-        else:
-            sys.stdout.write("  ".join(str(row.get(c) or "-") for c in columns) + "\n")
+    print_suppressions(sinks[0].path, sinks[0].format, args.format)
     return 0
 
 
@@ -275,21 +270,18 @@ def _webhook_sink(settings: Settings, args: argparse.Namespace) -> SinkSettings:
 
 
 def _cmd_outbox_list(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from dsnworker.listings import print_outbox
 
     settings, store = _state(args)
     rows = store.webhook_queue_rows(args.sink, args.dead)
+    notes = []
     for sink in settings.sinks:
         state = store.webhook_sink(sink.name)
         if sink.kind == "webhook" and state.gone_at is not None and args.sink in (None, sink.name):
-            print(f"sink {sink.name}: endpoint gone ({state.gone_detail}); delivery stopped until `outbox retry --all`")
-    print("SINK  ID  TYPE  RECIPIENT  ATTEMPTS  STATE  NEXT_ATTEMPT  LAST_ERROR")
-    for row in rows:
-        next_at = datetime.fromtimestamp(row["next_at"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        print(
-            f"{row['sink']}  {row['id']}  {row['type']}  {row['recipient'] or '-'}  {row['attempts']}  {row['state']}  "
-            f"{next_at if row['state'] == 'pending' else '-'}  {row['last_error'] or '-'}"
-        )
+            notes.append(
+                f"sink {sink.name}: endpoint gone ({state.gone_detail}); delivery stopped until `outbox retry --all`"
+            )
+    print_outbox(rows, notes, args.format)
     return 0
 
 

@@ -85,8 +85,18 @@ def table_row(record: dict[str, Any]) -> str:
         value = record.get(name)
         text = "-" if value is None else str(value)
         if name == "source" and len(text) > width:
-            text = "…" + text[-(width - 1) :]
+            text = shorten_source(text, width)
         elif len(text) > width:
             text = text[: width - 1] + "…"
         cells.append(text.ljust(width))
     return "  ".join(cells).rstrip()
+
+
+def shorten_source(source: str, width: int) -> str:
+    """A long path cut from the left of its folder, never in its file name (`…/bounces/0042.eml`):
+    the name is what a person looks for, and may be longer than the column (the row is then wider)."""
+    folder, slash, name = source.rpartition("/")
+    if not slash:
+        return source
+    room = width - len(name) - 2  # "…" and "/"
+    return f"…{folder[-room:]}/{name}" if room > 0 else f"…/{name}"

@@ -144,6 +144,22 @@ def imap_account(dovecot):
     return dovecot.add_user()
 
 
+# -- headless Chromium, for the report's HTML page ---------------------------------------------------
+
+CHROMIUM_INSTALL = "apt-get install -y chromium"
+
+
+def chromium_program() -> str:
+    """The Chromium to render pages with; skips where absent, fails under CI=true (.ci/run installs it)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        message = f"chromium is needed to render the report's HTML page (Debian: {CHROMIUM_INSTALL})"
+        if IN_CI:
+            pytest.fail(message + "; under CI=true it must be there")
+        pytest.skip(message)
+    return found
+
+
 # -- small or read-only file systems, for the disk-full and read-only tests ------------------------
 
 

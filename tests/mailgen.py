@@ -24,9 +24,10 @@ def dsn(
     serial: int = 0,
     remote_mta: str = "mx1.example.jp",
     action: str | None = None,
+    date: str = "Mon, 13 May 2024 11:02:17 +0900",
 ) -> bytes:
     """An RFC 3464 report from Postfix about one recipient (`action`: failed, or delivered for that
-    kind; `delayed` makes it a delay notice)."""
+    kind; `delayed` makes it a delay notice; `date`: its Date header)."""
     status, diagnostic = DIAGNOSTICS[kind]
     diagnostic = diagnostic.format(rcpt=recipient)
     if kind == "spamhaus":
@@ -35,7 +36,7 @@ def dsn(
     boundary = f"B{serial:08d}.1715565737/mail.example.com"
     return (
         f"Return-Path: <>\r\n"
-        f"Date: Mon, 13 May 2024 11:02:17 +0900\r\n"
+        f"Date: {date}\r\n"
         f"From: MAILER-DAEMON@mail.example.com (Mail Delivery System)\r\n"
         f"Subject: Undelivered Mail Returned to Sender\r\n"
         f"To: bounces@example.com\r\n"

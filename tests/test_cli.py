@@ -138,6 +138,19 @@ def test_table_format_has_a_header_and_a_row_per_recipient() -> None:
     assert any("user_unknown" in row and "suppress" in row for row in rows)
 
 
+def test_table_keeps_the_file_name_whole_and_cuts_the_folder_from_the_left(tmp_path: Path) -> None:
+    folder = tmp_path / "a-rather-long-folder-name" / "bounces-of-2026"
+    folder.mkdir(parents=True)
+    (folder / "0042-user-unknown.eml").write_bytes(USER_UNKNOWN.read_bytes())
+    (folder / "a-file-name-longer-than-the-column.eml").write_bytes(USER_UNKNOWN.read_bytes())
+    _, *rows = dsnworker("parse", "--format", "table", folder).stdout.splitlines()
+    # the column is 28 wide: the folder gives way first, the name never
+    assert sorted(row.split()[0] for row in rows) == [
+        "…-2026/0042-user-unknown.eml",
+        "…/a-file-name-longer-than-the-column.eml",
+    ]
+
+
 def test_non_bounce_is_exactly_one_not_bounce_line_without_recipient() -> None:
     (record,) = records(dsnworker("parse", PERSONAL))
     assert (record["reason"], record["recipient"], record["action"], record["hard"]) == (

@@ -1,4 +1,4 @@
-"""Retention: processed keys and closed incidents leave the state, and no message is processed twice.
+"""Retention: processed keys, closed incidents and old daily counts leave the state, and no message is processed twice.
 
 Passes on a local maildir with a clock the test moves (tests/test_worker_pipeline.py's Harness);
 the IMAP rule (a message left in the folder is kept) is shown on the store.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from dsnworker.worker.retention import INCIDENT_QUIET, PROCESSED_KEEP, prune_state
+from dsnworker.worker.retention import INCIDENT_QUIET, OUTCOME_KEEP, PROCESSED_KEEP, prune_state
 from dsnworker.worker.settings import Disposition
 from dsnworker.worker.state import Store
 from tests import mailgen
@@ -90,3 +90,17 @@ def test_poll_prunes_the_state(tmp_path: Path) -> None:
     worker = Worker(harness.settings)
     worker.prune(harness.now + PROCESSED_KEEP + timedelta(days=1))
     assert worker.store.processed_count("bounces") == 0
+
+
+def test_the_reports_daily_counts_are_kept_400_days_and_one_row_per_kind_of_outcome(tmp_path: Path) -> None:
+    messages = [mailgen.dsn(f"u{n}@example.jp", serial=n) for n in range(30)]
+    messages += [mailgen.dsn(f"f{n}@example.jp", "mailbox_full", serial=100 + n) for n in range(10)]
+    harness = Harness(tmp_path, messages)
+    harness.mailbox_pass.run()
+    counts = harness.store.db.execute("SELECT reason, action, count FROM outcome_day ORDER BY reason").fetchall()
+    assert counts == [("mailbox_full", "retry", 10), ("user_unknown", "suppress", 30)]  # 40 bounces, 2 rows
+    harness.now += OUTCOME_KEEP - timedelta(days=1)
+    assert prune_state(harness.store, harness.settings, harness.now).outcome_days == 0
+    harness.now += timedelta(days=2)
+    assert prune_state(harness.store, harness.settings, harness.now).outcome_days == 2
+    assert rows(harness, "SELECT count(*) FROM outcome_day") == 0

@@ -277,6 +277,22 @@ def test_poll_delivers_and_a_dead_endpoint_does_not_fail_it(tmp_path: Path, cons
     assert pending.stdout.count("pending") == len(json_lines(tmp_path / "events.jsonl"))
 
 
+def test_outbox_list_is_an_aligned_table_or_json_lines(tmp_path: Path, consumer) -> None:
+    make_maildir(tmp_path / "mail", mailbox_messages())
+    config = write_config(tmp_path, consumer.url)
+    consumer.stop()
+    dsnworker("poll", "-c", config)
+    expected = [e["id"] for e in json_lines(tmp_path / "events.jsonl")]
+    lines = dsnworker("outbox", "list", "-c", config, "--format", "jsonl").stdout.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [row["id"] for row in rows] == expected and {row["state"] for row in rows} == {"pending"}
+    assert all(row["next_attempt"].endswith("Z") and row["queued_at"].endswith("Z") for row in rows)
+    header, *table = dsnworker("outbox", "list", "-c", config).stdout.splitlines()
+    assert [line.split()[1] for line in table] == expected
+    # types and recipients differ in length: the columns after them still start where their titles do
+    assert {line.index(" pending ") + 1 for line in table} == {header.index("STATE")}
+
+
 def test_killed_while_posting_then_restarted_loses_nothing(tmp_path: Path, consumer) -> None:
     make_maildir(tmp_path / "mail", mailbox_messages())
     config = write_config(tmp_path, consumer.url)

@@ -34,7 +34,18 @@ def test_poll_prints_a_summary_per_mailbox(tmp_path: Path) -> None:
     make_maildir(tmp_path / "jp", [mailgen.dsn("gone@example.jp", serial=1), mailgen.personal(2)])
     result = dsnworker("poll", "-c", write_config(tmp_path, ["jp"]))
     assert result.returncode == 0, result.stderr
-    assert "mailbox=jp new=2 bounces=1 suppressed=1 not_bounce=1" in result.stdout
+    assert "mailbox=jp new=2 bounces=1 recipients=1 suppressed=1 not_bounce=1" in result.stdout
+
+
+def test_the_poll_summary_counts_messages_and_recipients_apart(tmp_path: Path) -> None:
+    two_recipients = mailgen.dsn("a@example.jp", serial=1).replace(
+        b"Final-Recipient: rfc822; a@example.jp\r\n",
+        b"Final-Recipient: rfc822; b@example.jp\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        b"Final-Recipient: rfc822; a@example.jp\r\n",
+    )
+    make_maildir(tmp_path / "jp", [two_recipients, mailgen.dsn("c@example.jp", serial=2), mailgen.personal(3)])
+    result = dsnworker("poll", "-c", write_config(tmp_path, ["jp"]))
+    assert "new=3 bounces=2 recipients=3 suppressed=3 not_bounce=1" in result.stdout, result.stdout
 
 
 def test_one_failing_mailbox_does_not_stop_the_others_and_poll_exits_1(tmp_path: Path) -> None:
@@ -80,6 +91,19 @@ def test_suppressions_list_reads_the_file_back(tmp_path: Path) -> None:
     result = dsnworker("suppressions", "list", "-c", config, "--format", "jsonl")
     (row,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert row["email"] == "gone@example.jp" and row["reason"] == "user_unknown" and row["mailbox"] == "jp"
+
+
+def test_suppressions_list_is_an_aligned_table(tmp_path: Path) -> None:
+    addresses = ["a@example.jp", "a-much-longer-address.of.someone@mail.example.jp"]
+    make_maildir(tmp_path / "jp", [mailgen.dsn(address, serial=n) for n, address in enumerate(addresses)])
+    config = write_config(tmp_path, ["jp"])
+    dsnworker("poll", "-c", config)
+    header, *rows = dsnworker("suppressions", "list", "-c", config).stdout.splitlines()
+    assert header.split() == ["EMAIL", "REASON", "STATUS", "PROVIDER", "LAST_SEEN", "MAILBOX"]
+    assert sorted(row.split()[0] for row in rows) == sorted(addresses)
+    # every column starts where its title does
+    assert {row.index("user_unknown") for row in rows} == {header.index("REASON")}
+    assert {row.rindex(" jp") + 1 for row in rows} == {header.index("MAILBOX")}
 
 
 def test_a_bad_config_names_the_file_and_key(tmp_path: Path) -> None:

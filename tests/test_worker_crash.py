@@ -6,9 +6,11 @@ These run `dsnworker poll` as a real process on a maildir (the IMAP variant is i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -75,7 +77,17 @@ def outputs(root: Path) -> dict[str, object]:
         "processed": len(list((root / "mail" / ".Processed" / "cur").iterdir())),
         "unparsed": len(list((root / "mail" / ".Unparsed" / "cur").iterdir())),
         "left": len(list((root / "mail" / "new").iterdir())) + len(list((root / "mail" / "cur").iterdir())),
+        "report": daily_counts(root / "state.sqlite"),
     }
+
+
+def daily_counts(state: Path) -> list[tuple[object, ...]]:
+    """The report's counts (per provider, reason, action, hardness), committed with the outcomes: each once."""
+    with contextlib.closing(sqlite3.connect(state)) as db:
+        query = "SELECT mailbox, provider, reason, action, hard, sum(count) FROM outcome_day GROUP BY 1, 2, 3, 4, 5"
+        counts = sorted(db.execute(query).fetchall())
+    assert counts, "nothing was counted for the report"
+    return counts
 
 
 @pytest.fixture(scope="module")

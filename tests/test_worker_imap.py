@@ -69,7 +69,7 @@ def test_each_message_lands_where_the_config_says(tmp_path: Path, imap_account) 
     accounts = {"jp": imap_account}
     result = poll(write_config(tmp_path, accounts), passwords(accounts))
     assert result.returncode == 0, result.stderr
-    assert "mailbox=jp new=33 bounces=31 suppressed=10 not_bounce=1 unparsed=1" in result.stdout
+    assert "mailbox=jp new=33 bounces=31 recipients=31 suppressed=10 not_bounce=1 unparsed=1" in result.stdout
     assert len(imap_account.messages("Processed")) == 31  # bounces and the auto-reply
     assert len(imap_account.messages("Unparsed")) == 1
     assert imap_account.messages("INBOX") == [mailgen.personal(901)]  # personal mail is left alone
@@ -373,7 +373,9 @@ def test_a_folder_the_server_will_not_create_is_said_once_and_each_message_proce
     again = poll(config, passwords(accounts))
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
     assert "new=7 " in first.stdout
-    assert "new=1 bounces=1 suppressed=1 not_bounce=0 unparsed=0 duplicates=0" in again.stdout  # the cursor moved on
+    assert (
+        "new=1 bounces=1 recipients=1 suppressed=1 not_bounce=0 unparsed=0 duplicates=0" in again.stdout
+    )  # the cursor moved on
     for result in (first, again):
         problems = [line for line in result.stderr.splitlines() if " ERROR " in line or " WARNING " in line]
         assert len(problems) == 1 and "refused, left in place" in problems[0], problems

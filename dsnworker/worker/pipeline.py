@@ -51,7 +51,8 @@ BATCH_BYTES = 32_000_000
 class PassSummary:
     mailbox: str
     new: int = 0
-    bounces: int = 0
+    bounces: int = 0  # messages read as bounces
+    recipients: int = 0  # their outcomes: a bounce may report several recipients
     suppressed: int = 0
     not_bounce: int = 0
     unparsed: int = 0
@@ -62,7 +63,8 @@ class PassSummary:
 
     def line(self) -> str:
         return (
-            f"mailbox={self.mailbox} new={self.new} bounces={self.bounces} suppressed={self.suppressed} "
+            f"mailbox={self.mailbox} new={self.new} bounces={self.bounces} recipients={self.recipients} "
+            f"suppressed={self.suppressed} "
             f"not_bounce={self.not_bounce} unparsed={self.unparsed} duplicates={self.duplicates} "
             f"errors={len(self.errors)} seconds={self.seconds:.2f}"
         )
@@ -72,6 +74,7 @@ class PassSummary:
             "mailbox": self.mailbox,
             "new": self.new,
             "bounces": self.bounces,
+            "recipients": self.recipients,
             "suppressed": self.suppressed,
             "not_bounce": self.not_bounce,
             "unparsed": self.unparsed,
@@ -352,7 +355,7 @@ class MailboxPass:
                     for uid, disposition in dispositions:
                         self.store.add_pending(self.settings.name, validity, uid, disposition)
                     self.store.set_cursor(self.settings.name, Cursor(validity, max(last_uid, 0)))
-                summary.bounces += tally.bounces
+                summary.recipients += tally.recipients
                 summary.suppressed += tally.suppressed
                 if dry_run:
                     summary.dry_run_events.extend(self._batch_events)
@@ -424,6 +427,7 @@ class MailboxPass:
         else:
             for event in self.policy.events_for(context, item.outcomes, tally):
                 self._queue(name, event)
+            summary.bounces += 1
         disposition = self._disposition_for(item.category)
         stays = disposition.kind in ("none", "leave", "seen")
         self.store.mark_processed(name, item.key, uid, item.category, ev.timestamp(moment), stays)

@@ -18,6 +18,7 @@ from typing import Any
 from dsnworker.model import Outcome
 from dsnworker.output import outcome_record
 from dsnworker.worker import events as ev
+from dsnworker.worker.retention import OUTCOME_KEEP
 from dsnworker.worker.settings import Policy
 from dsnworker.worker.state import Incident, Store
 
@@ -35,7 +36,7 @@ class MessageContext:
 class BatchTally:
     """What one batch did, for the pass summary and the incident updates at its end."""
 
-    bounces: int = 0
+    recipients: int = 0  # outcomes other than not_bounce
     suppressed: int = 0
     touched_incidents: dict[str, str] = field(default_factory=dict)  # key -> mailbox
 
@@ -67,7 +68,7 @@ class PolicyEngine:
         verdict = outcome.verdict
         if verdict.reason == "not_bounce":
             return None
-        tally.bounces += 1
+        tally.recipients += 1
         data = outcome_record(outcome)
         del data["source"]
         data["mailbox"] = context.mailbox
@@ -80,10 +81,12 @@ class PolicyEngine:
         if verdict.reason == "delivered" and recipient:
             self.store.reset_soft_bounces(context.mailbox, recipient_key(recipient))
         if action == "sender_fix":
+            self._count_for_report(context, verdict.reason, action, data)
             return self._count_incident(context, data, tally)
         # a delay notice is not a bounce yet: the MTA is still trying, and its final report will count
         if action == "retry" and recipient and not verdict.details.get("delayed"):
             action = self._count_soft_bounce(context, recipient_key(recipient), data)
+        self._count_for_report(context, verdict.reason, action, data)
         if action == "suppress":
             tally.suppressed += 1
             data["action"] = "suppress"
@@ -96,6 +99,10 @@ class PolicyEngine:
         else:  # ignore: auto-replies, success DSNs
             return None
         return ev.make_event(kind, ev.event_id(context.key, index, kind), context.received, data)
+
+    def _count_for_report(self, context: MessageContext, reason: str, action: str, data: dict[str, Any]) -> None:
+        day = outcome_day(context.bounced_at, context.received)
+        self.store.count_outcome(day, context.mailbox, data.get("provider"), reason, action, bool(data.get("hard")))
 
     def _count_soft_bounce(self, context: MessageContext, recipient: str, data: dict[str, Any]) -> str:
         at = context.received.timestamp()
@@ -157,6 +164,17 @@ class PolicyEngine:
             event_id = ev.event_id("incident", key, "updated", incident.count, *_incarnation(incident))
             updates.append((mailbox, ev.make_event(ev.INCIDENT_UPDATED, event_id, moment, incident_data(incident))))
         return updates
+
+
+def outcome_day(bounced_at: str | None, received: datetime) -> str:
+    """The day (UTC) an outcome counts on in the report: the bounce's own Date, so that a backlog read
+    at the first start shows when its bounces happened; the day the worker read it when that Date is
+    missing, later than the reading (a wrong clock) or older than the report keeps."""
+    if bounced_at is not None:
+        moment = datetime.strptime(bounced_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if received - OUTCOME_KEEP < moment <= received:
+            return moment.strftime("%Y-%m-%d")
+    return received.astimezone(UTC).strftime("%Y-%m-%d")
 
 
 def _incarnation(incident: Incident) -> tuple[str, ...]:

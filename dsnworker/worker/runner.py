@@ -104,12 +104,13 @@ class Worker:
         except StateError as exc:  # a full disk: tried again in an hour, said in one line
             log.error("%s", exc)
             return
-        if pruned or kept.processed or kept.incidents:
+        if pruned or kept.processed or kept.incidents or kept.outcome_days:
             log.debug(
-                "pruned: %d delivered event(s), %d processed key(s), %d closed incident(s)",
+                "pruned: %d delivered event(s), %d processed key(s), %d closed incident(s), %d daily count(s)",
                 pruned,
                 kept.processed,
                 kept.incidents,
+                kept.outcome_days,
             )
 
     def run(self) -> None:

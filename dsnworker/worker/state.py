@@ -112,6 +112,20 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX processed_by_age ON processed (mailbox, seen_at);
     CREATE INDEX incident_by_age ON incident (last_seen);
     """,
+    # the report: outcomes counted per day (UTC), mailbox, provider, reason, action and hardness; no
+    # address, so the counts outlive what a data-protection erasure removes
+    """
+    CREATE TABLE outcome_day (
+        day TEXT NOT NULL,            -- YYYY-MM-DD: the bounce's own Date, else when the worker read it
+        mailbox TEXT NOT NULL,
+        provider TEXT NOT NULL,       -- '' when no rule names one
+        reason TEXT NOT NULL,
+        action TEXT NOT NULL,         -- after the policy (a soft bounce over the threshold is suppress)
+        hard INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (day, mailbox, provider, reason, action, hard)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -504,6 +518,21 @@ class Store:
                 "DELETE FROM outbox WHERE seq <= ? AND seq NOT IN (SELECT seq FROM webhook_queue)", (min(marks),)
             )
             return cursor.rowcount
+
+    # outcomes per day, for the report
+
+    def count_outcome(self, day: str, mailbox: str, provider: str | None, reason: str, action: str, hard: bool) -> None:
+        self.db.execute(
+            "INSERT INTO outcome_day (day, mailbox, provider, reason, action, hard, count) "
+            "VALUES (?, ?, ?, ?, ?, ?, 1) "
+            "ON CONFLICT (day, mailbox, provider, reason, action, hard) DO UPDATE SET count = count + 1",
+            (day, mailbox, _storable(provider) or "", reason, action, int(hard)),
+        )
+
+    def prune_outcome_days(self, before: str) -> int:
+        """Forget the daily counts of the days before `before` (YYYY-MM-DD)."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM outcome_day WHERE day < ?", (before,)).rowcount
 
     # incidents
 
