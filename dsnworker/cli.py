@@ -1,4 +1,4 @@
-"""The `dsnworker` command: parse, explain, rules check; run, poll, report, suppressions list."""
+"""The `dsnworker` command: parse, explain, rules check; run, poll, report, suppressions list/remove, erase."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from dsnworker import cli_lifecycle
 from dsnworker.errors import DsnworkerError
 from dsnworker.report import command as report_command
 
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--sink", metavar="NAME", help="which suppression_file sink (default: the first)")
     listing.add_argument("--format", choices=("table", "jsonl"), default="table")
     listing.set_defaults(run=_cmd_suppressions_list)
+    cli_lifecycle.register(commands, suppression_commands)  # suppressions remove, erase
 
     outbox = commands.add_parser("outbox", help="webhook events waiting or given up (dead letters)")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", metavar="SUBCOMMAND", required=True)
@@ -235,6 +237,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
         for webhook_round in worker.deliver_webhooks():
             sys.stdout.write(webhook_round.line() + "\n")
         worker.prune()
+        worker.expire_suppressions()
     return 1 if any(summary.errors for summary in summaries) else 0
 
 

@@ -20,7 +20,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from dsnworker.classify.vocabulary import ACTIONS, REASONS
+from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.events import EVENT_TYPES
+from dsnworker.worker.lifecycle import expire, unsuppress
 from dsnworker.worker.settings import Policy
 from tests import mailgen
 from tests.test_worker_pipeline import Harness
@@ -142,12 +144,18 @@ def _complaint(recipient: str, serial: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """The events file after two passes: every kind of message, then a soft bounce past the threshold."""
-    harness = Harness(tmp_path_factory.mktemp("events"), _every_kind_of_message(), policy=Policy(soft_threshold=2))
+    """The events file after two passes: every kind of message, then a soft bounce past the threshold;
+    then that suppression expires and an operator removes another."""
+    policy = Policy(soft_threshold=2, expire_after={"mailbox_full": 86400.0})
+    harness = Harness(tmp_path_factory.mktemp("events"), _every_kind_of_message(), policy=policy)
     assert harness.mailbox_pass.run().errors == []
     harness.now += timedelta(days=1)
     harness.add(mailgen.dsn("full@example.jp", "mailbox_full", 20))
     assert harness.mailbox_pass.run().errors == []
+    delivery = OutboxDelivery.for_settings(harness.store, harness.settings)
+    assert len(expire(harness.settings, harness.store, delivery, harness.now + timedelta(days=1))) == 1
+    found, _ = unsuppress(harness.settings, harness.store, "gone@example.jp", by="alice", note="n", now=harness.now)
+    assert len(found) == 1
     return harness.events()
 
 
@@ -174,6 +182,8 @@ def test_the_emitted_events_cover_the_schemas_conditional_parts(emitted: list[di
     assert datas["address.fix_needed", '"taro..yamada"@outlook.jp']["unquotable"] is True
     updated = [e["data"] for e in emitted if e["type"] == "incident.updated"]
     assert updated[-1]["count"] == SPAMHAUS_REFUSALS
+    assert datas["recipient.unsuppressed", "full@example.jp"]["expired"] is True
+    assert datas["recipient.unsuppressed", "gone@example.jp"]["by"] == "alice"
 
 
 # -- batches ----------------------------------------------------------------------------------------
@@ -313,6 +323,24 @@ BROKEN = {
     ),
     "an incident without its count": ("incident.updated", {}, _without("data", "count"), "data: 'count' is a required"),
     "an update that counted nothing new": ("incident.updated", {}, _setting(1, "data", "count"), "data/count: "),
+    "an expiry without its time": (
+        "recipient.unsuppressed",
+        {"expired": True},
+        _without("data", "expire_after"),
+        "data: 'expire_after' is a required",
+    ),
+    "an operator's removal without a note": (
+        "recipient.unsuppressed",
+        {"expired": False},
+        _setting(None, "data", "note"),
+        "data/note: ",
+    ),
+    "a removal that says expired for an operator": (
+        "recipient.unsuppressed",
+        {"expired": False},
+        _setting(True, "data", "expired"),
+        "data/expired: ",
+    ),
     "an unparsed message without its key": (
         "message.unparsed",
         {},

@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dsnworker.sinks.files import LockedFile, SinkError, locked
+from dsnworker.sinks.rewrite import replace_content
 
 _READ_CHUNK = 8 << 20  # bytes read at a time when catching up with the file
 _ID_FIRST = re.compile(rb'\{"id":("(?:[^"\\]|\\.)*")')
@@ -86,6 +87,39 @@ class EventsFile:
             if fresh:  # if this fails, the memory (holding the new ids already) is dropped with it
                 memory.size = file.append(b"".join(fresh))
             self._memory = memory
+
+    def rewrite(self, edit: Callable[[bytes], bytes | None]) -> tuple[int, int]:
+        """Pass every line through ``edit`` (None drops it, other bytes replace it) and, if that changes
+        anything, replace the file atomically under the lock; (lines dropped, lines changed).
+
+        For erasure only: an event dropped here must also be gone from the outbox, or a replay would
+        write it again.
+        """
+        with self._mutex, locked(self.path) as file:
+            self._memory = None  # read afresh next time: ids may have left the file
+            end = file.repair_torn_line()
+            dropped = changed = 0
+            for line in _lines(file, end):
+                edited = edit(line)
+                dropped += edited is None
+                changed += edited is not None and edited != line
+            if dropped or changed:
+                replace_content(file, (edited for line in _lines(file, end) if (edited := edit(line)) is not None))
+            return dropped, changed
+
+
+def _lines(file: LockedFile, end: int) -> Iterator[bytes]:
+    """The complete lines of the file up to ``end`` (a line end), newline included, a chunk at a time."""
+    offset = 0
+    while offset < end:
+        data = file.read(offset, min(_READ_CHUNK, end - offset))
+        cut = data.rfind(b"\n") + 1
+        while cut == 0:  # a line longer than the chunk
+            data = file.read(offset, min(len(data) * 2, end - offset))
+            cut = data.rfind(b"\n") + 1
+        for line in data[:cut].split(b"\n")[:-1]:
+            yield line + b"\n"
+        offset += cut
 
 
 def _catch_up(file: LockedFile, memory: _Memory) -> None:

@@ -1,15 +1,20 @@
 """The suppression file: one row per address to stop sending to, CSV or JSON lines, never a duplicate.
 
-Only ``recipient.suppressed`` events are taken, and only for a valid address: ``Undisclosed
-Recipients`` is refused with a warning whatever event carries it. Columns: ``email, reason, status,
-provider, rule, first_seen, last_seen, mailbox``; ``first_seen``/``last_seen`` are the event's
-``timestamp`` unless its ``data`` carries them (a soft-bounce streak turned into a suppression says
-since when).
+``recipient.suppressed`` events add a row, only for a valid address: ``Undisclosed Recipients`` is
+refused with a warning whatever event carries it. ``recipient.unsuppressed`` events (an operator's
+``suppressions remove``, an expiry) take the address's row out: the file is rewritten under the same
+lock (see ``rewrite``), and a later suppression adds a new row. Events are applied in outbox order, and
+each sets whether its address is in the file, so replaying any suffix after a crash ends the same.
+
+Columns: ``email, reason, status, provider, rule, first_seen, last_seen, mailbox``;
+``first_seen``/``last_seen`` are the event's ``timestamp`` unless its ``data`` carries them (a
+soft-bounce streak turned into a suppression says since when).
 
 No duplicate across restarts or processes: each instance keeps the set of addresses in the file. It
 reads the whole file once, then, each time it takes the exclusive lock, only what was appended since
 (by offset: another process may have appended), and skips addresses already present. The file is
-append-only: a row is never updated, so ``last_seen`` is that of the event that added the row.
+only appended to, but for removals: a row is never updated, so ``last_seen`` is that of the event that
+added the row.
 
 CSV: a header row (written when the file is empty), ``csv`` module quoting, CRLF record ends (RFC
 4180; a lone CR or LF inside a value is then quoted too). A value may hold a newline, so a record
@@ -30,12 +35,13 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from dsnworker.parse.address import address_problem
 from dsnworker.sinks.files import LockedFile, SinkError, iter_records, locked
+from dsnworker.sinks.rewrite import replace_content
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,7 @@ Format = Literal["csv", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl")
 COLUMNS = ("email", "reason", "status", "provider", "rule", "first_seen", "last_seen", "mailbox")
 SUPPRESSED = "recipient.suppressed"
+UNSUPPRESSED = "recipient.unsuppressed"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")  # the last one keeps the escape reversible
 
 Row = dict[str, str | None]
@@ -105,26 +112,74 @@ class SuppressionFile:
         self._decoder = _Decoder(self.format)
 
     def deliver(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """Append a row for each suppressed address not yet in the file; returns once they are on disk."""
-        rows = [row for row in map(suppression_row, events) if row is not None]
-        if not rows:
+        """Add a row for each suppressed address not yet in the file, take out those unsuppressed, in
+        event order; returns once the file on disk says so."""
+        changes = [change for change in map(_change, events) if change is not None]
+        if not changes:
             return
         with self._mutex, locked(self.path) as file:
             try:
                 self._catch_up(file)
-                keys: set[str] = set()
-                fresh: list[Row] = []
-                for row in rows:
-                    key = address_key(row["email"] or "")
-                    if key not in self._seen and key not in keys:
-                        keys.add(key)
-                        fresh.append(row)
-                if fresh:
-                    self._offset = file.append(self._encode(fresh, header=self._offset == 0))
-                    self._seen |= keys
+                appends: dict[str, Row] = {}
+                removals: set[str] = set()
+                for key, row in changes:
+                    if row is None:  # un-suppressed: whatever came before in this batch
+                        appends.pop(key, None)
+                        if key in self._seen:
+                            removals.add(key)
+                    elif key not in appends and (key not in self._seen or key in removals):
+                        appends[key] = row
+                if removals:
+                    self._rewrite(file, lambda row: address_key(row.get("email") or "") in removals, appends)
+                elif appends:
+                    self._offset = file.append(self._encode(appends.values(), header=self._offset == 0))
+                    self._seen |= appends.keys()
             except BaseException:
                 self._forget()  # unsure what is in the file now: read it all again next time
                 raise
+
+    def remove(self, match: Callable[[Row], bool]) -> list[Row]:
+        """Take every row that ``match``es out of the file (rewritten atomically under the lock); the rows removed."""
+        with self._mutex, locked(self.path) as file:
+            try:
+                self._catch_up(file)
+                if not any(match(row) for row in self._rows(file)):
+                    return []  # nothing to take out: the file is left as it is
+                return self._rewrite(file, match, {})
+            except BaseException:
+                self._forget()
+                raise
+
+    def _rows(self, file: LockedFile) -> Iterator[Row]:
+        decoder = _Decoder(self.format)
+        for record, _ in file.records(0, csv_quotes=self.format == "csv"):
+            row = decoder.row(record, self.path)
+            if row is not None:
+                yield row
+
+    def _rewrite(self, file: LockedFile, drop: Callable[[Row], bool], appends: Mapping[str, Row]) -> list[Row]:
+        """The file without the rows to ``drop``, plus ``appends``: one atomic replacement. Unreadable
+        records are kept as they are: a removal never loses what it does not understand."""
+        decoder = _Decoder(self.format)
+        removed: list[Row] = []
+        kept: set[str] = set()
+
+        def records() -> Iterator[bytes]:
+            for record, _ in file.records(0, csv_quotes=self.format == "csv"):
+                row = decoder.row(record, self.path)
+                if row is not None and drop(row):
+                    removed.append(row)
+                    continue
+                if row is not None and row.get("email"):
+                    kept.add(address_key(row["email"] or ""))
+                yield record
+            if appends:
+                yield self._encode(appends.values(), header=decoder.columns is None, decoder=decoder)
+
+        self._identity, self._offset = replace_content(file, records())
+        self._seen = kept | appends.keys()
+        self._decoder = decoder
+        return removed
 
     def _catch_up(self, file: LockedFile) -> None:
         """Read what was appended since the last look (all of it the first time); cut a torn tail."""
@@ -152,19 +207,29 @@ class SuppressionFile:
             file.truncate(end)
         self._offset = end
 
-    def _encode(self, rows: Iterable[Row], *, header: bool) -> bytes:
+    def _encode(self, rows: Iterable[Row], *, header: bool, decoder: _Decoder | None = None) -> bytes:
+        decoder = decoder or self._decoder
         if self.format == "jsonl":
             text = "".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
             return text.encode("utf-8", "backslashreplace")  # a lone surrogate: a valid JSON escape
-        columns = self._decoder.columns or COLUMNS
+        columns = decoder.columns or COLUMNS
         buffer = io.StringIO()
         writer = csv.writer(buffer)  # lineterminator CRLF: a lone CR or LF in a value gets quoted
         if header:
             writer.writerow(COLUMNS)
-            self._decoder.columns = COLUMNS
+            decoder.columns = COLUMNS
         for row in rows:
             writer.writerow([_escape_cell(row.get(column)) for column in columns])
         return buffer.getvalue().encode("utf-8", "backslashreplace")
+
+
+def _change(event: Mapping[str, Any]) -> tuple[str, Row | None] | None:
+    """(address key, the row to add, or None to take the address out) for the events this sink takes."""
+    if event.get("type") == UNSUPPRESSED:
+        recipient = (event.get("data") or {}).get("recipient")
+        return (address_key(recipient), None) if isinstance(recipient, str) and recipient.strip() else None
+    row = suppression_row(event)
+    return None if row is None else (address_key(row["email"] or ""), row)
 
 
 def iter_suppressions(path: Path, format: Format = "csv") -> Iterator[Row]:

@@ -92,7 +92,7 @@ ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
             "scope",
         ]
     ),
-    "mailbox.policy": frozenset({"soft_threshold", "soft_window", "actions"}),
+    "mailbox.policy": frozenset({"soft_threshold", "soft_window", "actions", "expire_after"}),
     "sink": frozenset(
         {
             "name",
@@ -780,10 +780,16 @@ class _Loader:
         overrides: dict[str, str] = {}
         for reason in actions.raw:
             overrides[reason] = actions.choice(reason, tuple(sorted(ACTIONS)))
+        expiries = table.table("expire_after", REASONS, "reason")
+        expire_after = {
+            reason: expiries.duration(reason, 0.0, maximum=3650 * _DAY, why=" (to never expire, leave the reason out)")
+            for reason in expiries.raw
+        }
         return Policy(
             soft_threshold=table.integer("soft_threshold", 5, 1),
             soft_window_days=table.duration("soft_window", 7 * 86400.0, maximum=365 * _DAY) / 86400,
             actions=overrides,
+            expire_after=expire_after,
         )
 
 

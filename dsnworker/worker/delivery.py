@@ -2,19 +2,29 @@
 
 A crash between a sink's write and the progress update replays a suffix of the outbox; the file
 sinks recognise what they already hold (see `dsnworker.sinks`), so nothing is written twice.
+
+One deliverer at a time, across processes: `suppressions remove` and `erase` change the sink files and
+the outbox while a worker may run. Without `delivery_lock`, a worker that had read an event just
+before an erasure would write it back after, and two deliverers could apply a suppression and its
+removal out of order.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from dsnworker.worker.faults import crash_point
 from dsnworker.worker.settings import Settings, SinkSettings
 from dsnworker.worker.state import Store
+from dsnworker.worker.state_file import state_problem
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +60,41 @@ class OutboxDelivery:
     def deliver_pending(self, batch: int = 1000) -> int:
         """Deliver every event not yet delivered to each file sink; the number of events written."""
         written = 0
-        for route in self.routes:
-            with route.lock:  # mailbox passes run in parallel threads; a sink's progress moves one way
-                seq = self.store.sink_progress(route.settings.name)
-                while events := self.store.events_after(seq, batch):
-                    wanted = [event for event in events if event.mailbox in route.mailboxes]
-                    if wanted:
-                        route.sink.deliver(wanted)
-                        written += len(wanted)
-                    crash_point("after_sink_write")
-                    seq = events[-1].seq
-                    self.store.set_sink_progress(route.settings.name, seq)
+        if not self.routes:
+            return 0
+        with delivery_lock(self.store.path):
+            for route in self.routes:
+                written += self._deliver_route(route, batch)
         return written
+
+    def _deliver_route(self, route: _Route, batch: int) -> int:
+        written = 0
+        with route.lock:  # mailbox passes run in parallel threads; a sink's progress moves one way
+            seq = self.store.sink_progress(route.settings.name)
+            while events := self.store.events_after(seq, batch):
+                wanted = [event for event in events if event.mailbox in route.mailboxes]
+                if wanted:
+                    route.sink.deliver(wanted)
+                    written += len(wanted)
+                crash_point("after_sink_write")
+                seq = events[-1].seq
+                self.store.set_sink_progress(route.settings.name, seq)
+        return written
+
+
+@contextmanager
+def delivery_lock(state: Path) -> Iterator[None]:
+    """Hold the exclusive flock on `STATE.delivery.lock` (beside the real state file) for the block."""
+    real = state.resolve()
+    try:
+        fd = os.open(real.with_name(real.name + ".delivery.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise state_problem(state, exc) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def open_file_sink(settings: SinkSettings) -> Sink | None:

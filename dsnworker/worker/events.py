@@ -18,6 +18,7 @@ ADDRESS_FIX_NEEDED = "address.fix_needed"
 INCIDENT_OPENED = "incident.opened"
 INCIDENT_UPDATED = "incident.updated"
 MESSAGE_UNPARSED = "message.unparsed"
+RECIPIENT_UNSUPPRESSED = "recipient.unsuppressed"
 
 EVENT_TYPES = (
     RECIPIENT_SUPPRESSED,
@@ -26,6 +27,7 @@ EVENT_TYPES = (
     INCIDENT_OPENED,
     INCIDENT_UPDATED,
     MESSAGE_UNPARSED,
+    RECIPIENT_UNSUPPRESSED,
 )
 
 

@@ -92,6 +92,8 @@ class PolicyEngine:
             data["action"] = "suppress"
             data.setdefault("suppressed_because", _why_suppressed(verdict.reason, verdict.hard))
             kind = ev.RECIPIENT_SUPPRESSED
+            if recipient:  # expiry counts from the latest suppression, which the file's row does not say
+                self.store.note_suppressed(context.mailbox, recipient_key(recipient), ev.timestamp(context.received))
         elif action == "fix_address":
             kind = ev.ADDRESS_FIX_NEEDED
         elif action in ("retry", "review"):

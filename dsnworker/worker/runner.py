@@ -113,6 +113,25 @@ class Worker:
                 kept.outcome_days,
             )
 
+    def expire_suppressions(self, now: datetime | None = None) -> None:
+        """Un-suppress the rows whose reason's `expire_after` has passed (`run` hourly, `poll` after its passes)."""
+        from dsnworker.worker.lifecycle import expire
+
+        try:
+            expired = expire(self.settings, self.store, self.delivery, now or datetime.now(UTC))
+        except DsnworkerError as exc:  # a full disk, a sink that cannot be written: tried again next time
+            log.error("expiring suppressions: %s", exc)
+            return
+        for event in expired:
+            data = event["data"]
+            log.info(
+                "suppression of %s expired (%s, %s after %s)",
+                data["recipient"],
+                data["reason"],
+                data["expire_after"],
+                data["last_suppressed"],
+            )
+
     def run(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -122,7 +141,7 @@ class Worker:
             executors={
                 "default": ThreadPoolExecutor(max(1, len(self.passes))),
                 # webhooks have threads of their own: a slow endpoint never holds up a mailbox
-                "webhooks": ThreadPoolExecutor(len(self.webhooks) + 1),  # + the hourly pruning
+                "webhooks": ThreadPoolExecutor(len(self.webhooks) + 2),  # + the hourly pruning and expiry
             },
             # one pass per mailbox at a time; runs missed while one was busy collapse into one
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
@@ -146,6 +165,13 @@ class Worker:
                 executor="webhooks",
             )
         scheduler.add_job(self.prune, IntervalTrigger(hours=1, timezone=UTC), id="prune", executor="webhooks")
+        scheduler.add_job(
+            self.expire_suppressions,
+            IntervalTrigger(hours=1, timezone=UTC),
+            id="expire",
+            executor="webhooks",
+            next_run_time=datetime.now(UTC),
+        )
         for mailbox_pass in self.passes.values():
             # one IMAP session from pass to pass, when passes come often enough that the server does
             # not log it out meanwhile (Dovecot after 30 idle minutes, RFC 3501 after at least 30)

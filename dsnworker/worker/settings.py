@@ -63,6 +63,8 @@ class Policy:
     soft_threshold: int = 5  # soft bounces ...
     soft_window_days: float = 7.0  # ... within this many days turn into `suppress`
     actions: dict[str, str] = field(default_factory=dict)  # reason -> action overrides
+    # reason -> seconds after the latest suppression at which the address leaves the suppression file
+    expire_after: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,16 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (day, mailbox, provider, reason, action, hard)
     ) WITHOUT ROWID;
     """,
+    # the suppression lifecycle: expiry counts from the latest suppression of an address, which the
+    # suppression file (one row per address, never updated) does not hold
+    """
+    CREATE TABLE suppression_history (
+        mailbox TEXT NOT NULL,
+        recipient TEXT NOT NULL,      -- as policy.recipient_key writes it
+        last_at TEXT NOT NULL,        -- UTC timestamp of the latest recipient.suppressed event
+        PRIMARY KEY (mailbox, recipient)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -534,6 +544,53 @@ class Store:
         with self.transaction() as db:
             return db.execute("DELETE FROM outcome_day WHERE day < ?", (before,)).rowcount
 
+    # suppression history (expiry) and erasure
+
+    def note_suppressed(self, mailbox: str, recipient: str, at: str) -> None:
+        self.db.execute(
+            "INSERT INTO suppression_history (mailbox, recipient, last_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (mailbox, recipient) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
+            (mailbox, _storable(recipient), at),
+        )
+
+    def last_suppressed(self, mailbox: str, recipient: str) -> str | None:
+        row = self.db.execute(
+            "SELECT last_at FROM suppression_history WHERE mailbox = ? AND recipient = ?",
+            (mailbox, _storable(recipient)),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def events_mentioning(self, text: str) -> list[OutboxEvent]:
+        """Outbox events whose JSON holds `text` in any case (ASCII case folding, as SQLite's lower())."""
+        query = "SELECT seq, id, type, mailbox, recipient, body FROM outbox WHERE instr(lower(body), lower(?)) > 0"
+        return [OutboxEvent(*row) for row in self.db.execute(query, (_storable(text),))]
+
+    def delete_events(self, seqs: Sequence[int]) -> int:
+        """Delete outbox events and their webhook queue rows (pending or dead); the queue rows deleted."""
+        queued = 0
+        for seq in seqs:
+            queued += self.db.execute("DELETE FROM webhook_queue WHERE seq = ?", (seq,)).rowcount
+            self.db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        return queued
+
+    def set_event_body(self, seq: int, body: str) -> None:
+        self.db.execute("UPDATE outbox SET body = ? WHERE seq = ?", (_storable(body), seq))
+
+    def forget_recipient(self, address: str) -> tuple[int, int]:
+        """Delete an address's soft bounces and suppression history, in any case; (soft bounces, histories)."""
+        stored = _storable(address)
+        soft = self.db.execute("DELETE FROM soft_bounce WHERE lower(recipient) = lower(?)", (stored,)).rowcount
+        history = self.db.execute(
+            "DELETE FROM suppression_history WHERE lower(recipient) = lower(?)", (stored,)
+        ).rowcount
+        return soft, history
+
+    def incidents_mentioning(self, text: str) -> list[Incident]:
+        rows = self.db.execute(
+            "SELECT key FROM incident WHERE instr(lower(details), lower(?)) > 0", (_storable(text),)
+        ).fetchall()
+        return [incident for (key,) in rows if (incident := self.incident(key)) is not None]
+
     # incidents
 
     def incident(self, key: str) -> Incident | None:
@@ -583,9 +640,10 @@ class Store:
     def queue_for_webhook(self, sink: str, rows: Sequence[tuple[int, str]], queued_seq: int, now: float) -> None:
         """Queue (seq, ordering key) rows and move the sink's outbox mark, in one transaction."""
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO webhook_queue (sink, seq, ordering, next_at, first_at) VALUES (?, ?, ?, ?, ?)",
-                [(sink, seq, ordering, now, now) for seq, ordering in rows],
+            db.executemany(  # an event erased since it was read is not queued
+                "INSERT OR IGNORE INTO webhook_queue (sink, seq, ordering, next_at, first_at) "
+                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox WHERE seq = ?)",
+                [(sink, seq, ordering, now, now, seq) for seq, ordering in rows],
             )
             db.execute(
                 "INSERT INTO webhook_sink (sink, queued_seq) VALUES (?, ?) "
