@@ -128,13 +128,17 @@ class Worker:
             timezone=UTC,
         )
         for mailbox in self.settings.mailboxes:
+            # the first pass at once; for an IDLE mailbox its watcher asks for it once its IDLE session has
+            # selected the folder (see `_idle_watch`): a pass begun before would leave a gap IDLE cannot see
+            # and need a second one, two passes at every start
+            first = None if _watched(mailbox) else datetime.now(UTC)
             scheduler.add_job(
                 self._scheduled_pass,
                 _trigger(mailbox),
                 args=[mailbox.name],
                 id=mailbox.name,
                 name=f"pass {mailbox.name}",
-                next_run_time=datetime.now(UTC),
+                **({"next_run_time": first} if first else {}),
             )
         for delivery in self.webhooks:
             scheduler.add_job(
@@ -157,7 +161,7 @@ class Worker:
                 target=self._idle_watch, args=(mailbox, scheduler), name=f"idle-{mailbox.name}", daemon=True
             )
             for mailbox in self.settings.mailboxes
-            if mailbox.idle and mailbox.source == "imap"
+            if _watched(mailbox)
         ]
         for watcher in watchers:
             watcher.start()
@@ -211,8 +215,12 @@ class Worker:
             log.log(logging.WARNING if summary.failed else logging.INFO, "%s", summary.line())
 
     def _idle_watch(self, mailbox: MailboxSettings, scheduler: object) -> None:
-        """Keep an IDLE connection; on news, run the mailbox's pass now (the poll stays as a safety net)."""
+        """Keep an IDLE connection; on news, run the mailbox's pass now (the poll stays as a safety net).
+
+        Its first connection, made or failed, brings the mailbox's first pass (`run` schedules none for it).
+        """
         delay = 1.0
+        first = True
         while not self.stop.is_set():
             source = open_source(mailbox)
             self._idling[mailbox.name] = source
@@ -220,6 +228,7 @@ class Worker:
                 source.open()
                 delay = 1.0
                 # what arrived before this IDLE began (at start, after a drop) is no news to IDLE
+                first = False
                 self._wake(mailbox.name, scheduler)
                 while not self.stop.is_set():
                     if source.wait_for_new(_IDLE_WINDOW):
@@ -227,6 +236,9 @@ class Worker:
             except SourceError as exc:
                 if self.stop.is_set():
                     break  # interrupted on purpose
+                if first:  # the start's pass all the same: it reports (and records) why it cannot connect
+                    first = False
+                    self._wake(mailbox.name, scheduler)
                 log.warning("%s (IDLE); again in %.0f s", exc, delay)
                 self.stop.wait(delay)
                 delay = min(delay * 2, _IDLE_BACKOFF_MAX)
@@ -280,6 +292,11 @@ def _hard_links(path: Path) -> int:
         return path.stat().st_nlink
     except FileNotFoundError:
         return 1
+
+
+def _watched(mailbox: MailboxSettings) -> bool:
+    """Whether an IDLE connection watches the mailbox (IDLE is IMAP's)."""
+    return mailbox.idle and mailbox.source == "imap"
 
 
 def _trigger(mailbox: MailboxSettings) -> object:
