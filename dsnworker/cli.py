@@ -52,7 +52,10 @@ def _set_output_encoding(json_lines: bool) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from dsnworker import __version__
+
     parser = argparse.ArgumentParser(prog="dsnworker", description="Bounce (DSN) processor.")
+    parser.add_argument("--version", action="version", version=f"dsnworker {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     parse = commands.add_parser("parse", help="classify bounces: one JSON line (or table row) per recipient")
