@@ -1,4 +1,4 @@
-"""The `dsnworker` command: parse, explain, rules check; run, poll, suppressions list."""
+"""The `dsnworker` command: parse, explain, rules check; run, poll, status, suppressions list."""
 
 from __future__ import annotations
 
@@ -96,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
         "is kept aside); every message still in the mailboxes is read again",
     )
     poll.set_defaults(run=_cmd_poll)
+
+    status = commands.add_parser(
+        "status", help="each mailbox's last pass and waiting messages, each sink's backlog; exit 1 if unhealthy"
+    )
+    status.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.set_defaults(run=_cmd_status)
 
     suppressions = commands.add_parser("suppressions", help="the suppression file")
     suppression_commands = suppressions.add_subparsers(dest="suppressions_command", metavar="SUBCOMMAND", required=True)
@@ -235,6 +242,14 @@ def _cmd_poll(args: argparse.Namespace) -> int:
             sys.stdout.write(webhook_round.line() + "\n")
         worker.prune()
     return 1 if any(summary.errors for summary in summaries) else 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from dsnworker.worker.status_view import status_command
+
+    text, code = status_command(args.config, args.format)
+    sys.stdout.write(text)
+    return code
 
 
 def _cmd_suppressions_list(args: argparse.Namespace) -> int:
