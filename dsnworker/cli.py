@@ -1,4 +1,5 @@
-"""The `dsnworker` command: parse, explain, rules check; run, poll, report, suppressions list/remove, erase."""
+"""The `dsnworker` command: parse, explain, rules check; run, poll, status, report, suppressions list/remove,
+erase."""
 
 from __future__ import annotations
 
@@ -54,7 +55,10 @@ def _set_output_encoding(json_lines: bool) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from dsnworker import __version__
+
     parser = argparse.ArgumentParser(prog="dsnworker", description="Bounce (DSN) processor.")
+    parser.add_argument("--version", action="version", version=f"dsnworker {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     parse = commands.add_parser("parse", help="classify bounces: one JSON line (or table row) per recipient")
@@ -95,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
         "is kept aside); every message still in the mailboxes is read again",
     )
     poll.set_defaults(run=_cmd_poll)
+
+    status = commands.add_parser(
+        "status", help="each mailbox's last pass and waiting messages, each sink's backlog; exit 1 if unhealthy"
+    )
+    status.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.set_defaults(run=_cmd_status)
 
     suppressions = commands.add_parser("suppressions", help="the suppression file")
     suppression_commands = suppressions.add_subparsers(dest="suppressions_command", metavar="SUBCOMMAND", required=True)
@@ -239,6 +250,14 @@ def _cmd_poll(args: argparse.Namespace) -> int:
         worker.prune()
         worker.expire_suppressions()
     return 1 if any(summary.errors for summary in summaries) else 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from dsnworker.worker.status_view import status_command
+
+    text, code = status_command(args.config, args.format)
+    sys.stdout.write(text)
+    return code
 
 
 def _cmd_suppressions_list(args: argparse.Namespace) -> int:

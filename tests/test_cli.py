@@ -321,3 +321,14 @@ def test_stderr_stays_clean_when_flanker_builds_its_parser_tables(tmp_path: Path
         cwd=tmp_path,
     )
     assert "is unreachable" in control.stderr, "flanker did not warn here: this test no longer tests anything"
+
+
+def test_version_prints_the_package_version() -> None:
+    from importlib.metadata import version
+
+    import dsnworker as package
+
+    result = dsnworker("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"dsnworker {package.__version__}\n"
+    assert package.__version__ == version("dsnworker")  # the one the installed metadata says

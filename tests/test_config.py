@@ -776,7 +776,7 @@ def test_the_example_loads_without_its_secrets(monkeypatch):
 def test_the_example_documents_every_key():
     text = EXAMPLE.read_text(encoding="utf-8")
     written = set(re.findall(r"^#? ?([a-z_]+) = ", text, re.MULTILINE))
-    tables = {"mailbox", "sink", "log", "server", "auth", "policy", "actions"}
+    tables = {"mailbox", "sink", "log", "metrics", "server", "auth", "policy", "actions"}
     missing = {key for keys in ALLOWED_KEYS.values() for key in keys} - written - tables
     assert not missing, f"keys not shown in config.example.toml: {sorted(missing)}"
     for header in ("[log]", "[[mailbox]]", "[mailbox.server]", "[mailbox.auth]", "[mailbox.policy]", "[[sink]]"):
@@ -899,3 +899,33 @@ def test_the_systemd_example_writes_only_where_its_unit_lets_the_worker_write():
     settings = load_settings(ROOT / "docs" / "systemd" / "config.toml")
     outputs = [settings.state] + [sink.path for sink in settings.sinks if sink.path is not None]
     assert len(outputs) == 3 and all(path.is_relative_to("/var/lib/dsnworker") for path in outputs)
+
+
+def test_metrics_are_off_unless_configured_and_on_loopback_by_default(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, config_text())).metrics is None
+    on = load_settings(write(tmp_path, config_text(top="[metrics]")))
+    assert on.metrics is not None and (on.metrics.host, on.metrics.port) == ("127.0.0.1", 9464)
+    port_only = load_settings(write(tmp_path, config_text(top='[metrics]\nlisten = "9100"'))).metrics
+    assert port_only is not None and (port_only.host, port_only.port) == ("127.0.0.1", 9100)
+    ipv6 = load_settings(write(tmp_path, config_text(top='[metrics]\nlisten = "[::1]:9100"'))).metrics
+    assert ipv6 is not None and (ipv6.host, ipv6.port) == ("::1", 9100)
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ('"0.0.0.0:9464"', "0.0.0.0 is not a loopback address"),
+        ('"192.0.2.7:9464"', "set allow_remote = true"),
+        ('"127.0.0.1:99999"', "a port 1-65535"),
+        ('"127.0.0.1:"', "a port 1-65535"),
+        ("true", 'expected "HOST:PORT"'),
+    ],
+)
+def test_a_bad_or_remote_metrics_address_names_the_key(tmp_path: Path, listen: str, expected: str) -> None:
+    error = load_error(write(tmp_path, config_text(top=f"[metrics]\nlisten = {listen}")))
+    assert error.file.endswith("config.toml") and error.key == "metrics.listen" and expected in error.problem
+
+
+def test_a_remote_metrics_address_is_taken_when_explicitly_allowed(tmp_path: Path) -> None:
+    metrics = load_settings(write(tmp_path, config_text(top='[metrics]\nlisten = "0.0.0.0:9464"\nallow_remote = true')))
+    assert metrics.metrics is not None and metrics.metrics.host == "0.0.0.0"

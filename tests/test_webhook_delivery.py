@@ -383,3 +383,30 @@ def test_an_https_endpoint_with_a_private_ca_is_verified_against_the_sinks_ca_fi
         accepted = dsnworker("webhook", "test", "-c", trusted, "--sink", "app")
         assert accepted.returncode == 0, accepted.stdout + accepted.stderr
         assert len(server.received) == 1 and server.rejected == []
+
+
+def test_the_metrics_count_each_webhook_request_by_result_and_the_backlog_per_sink(tmp_path: Path, consumer) -> None:
+    from dsnworker.worker.metrics import Metrics
+
+    setup = Setup(tmp_path, consumer.url)
+    metrics = Metrics(setup.worker.settings)
+    setup.delivery.on_attempt = metrics.webhook_attempt
+    setup.worker.poll()
+    total = len(setup.expected_ids())
+
+    def value(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert value("dsnworker_sink_pending_events", sink="app") == total  # not even queued yet
+    assert value("dsnworker_sink_pending_events", sink="events") == 0
+    consumer.fail_next(2, status=500)
+    setup.delivery.run_round()
+    assert value("dsnworker_webhook_attempts_total", sink="app", result="retry") == 2
+    assert value("dsnworker_webhook_attempts_total", sink="app", result="delivered") == total - 2
+    assert value("dsnworker_webhook_request_duration_seconds_count", sink="app") == total
+    assert value("dsnworker_sink_pending_events", sink="app") == 2  # the two failed, waiting for their retry
+    setup.now += 3600
+    setup.delivery.run_round()
+    assert value("dsnworker_webhook_attempts_total", sink="app", result="delivered") == total
+    assert value("dsnworker_sink_pending_events", sink="app") == 0
+    assert value("dsnworker_sink_dead_letters", sink="app") == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,44 @@ def test_a_deleted_state_stops_poll_until_new_state_and_the_sinks_do_not_double(
     assert "mailbox=jp new=1200" in afresh.stdout  # read again, as the operator was told
     assert (tmp_path / "events.jsonl").read_text() == events  # but no event and no address written twice
     assert (tmp_path / "suppressions.csv").read_text() == suppressions
+
+
+def test_status_counts_the_messages_of_a_maildir_not_processed_yet(tmp_path: Path) -> None:
+    maildir = make_maildir(tmp_path / "jp", [mailgen.dsn("gone@example.jp", serial=1), mailgen.personal(2)])
+    config = write_config(tmp_path, ["jp"])
+    missing = dsnworker("status", "-c", config)
+    assert missing.returncode == 2 and "state.sqlite does not exist" in missing.stderr
+    dsnworker("poll", "-c", config)  # the bounce is moved away, the personal message stays (processed)
+    (maildir / "new" / "1800000000.M1P1.test").write_bytes(mailgen.dsn("second@example.jp", serial=3))
+    result = dsnworker("status", "-c", config, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (jp,) = json.loads(result.stdout)["mailboxes"]
+    assert jp["waiting"] == 1 and jp["problem"] is None and jp["last_pass"]["outcome"] == "ok"
+    sinks = {sink["name"]: sink for sink in json.loads(result.stdout)["sinks"]}
+    assert sinks["suppressions"]["suppressed"] == 1
+
+
+def test_status_exits_1_when_three_scheduled_passes_were_missed(tmp_path: Path) -> None:
+    from dsnworker.worker.state import Store
+
+    make_maildir(tmp_path / "jp", [])
+    config = write_config(tmp_path, ["jp"])
+    config.write_text(config.read_text().replace('interval = "1s"', 'interval = "1h"'))
+    dsnworker("poll", "-c", config)
+    assert dsnworker("status", "-c", config).returncode == 0
+    Store(tmp_path / "state.sqlite").record_pass("jp", time.time() - 3 * 3600 - 60, 1.0, None)  # a worker gone quiet
+    result = dsnworker("status", "-c", config)
+    assert result.returncode == 1 and "three scheduled passes were missed" in result.stdout, result.stdout
+
+
+def test_a_cron_mailbox_is_stale_after_its_third_missed_run() -> None:
+    from datetime import UTC, datetime
+
+    from dsnworker.worker.settings import MailboxSettings, Schedule
+    from dsnworker.worker.status import stale_after
+
+    mailbox = MailboxSettings("jp", "maildir", schedule=Schedule(interval=None, cron="0 */6 * * *"))
+    ended = datetime(2026, 1, 1, 7, 30, tzinfo=UTC).timestamp()  # runs at 12:00, 18:00, then 00:00
+    assert stale_after(mailbox, ended) == datetime(2026, 1, 2, 0, 0, tzinfo=UTC).timestamp()
+    every_minute = MailboxSettings("jp", "maildir", schedule=Schedule(interval=60.0, jitter=10.0))
+    assert stale_after(every_minute, 1000.0) == 1000.0 + 180 + 10

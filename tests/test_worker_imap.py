@@ -18,6 +18,7 @@ from dsnworker.sinks.suppression import iter_suppressions
 from dsnworker.worker.config import load_settings
 from dsnworker.worker.runner import Worker
 from tests import mailgen, processes
+from tests.dovecot import free_port
 
 
 def write_config(root: Path, accounts: dict[str, object], extra: str = "") -> Path:
@@ -241,6 +242,44 @@ def test_run_with_idle_takes_new_mail_long_before_the_next_scheduled_poll(tmp_pa
     assert suppressed(tmp_path) == ["idle@example.jp"], stderr
     assert waited < 15  # the scheduled poll is an hour away: IDLE brought it
     assert "worker stopped" in stderr
+
+
+def test_run_with_idle_makes_one_pass_at_start_not_two(tmp_path: Path, imap_account) -> None:
+    imap_account.deliver([mailgen.dsn("gone@example.jp", serial=1)])
+    accounts = {"jp": imap_account}
+    config = write_config(tmp_path, accounts, extra='interval = "1h"\nidle = true\n')
+    log = tmp_path / "worker.log"
+    with open(log, "w") as stderr:
+        process = processes.start(
+            "run", "-c", config, env=passwords(accounts), stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:
+        assert processes.wait_until(lambda: "pass mailbox=jp" in log.read_text()), log.read_text()
+        # a second pass came at once, when the IDLE session was up (it took a few ms): give it ample time
+        time.sleep(2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert process.returncode == 0, log.read_text()
+    assert log.read_text().count("pass mailbox=jp") == 1, log.read_text()
+    assert suppressed(tmp_path) == ["gone@example.jp"]
+
+
+def test_run_with_idle_still_passes_at_start_when_the_server_cannot_be_reached(tmp_path: Path, imap_account) -> None:
+    accounts = {"jp": imap_account}
+    config = write_config(tmp_path, accounts, extra='interval = "1h"\nidle = true\n')
+    config.write_text(config.read_text().replace(f"port = {imap_account.imap_port}", f"port = {free_port()}"))
+    log = tmp_path / "worker.log"
+    with open(log, "w") as stderr:
+        process = processes.start(
+            "run", "-c", config, env=passwords(accounts), stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:  # no IDLE session: the start's pass is not an hour away, it runs and says why it failed
+        assert processes.wait_until(lambda: "pass mailbox=jp" in log.read_text()), log.read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert "errors=1" in log.read_text() and "connection refused" in log.read_text()
 
 
 def test_a_message_the_server_cannot_return_is_set_apart_not_a_stuck_mailbox(

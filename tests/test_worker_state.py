@@ -158,3 +158,45 @@ def test_a_state_from_before_the_marker_gets_one_and_is_then_guarded(tmp_path: P
     marker_path(path).unlink()  # as a state made by an older dsnworker
     Store(path).close()
     assert marker_path(path).exists()
+
+
+def test_the_last_pass_is_kept_per_mailbox_with_the_end_of_the_last_good_one(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite")
+    store.record_pass("jp", 1000.0, 2.5, None)
+    store.record_pass("jp", 2000.0, 1.0, "mailbox 'jp': connection refused")
+    (jp,) = store.passes().values()
+    assert (jp.started_at, jp.seconds, jp.outcome, jp.error) == (
+        2000.0,
+        1.0,
+        "failed",
+        "mailbox 'jp': connection refused",
+    )
+    assert jp.last_ok_at == 1002.5  # the failed pass does not erase when the mailbox last passed
+
+
+def test_a_read_only_state_reads_beside_the_writer_and_refuses_to_write(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    writer = Store(path)
+    writer.record_pass("jp", 1000.0, 1.0, None)
+    reader = Store.read_only(path)
+    assert reader.passes()["jp"].outcome == "ok"
+    writer.record_pass("jp", 2000.0, 1.0, None)  # the reader's open connection does not hold up the writer
+    assert reader.passes()["jp"].started_at == 2000.0
+    with pytest.raises(StateError, match="cannot be written"):
+        reader.record_pass("jp", 3000.0, 1.0, None)
+    with pytest.raises(StateError, match="does not exist"):
+        Store.read_only(tmp_path / "other.sqlite")
+    assert not (tmp_path / "other.sqlite").exists()  # never created
+
+
+def test_a_read_only_state_of_an_older_schema_is_read_as_it_is(tmp_path: Path) -> None:
+    from dsnworker.worker import state
+
+    path = tmp_path / "state.sqlite"
+    with sqlite3.connect(path) as db:  # a worker not upgraded yet: no pass log
+        for step in state._MIGRATIONS[:3]:
+            db.executescript(step)
+        db.execute("PRAGMA user_version=3")
+    reader = Store.read_only(path)
+    assert reader.passes() == {}
+    assert reader.db.execute("PRAGMA user_version").fetchone()[0] == 3  # not migrated by a reader

@@ -34,6 +34,7 @@ from dsnworker.errors import DsnworkerError
 from dsnworker.worker.settings import (
     Disposition,
     MailboxSettings,
+    MetricsSettings,
     OAuth2Auth,
     PasswordAuth,
     Policy,
@@ -54,8 +55,9 @@ class ConfigError(DsnworkerError):
 
 # The keys each table accepts; anything else is refused as a likely typo.
 ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
-    "top": frozenset({"state", "log", "mailbox", "sink"}),
+    "top": frozenset({"state", "log", "metrics", "mailbox", "sink"}),
     "log": frozenset({"format", "level"}),
+    "metrics": frozenset({"listen", "allow_remote"}),
     "mailbox": frozenset(
         [
             "name",
@@ -428,6 +430,7 @@ class _Loader:
         log = top.table("log", ALLOWED_KEYS["log"])
         log_format = log.choice("format", ("text", "json"), "text")
         log_level = log.choice("level", _LOG_LEVELS, "INFO", fold=True)
+        metrics = self.metrics(top.table("metrics", ALLOWED_KEYS["metrics"])) if top.has("metrics") else None
 
         sinks = tuple(self.sink(table) for table in self.tables(top, "sink", required=False))
         _unique(top, "sink", [sink.name for sink in sinks])
@@ -457,7 +460,32 @@ class _Loader:
             sinks=sinks,
             log_format=log_format,  # type: ignore[arg-type]  # checked by choice()
             log_level=log_level,
+            metrics=metrics,
         )
+
+    def metrics(self, table: _Table) -> MetricsSettings:
+        """`listen = "HOST:PORT"` ("[::1]:PORT" for IPv6; a bare "PORT" is on 127.0.0.1). The endpoints have
+        no authentication: an address other than loopback needs `allow_remote = true`."""
+        value = table.get("listen", f"{MetricsSettings.host}:{MetricsSettings.port}")
+        expected = 'expected "HOST:PORT" (e.g. "127.0.0.1:9464", "[::1]:9464") or a port number'
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise table.error("listen", f"{expected}, got {show(value)}")
+        host, colon, port_text = value.rpartition(":")
+        if not colon:
+            host, port_text = MetricsSettings.host, value
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535 or not host or _CONTROL.search(host):
+            raise table.error("listen", f"{expected}, with a port 1-65535, got {show(value)}")
+        remote = table.boolean("allow_remote", False)
+        if not remote and not _is_loopback(host):
+            raise table.error(
+                "listen",
+                f"{host} is not a loopback address: /metrics, /healthz and /readyz have no authentication and show "
+                "the mailboxes' names; set allow_remote = true to serve them there (behind a firewall)",
+            )
+        return MetricsSettings(host=host, port=int(port_text))
 
     def tables(self, top: _Table, key: str, *, required: bool) -> list[_Table]:
         value = top.raw.get(key, [])

@@ -12,6 +12,7 @@ The commands it sends, and why:
 - `dispose`: `UID MOVE` (else `UID COPY` + `UID STORE +FLAGS (\\Deleted)` + `UID EXPUNGE`), creating the
   target folder once; `UID STORE +FLAGS (\\Seen)`; `\\Deleted` + `UID EXPUNGE`. 1,000 UIDs per command.
 - `wait_for_new`: `IDLE` until the server says EXISTS, or the timeout.
+- `folder_status` (for `dsnworker status`): `STATUS folder (MESSAGES UIDNEXT UIDVALIDITY)`, no SELECT.
 
 Every imapclient, socket and TLS error becomes a `SourceError` naming the mailbox: the caller catches
 nothing else. After a connection-level failure the source is closed; `open` it again to go on.
@@ -29,6 +30,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from imapclient import IMAPClient
@@ -50,6 +52,15 @@ _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _NOT_TLS_REASONS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"})
 _HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
 _IDLE_EARLY_EMPTY_LIMIT = 20  # IDLE checks returning nothing before their timeout: the connection is gone
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    """A folder's `STATUS` answer."""
+
+    messages: int
+    uidnext: int
+    uidvalidity: int
 
 
 class ImapSource:
@@ -77,6 +88,31 @@ class ImapSource:
     def open(self) -> None:
         """Connect, log in and SELECT the folder read-write. Raises SourceError."""
         self.close()
+        try:
+            self._connect_and_login()
+            with self._errors(f"selecting folder {self.settings.folder!r}"):
+                self.commands["SELECT"] += 1
+                selected = self._connected().select_folder(self.settings.folder)
+        except SourceError:
+            self.close()
+            raise
+        uidvalidity = selected.get(b"UIDVALIDITY")
+        self._uidvalidity = int(uidvalidity) if uidvalidity is not None else None
+
+    def folder_status(self) -> FolderStatus:
+        """Connect, log in, `STATUS folder (MESSAGES UIDNEXT UIDVALIDITY)`, log out: what the folder holds,
+        without selecting it (a running worker's session is not disturbed, nothing is fetched)."""
+        self.close()
+        try:
+            self._connect_and_login()
+            with self._errors(f"asking the status of folder {self.settings.folder!r}"):
+                self.commands["STATUS"] += 1
+                found = self._connected().folder_status(self.settings.folder, [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY"])
+        finally:
+            self.close()
+        return FolderStatus(int(found[b"MESSAGES"]), int(found[b"UIDNEXT"]), int(found[b"UIDVALIDITY"]))
+
+    def _connect_and_login(self) -> None:
         server = self.server
         where = f"{server.host}:{server.port}"
         try:
@@ -103,14 +139,9 @@ class ImapSource:
                     self.commands["STARTTLS"] += 1
                     self._client.starttls(context)
             self._login()
-            with self._errors(f"selecting folder {self.settings.folder!r}"):
-                self.commands["SELECT"] += 1
-                selected = self._connected().select_folder(self.settings.folder)
         except SourceError:
             self.close()
             raise
-        uidvalidity = selected.get(b"UIDVALIDITY")
-        self._uidvalidity = int(uidvalidity) if uidvalidity is not None else None
 
     def _connect(self, context: ssl.SSLContext) -> IMAPClient:
         """A connection, its greeting read (implicit TLS: after the handshake). A TLS mode that does not

@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,6 +58,7 @@ class PassSummary:
     unparsed: int = 0
     duplicates: int = 0
     errors: list[str] = field(default_factory=list)
+    started_at: float = 0.0  # unix time
     seconds: float = 0.0
     dry_run_events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -93,6 +94,15 @@ class _Analysed:
     unparsed_why: str | None = None
 
 
+@dataclass(frozen=True)
+class Committed:
+    """What one committed batch did, for the metrics: counted only once it is in the state."""
+
+    mailbox: str
+    outcomes: Counter[tuple[str, str, str]]  # (provider or "", reason, action) -> outcomes
+    messages: Counter[str]  # bounce | not_bounce | unparsed | duplicate -> messages
+
+
 class _DryRunRollback(Exception):
     """Raised inside the transaction of a dry run: everything it wrote is rolled back."""
 
@@ -126,9 +136,10 @@ class MailboxPass:
         self.keep_open = False  # keep the IMAP session between passes (`run` sets it)
         self._refused_said: dict[str, str] = {}  # disposition -> the refusal logged at ERROR (its gist)
         self._source: MailSource | None = None
+        self.on_commit: Callable[[Committed], None] | None = None  # the metrics' hook (`run` sets it)
 
     def run(self, dry_run: bool = False) -> PassSummary:
-        summary = PassSummary(self.settings.name)
+        summary = PassSummary(self.settings.name, started_at=time.time())
         started = time.monotonic()
         attempts = iter(_RECONNECTS)
         while True:
@@ -365,6 +376,10 @@ class MailboxPass:
         finally:
             self._batch_events = []
         crash_point("after_commit")
+        if self.on_commit is not None:
+            messages = Counter(item.category for item in analysed)
+            messages["duplicate"] = len(repeats)
+            self.on_commit(Committed(self.settings.name, tally.outcomes, messages))
         self._deliver(summary)
         crash_point("after_deliver")
         return last_uid, dispositions
@@ -395,12 +410,14 @@ class MailboxPass:
         Without this, one message that trips the recording would roll back its batch at every pass:
         a crash loop. Its writes are undone to a savepoint and it is recorded as unparsed instead.
         """
+        counted = tally.outcomes.copy()
         try:
             with self.store.savepoint():
                 self._record(item, validity, moment, tally, summary, dispositions)
         except StateError:
             raise  # a full disk or a damaged state is no fault of this message: the batch is rolled back
         except Exception as exc:
+            tally.outcomes = counted  # its outcomes were undone with its writes
             log.exception("mailbox %r: internal error while recording message %s", self.settings.name, item.message.uid)
             why = f"internal error while recording: {type(exc).__name__}: {exc}"[:300]
             quarantined = _Analysed(item.message, item.key, UNPARSED, [], why)

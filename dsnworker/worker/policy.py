@@ -11,6 +11,7 @@ Runs inside the store's open transaction: what it reads and writes commits with 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,8 @@ class BatchTally:
     recipients: int = 0  # outcomes other than not_bounce
     suppressed: int = 0
     touched_incidents: dict[str, str] = field(default_factory=dict)  # key -> mailbox
+    # (provider or "", reason, the action taken) -> outcomes: what the metrics count once committed
+    outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
 
 def recipient_key(address: str) -> str:
@@ -60,6 +63,9 @@ class PolicyEngine:
             event = self._event_for(context, index, outcome, tally)
             if event is not None:
                 produced.append(event)
+            if outcome.verdict.reason != "not_bounce":
+                action = event["data"]["action"] if event is not None else outcome.verdict.action
+                tally.outcomes[(outcome.verdict.provider or "", outcome.verdict.reason, action)] += 1
         return produced
 
     def _event_for(

@@ -11,11 +11,12 @@ import gc
 import logging
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from dsnworker.analyse import Analyser
 from dsnworker.errors import DsnworkerError
@@ -26,7 +27,12 @@ from dsnworker.worker.settings import MailboxSettings, Settings
 from dsnworker.worker.source import MailSource, SourceError
 from dsnworker.worker.state import StateError, Store
 from dsnworker.worker.state_file import state_problem
+from dsnworker.worker.status import unhealthy_mailboxes
 from dsnworker.worker.webhooks import RoundSummary, WebhookDelivery
+
+if TYPE_CHECKING:  # prometheus_client is imported only where [metrics] is set
+    from dsnworker.worker.metrics import Metrics
+    from dsnworker.worker.metrics_server import MetricsServer
 
 log = logging.getLogger("dsnworker.worker")
 
@@ -34,6 +40,7 @@ _IDLE_WINDOW = 30.0  # seconds per IDLE command: short enough for a prompt stop,
 _IDLE_BACKOFF_MAX = 300.0
 _KEEP_SESSION_MAX = 600.0  # seconds between passes up to which the IMAP session is kept
 _WEBHOOK_INTERVAL = 1.0  # seconds between delivery rounds (a round sends everything due)
+_HEARTBEAT_SECONDS = 5.0  # /healthz: the scheduler is alive while this job keeps running
 
 
 def open_source(settings: MailboxSettings) -> MailSource:
@@ -60,6 +67,8 @@ class Worker:
         self._guard = threading.Lock()
         self._running: set[str] = set()  # mailboxes whose pass runs now
         self._again: set[str] = set()  # mailboxes to pass again when the running pass ends
+        self.metrics: Metrics | None = None  # `run` with [metrics]
+        self._heartbeat = 0.0  # monotonic time of the scheduler's last heartbeat job
         for mailbox in settings.mailboxes:
             # mailboxes with the same rules and action map share one loaded rule set
             rules_key = (mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
@@ -79,10 +88,21 @@ class Worker:
                 continue
             summary = mailbox_pass.run(dry_run=dry_run)
             _log_summary(summary)
+            if not dry_run:
+                self._passed(name, summary.started_at, summary.seconds, summary.errors[0] if summary.errors else None)
             summaries.append(summary)
             if self.stop.is_set():
                 break
         return summaries
+
+    def _passed(self, name: str, started_at: float, seconds: float, error: str | None) -> None:
+        """Note the pass for `status`, `/readyz` and the metrics."""
+        if self.metrics is not None:
+            self.metrics.pass_done(name, seconds, error is None)
+        try:
+            self.store.record_pass(name, started_at, seconds, error)
+        except StateError as exc:  # the pass itself has said what went wrong with the state
+            log.debug("mailbox %r: the pass could not be noted: %s", name, exc)
 
     def deliver_webhooks(self) -> list[RoundSummary]:
         """One delivery round per webhook sink (what `poll` does after its passes)."""
@@ -148,13 +168,17 @@ class Worker:
             timezone=UTC,
         )
         for mailbox in self.settings.mailboxes:
+            # the first pass at once; for an IDLE mailbox its watcher asks for it once its IDLE session has
+            # selected the folder (see `_idle_watch`): a pass begun before would leave a gap IDLE cannot see
+            # and need a second one, two passes at every start
+            first = None if _watched(mailbox) else datetime.now(UTC)
             scheduler.add_job(
                 self._scheduled_pass,
                 _trigger(mailbox),
                 args=[mailbox.name],
                 id=mailbox.name,
                 name=f"pass {mailbox.name}",
-                next_run_time=datetime.now(UTC),
+                **({"next_run_time": first} if first else {}),
             )
         for delivery in self.webhooks:
             scheduler.add_job(
@@ -172,6 +196,7 @@ class Worker:
             executor="webhooks",
             next_run_time=datetime.now(UTC),
         )
+        server = self._serve_metrics(scheduler)
         for mailbox_pass in self.passes.values():
             # one IMAP session from pass to pass, when passes come often enough that the server does
             # not log it out meanwhile (Dovecot after 30 idle minutes, RFC 3501 after at least 30)
@@ -184,7 +209,7 @@ class Worker:
                 target=self._idle_watch, args=(mailbox, scheduler), name=f"idle-{mailbox.name}", daemon=True
             )
             for mailbox in self.settings.mailboxes
-            if mailbox.idle and mailbox.source == "imap"
+            if _watched(mailbox)
         ]
         for watcher in watchers:
             watcher.start()
@@ -194,6 +219,8 @@ class Worker:
         for source in list(self._idling.values()):
             source.interrupt()  # type: ignore[attr-defined]
         scheduler.shutdown(wait=True)
+        if server is not None:
+            server.close()
         for mailbox_pass in self.passes.values():
             mailbox_pass.close()  # LOGOUT
         for watcher in watchers:
@@ -201,17 +228,67 @@ class Worker:
         self.store.close()
         log.info("worker stopped")
 
+    def _serve_metrics(self, scheduler: object) -> MetricsServer | None:
+        """With [metrics]: count, and serve /metrics, /healthz and /readyz (started before the first pass)."""
+        if self.settings.metrics is None:
+            return None
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        from dsnworker.worker.metrics import Metrics
+        from dsnworker.worker.metrics_server import MetricsServer
+
+        metrics = self.metrics = Metrics(self.settings)
+        for mailbox_pass in self.passes.values():
+            mailbox_pass.on_commit = metrics.committed
+        for delivery in self.webhooks:
+            delivery.on_attempt = metrics.webhook_attempt
+
+        def beat() -> None:
+            self._heartbeat = time.monotonic()
+
+        # a thread of its own: busy passes or a slow endpoint do not make the scheduler look dead
+        scheduler.add_executor(ThreadPoolExecutor(1), "heartbeat")  # type: ignore[attr-defined]
+        scheduler.add_job(  # type: ignore[attr-defined]
+            beat,
+            IntervalTrigger(seconds=_HEARTBEAT_SECONDS, timezone=UTC),
+            id="heartbeat",
+            executor="heartbeat",
+            next_run_time=datetime.now(UTC),
+        )
+
+        def alive() -> bool:
+            running = getattr(scheduler, "running", False)
+            return bool(running) and time.monotonic() - self._heartbeat < _HEARTBEAT_SECONDS * 6
+
+        def unready() -> dict[str, str]:
+            store = Store.read_only(self.settings.state)
+            try:
+                return unhealthy_mailboxes(self.settings, store, time.time())
+            finally:
+                store.close()
+
+        server = MetricsServer(self.settings, metrics, alive, unready)
+        server.start()
+        log.info("metrics on http://%s/metrics (and /healthz, /readyz)", _address(self.settings))
+        return server
+
     def _scheduled_pass(self, name: str) -> None:
         with self._guard:
             self._running.add(name)
         try:
             while not self.stop.is_set():
+                started_at, started = time.time(), time.monotonic()
                 try:
-                    _log_summary(self.passes[name].run())
+                    summary = self.passes[name].run()
+                    _log_summary(summary)
+                    self._passed(name, started_at, summary.seconds, summary.errors[0] if summary.errors else None)
                 except DsnworkerError as exc:  # a full disk, an unwritable state: said in one line, retried
                     log.error("mailbox %r: pass stopped: %s", name, exc)
-                except Exception:  # a bug must not kill the job: the next run tries again
+                    self._passed(name, started_at, time.monotonic() - started, f"pass stopped: {exc}")
+                except Exception as exc:  # a bug must not kill the job: the next run tries again
                     log.exception("mailbox %r: pass failed", name)
+                    self._passed(name, started_at, time.monotonic() - started, f"internal error: {exc!r}")
                 with self._guard:
                     if name not in self._again:
                         break
@@ -238,8 +315,12 @@ class Worker:
             log.log(logging.WARNING if summary.failed else logging.INFO, "%s", summary.line())
 
     def _idle_watch(self, mailbox: MailboxSettings, scheduler: object) -> None:
-        """Keep an IDLE connection; on news, run the mailbox's pass now (the poll stays as a safety net)."""
+        """Keep an IDLE connection; on news, run the mailbox's pass now (the poll stays as a safety net).
+
+        Its first connection, made or failed, brings the mailbox's first pass (`run` schedules none for it).
+        """
         delay = 1.0
+        first = True
         while not self.stop.is_set():
             source = open_source(mailbox)
             self._idling[mailbox.name] = source
@@ -247,6 +328,7 @@ class Worker:
                 source.open()
                 delay = 1.0
                 # what arrived before this IDLE began (at start, after a drop) is no news to IDLE
+                first = False
                 self._wake(mailbox.name, scheduler)
                 while not self.stop.is_set():
                     if source.wait_for_new(_IDLE_WINDOW):
@@ -254,6 +336,9 @@ class Worker:
             except SourceError as exc:
                 if self.stop.is_set():
                     break  # interrupted on purpose
+                if first:  # the start's pass all the same: it reports (and records) why it cannot connect
+                    first = False
+                    self._wake(mailbox.name, scheduler)
                 log.warning("%s (IDLE); again in %.0f s", exc, delay)
                 self.stop.wait(delay)
                 delay = min(delay * 2, _IDLE_BACKOFF_MAX)
@@ -307,6 +392,17 @@ def _hard_links(path: Path) -> int:
         return path.stat().st_nlink
     except FileNotFoundError:
         return 1
+
+
+def _address(settings: Settings) -> str:
+    assert settings.metrics is not None
+    host = settings.metrics.host
+    return f"[{host}]:{settings.metrics.port}" if ":" in host else f"{host}:{settings.metrics.port}"
+
+
+def _watched(mailbox: MailboxSettings) -> bool:
+    """Whether an IDLE connection watches the mailbox (IDLE is IMAP's)."""
+    return mailbox.idle and mailbox.source == "imap"
 
 
 def _trigger(mailbox: MailboxSettings) -> object:

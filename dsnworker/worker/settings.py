@@ -103,6 +103,14 @@ class SinkSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`run` serves /metrics, /healthz and /readyz here (only when [metrics] is configured)."""
+
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path  # the config file, for messages
     state: Path  # the SQLite file
@@ -110,6 +118,7 @@ class Settings:
     sinks: tuple[SinkSettings, ...]
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    metrics: MetricsSettings | None = None  # off by default
 
     def mailbox(self, name: str) -> MailboxSettings:
         for mailbox in self.mailboxes:

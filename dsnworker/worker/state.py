@@ -136,8 +136,20 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (mailbox, recipient)
     ) WITHOUT ROWID;
     """,
+    # the last pass over each mailbox, for `status` and the metrics (a row per mailbox, replaced)
+    """
+    CREATE TABLE pass_log (
+        mailbox TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,     -- unix time
+        seconds REAL NOT NULL,
+        outcome TEXT NOT NULL,        -- ok | failed
+        error TEXT,                   -- the first error of a failed pass
+        last_ok_at REAL               -- when the last pass that went well ended
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+_PASS_LOG_VERSION = 6  # the schema that added pass_log
 
 # one encoder each: json.dumps with options builds a new encoder per call
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -242,6 +254,21 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class PassRecord:
+    """The last pass over a mailbox: when it began (unix time), how long it took, how it ended."""
+
+    started_at: float
+    seconds: float
+    outcome: str  # ok | failed
+    error: str | None
+    last_ok_at: float | None  # the end of the last pass that went well
+
+    @property
+    def ended_at(self) -> float:
+        return self.started_at + self.seconds
+
+
+@dataclass(frozen=True)
 class WebhookSinkState:
     queued_seq: int
     gone_at: float | None
@@ -267,6 +294,8 @@ class Store:
     def __init__(self, path: Path, *, new_state: bool = False) -> None:
         self.path = path
         self._local = threading.local()
+        self._read_only = False
+        self._version = SCHEMA_VERSION
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             check_existing(path, new_state=new_state)
@@ -296,6 +325,28 @@ class Store:
             self.close()
             raise
 
+    @classmethod
+    def read_only(cls, path: Path) -> Store:
+        """The state as it is, for reading beside a running worker: opened read-only (`mode=ro`), never
+        created, migrated or locked. Its methods that write fail (SQLITE_READONLY)."""
+        store = cls.__new__(cls)
+        store.path, store._local, store._read_only = path, threading.local(), True
+        if not path.is_file():
+            raise StateError(f"state file {path} does not exist: the worker has not run with this configuration")
+        try:
+            (version,) = store.db.execute("PRAGMA user_version").fetchone()
+        except sqlite3.Error as exc:
+            store.close()
+            raise state_problem(path, exc) from exc
+        if version > SCHEMA_VERSION:
+            store.close()
+            raise StateError(
+                f"state file {path} has schema version {version}, newer than this dsnworker ({SCHEMA_VERSION}): "
+                "upgrade dsnworker"
+            )
+        store._version = version
+        return store
+
     def _healthy(self) -> bool:
         (verdict,) = self.db.execute("PRAGMA quick_check(1)").fetchone()
         return bool(verdict == "ok")
@@ -303,7 +354,12 @@ class Store:
     @property
     def db(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
+        if connection is None and self._read_only:
+            uri = f"{self.path.absolute().as_uri()}?mode=ro"
+            connection = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=True)
+            connection.execute("PRAGMA busy_timeout=30000")
+            self._local.connection = connection
+        elif connection is None:
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
@@ -710,3 +766,47 @@ class Store:
         """(pending, dead) events queued for a sink."""
         rows = dict(self.db.execute("SELECT state, count(*) FROM webhook_queue WHERE sink = ? GROUP BY state", (sink,)))
         return int(rows.get("pending", 0)), int(rows.get("dead", 0))
+
+    # the last pass per mailbox
+
+    def record_pass(self, mailbox: str, started_at: float, seconds: float, error: str | None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO pass_log (mailbox, started_at, seconds, outcome, error, last_ok_at) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN ?2 + ?3 END) "
+                "ON CONFLICT (mailbox) DO UPDATE SET started_at = excluded.started_at, seconds = excluded.seconds, "
+                "outcome = excluded.outcome, error = excluded.error, "
+                "last_ok_at = coalesce(excluded.last_ok_at, last_ok_at)",
+                (mailbox, started_at, seconds, "failed" if error else "ok", _storable(error)),
+            )
+
+    def passes(self) -> dict[str, PassRecord]:
+        """mailbox -> its last pass (none for a state older than the pass log: read-only, not migrated yet)."""
+        if self._version < _PASS_LOG_VERSION:
+            return {}
+        rows = self.db.execute("SELECT mailbox, started_at, seconds, outcome, error, last_ok_at FROM pass_log")
+        return {row[0]: PassRecord(*row[1:]) for row in rows}
+
+    # backlogs, for `status` and the metrics
+
+    def outbox_backlog(self, after_seq: int, mailboxes: Sequence[str]) -> tuple[int, str | None]:
+        """(how many events of these mailboxes come after `after_seq`, the timestamp of the oldest of them)."""
+        marks = ",".join("?" * len(mailboxes))
+        count, oldest = self.db.execute(
+            f"SELECT count(*), min(seq) FROM outbox WHERE seq > ? AND mailbox IN ({marks})", (after_seq, *mailboxes)
+        ).fetchone()
+        if not count:
+            return 0, None
+        (body,) = self.db.execute("SELECT body FROM outbox WHERE seq = ?", (oldest,)).fetchone()
+        return int(count), json.loads(body).get("timestamp")
+
+    def webhook_oldest_pending(self, sink: str) -> float | None:
+        """When the oldest event still pending for a webhook sink was queued (unix time)."""
+        row = self.db.execute(
+            "SELECT min(first_at) FROM webhook_queue WHERE sink = ? AND state = 'pending'", (sink,)
+        ).fetchone()
+        return row[0]
+
+    def open_incident_count(self, since: str) -> int:
+        """Incidents with a refusal counted since `since` (the others are closed, awaiting pruning)."""
+        return int(self.db.execute("SELECT count(*) FROM incident WHERE last_seen >= ?", (since,)).fetchone()[0])

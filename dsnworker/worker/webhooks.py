@@ -74,6 +74,7 @@ class WebhookDelivery:
         self.stop = stop or threading.Event()
         self.rng = random.Random()
         self.breaker = EndpointBreaker(self.rng)
+        self.on_attempt: Callable[[str, str, float], None] | None = None  # the metrics' hook: sink, outcome, seconds
 
     @classmethod
     def for_settings(cls, store: Store, settings: Settings, stop: threading.Event) -> list[WebhookDelivery]:
@@ -133,7 +134,10 @@ class WebhookDelivery:
     def _post(self, group: Sequence[QueuedEvent], summary: RoundSummary) -> bool:
         """One request (then one per event, if a batch failed) and its record; False when sending must
         stop for now: the endpoint is gone or paused, or the worker stops."""
+        started = time.monotonic()
         result = self.client.post([queued.event for queued in group])
+        if self.on_attempt is not None:
+            self.on_attempt(self.sink.name, result.outcome, time.monotonic() - started)
         crash_point("after_webhook_post")
         if result.outcome == "delivered":
             self.store.webhook_delivered(self.sink.name, [queued.seq for queued in group])
