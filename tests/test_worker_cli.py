@@ -196,8 +196,13 @@ def test_a_deleted_state_stops_poll_until_new_state_and_the_sinks_do_not_double(
 def test_status_counts_the_messages_of_a_maildir_not_processed_yet(tmp_path: Path) -> None:
     maildir = make_maildir(tmp_path / "jp", [mailgen.dsn("gone@example.jp", serial=1), mailgen.personal(2)])
     config = write_config(tmp_path, ["jp"])
-    missing = dsnworker("status", "-c", config)
-    assert missing.returncode == 2 and "state.sqlite does not exist" in missing.stderr
+    # before the first pass: what waits is shown, and a mailbox never passed is unhealthy
+    before = dsnworker("status", "-c", config, "--format", "json")
+    assert before.returncode == 1, before.stderr
+    (jp,) = json.loads(before.stdout)["mailboxes"]
+    assert jp["waiting"] == 2 and jp["last_pass"] is None and jp["problem"]
+    assert "has not run with this configuration" in json.loads(before.stdout)["note"]
+    assert not (tmp_path / "state.sqlite").exists()  # status wrote nothing
     dsnworker("poll", "-c", config)  # the bounce is moved away, the personal message stays (processed)
     (maildir / "new" / "1800000000.M1P1.test").write_bytes(mailgen.dsn("second@example.jp", serial=3))
     result = dsnworker("status", "-c", config, "--format", "json")
@@ -206,6 +211,10 @@ def test_status_counts_the_messages_of_a_maildir_not_processed_yet(tmp_path: Pat
     assert jp["waiting"] == 1 and jp["problem"] is None and jp["last_pass"]["outcome"] == "ok"
     sinks = {sink["name"]: sink for sink in json.loads(result.stdout)["sinks"]}
     assert sinks["suppressions"]["suppressed"] == 1
+    # a state that existed and vanished is not taken for a first run
+    (tmp_path / "state.sqlite").unlink()
+    vanished = dsnworker("status", "-c", config)
+    assert vanished.returncode == 2 and "is missing, but a state was created there before" in vanished.stderr
 
 
 def test_status_exits_1_when_three_scheduled_passes_were_missed(tmp_path: Path) -> None:

@@ -332,6 +332,7 @@ class Store:
         store = cls.__new__(cls)
         store.path, store._local, store._read_only = path, threading.local(), True
         if not path.is_file():
+            check_existing(path, new_state=False)  # one that existed and vanished: what to do about it
             raise StateError(f"state file {path} does not exist: the worker has not run with this configuration")
         try:
             (version,) = store.db.execute("PRAGMA user_version").fetchone()

@@ -8,6 +8,7 @@ that cron or a monitor can call it.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from dsnworker.worker import credentials
 from dsnworker.worker.config import load_settings
 from dsnworker.worker.redaction import redact
 from dsnworker.worker.state import Store
+from dsnworker.worker.state_file import marker_path
 from dsnworker.worker.status import Status, collect_status
 
 
@@ -25,18 +27,28 @@ def status_command(config: Path, output_format: str) -> tuple[str, int]:
     """(what to print, the exit status)."""
     settings = load_settings(config)
     credentials.remember_configured(settings)  # a server's error text could echo a secret: redacted below
-    store = Store.read_only(settings.state)
-    try:
-        status = collect_status(settings, store, time.time())
-    finally:
-        store.close()
-    text = as_json(status) if output_format == "json" else as_table(status)
+    note = None
+    with tempfile.TemporaryDirectory(prefix="dsnworker-status-") as scratch:
+        if not settings.state.exists() and not marker_path(settings.state).exists():
+            # the worker has never run with this configuration: what waits is still worth showing, read
+            # against an empty state of our own (a state that existed and vanished stays an error)
+            note = f"no state yet at {settings.state}: the worker has not run with this configuration"
+            Store(Path(scratch) / "state.sqlite").close()
+            store = Store.read_only(Path(scratch) / "state.sqlite")
+        else:
+            store = Store.read_only(settings.state)
+        try:
+            status = collect_status(settings, store, time.time())
+        finally:
+            store.close()
+    text = as_json(status, note) if output_format == "json" else as_table(status, note)
     return redact(text), 0 if status.healthy else 1
 
 
-def as_json(status: Status) -> str:
+def as_json(status: Status, note: str | None = None) -> str:
     document: dict[str, Any] = {
         "at": _iso(status.at),
+        "note": note,
         "healthy": status.healthy,
         "mailboxes": [],
         "sinks": [asdict(sink) for sink in status.sinks],
@@ -65,7 +77,7 @@ def as_json(status: Status) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
-def as_table(status: Status) -> str:
+def as_table(status: Status, note: str | None = None) -> str:
     mailboxes = [("MAILBOX", "LAST PASS", "TOOK", "OUTCOME", "CURSOR", "WAITING", "PROBLEM")]
     for mailbox in status.mailboxes:
         last = mailbox.last_pass
@@ -99,7 +111,8 @@ def as_table(status: Status) -> str:
         )
     verdict = "healthy" if status.healthy else "UNHEALTHY"
     return (
-        _aligned(mailboxes)
+        (f"{note}\n\n" if note else "")
+        + _aligned(mailboxes)
         + "\n"
         + _aligned(sinks)
         + f"\nopen incidents: {status.open_incidents}\nstatus: {verdict} at {_iso(status.at)}\n"
