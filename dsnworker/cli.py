@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from dsnworker.errors import DsnworkerError
 
 if TYPE_CHECKING:  # imported late at run time: `--help` should not pay for flanker and the rules
-    from dsnworker.analyse import Analyser
+    from dsnworker.analyser import Analyser
     from dsnworker.identify import Identifier
     from dsnworker.worker.runner import Worker
     from dsnworker.worker.settings import Settings, SinkSettings
@@ -154,7 +154,7 @@ class _Unreadable:
 
 
 def _analyser(args: argparse.Namespace) -> Analyser:
-    from dsnworker.analyse import Analyser
+    from dsnworker.analyser import Analyser
 
     return Analyser.with_rules(tuple(Path(d) for d in args.rules))
 

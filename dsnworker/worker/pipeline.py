@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.errors import DsnworkerError
 from dsnworker.identify import Identifier
 from dsnworker.model import Outcome
