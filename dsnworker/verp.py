@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dsnworker.errors import DsnworkerError
+
 LOCAL, DOMAIN = "{local}", "{domain}"
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`|~.-]"  # what a pattern's literal local part may hold (no braces)
 _LITERAL_LOCAL = re.compile(rf"{_ATEXT}*")
@@ -39,7 +41,7 @@ _EXPECTED = (
 MAX_ADDRESS = 512  # characters: an address longer than this is no return path of ours
 
 
-class VerpPatternError(ValueError):
+class VerpPatternError(DsnworkerError, ValueError):
     """A VERP pattern that cannot be used; the message says what is expected."""
 
 
