@@ -217,3 +217,24 @@ def test_a_bad_pattern_in_the_config_names_the_file_the_mailbox_and_the_key(tmp_
     result = processes.run("poll", "-c", config)
     assert result.returncode == 2
     assert result.stderr.startswith(f'dsnworker: {config}: mailbox "jp" verp: expected an address with one {{local}}')
+
+
+# -- the bundled examples/verp, as the README shows them ---------------------------------------------
+
+EXAMPLE_PATTERN = "bounces+{local}={domain}@example.com"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "verp"
+
+
+def test_the_verp_examples_say_what_the_readme_shows() -> None:
+    result = parse_command("parse", "--verp", EXAMPLE_PATTERN, EXAMPLES)
+    assert result.returncode == 0, result.stderr
+    found = [
+        (Path(r["source"]).name, r["recipient"], r["recipient_source"], r.get("named_recipient"), r["action"])
+        for r in map(json.loads, result.stdout.splitlines())
+    ]
+    assert found == [
+        ("forwarded-through-srs.eml", "sato@example.jp", "verp", "sato.h@mail.example.net", "suppress"),
+        ("no-address-in-the-text.eml", "kenji@example.jp", "verp", None, "suppress"),
+    ]
+    plain = [json.loads(line) for line in parse_command("parse", EXAMPLES).stdout.splitlines()]
+    assert [(r["recipient"], r["action"]) for r in plain] == [("sato.h@mail.example.net", "suppress"), (None, "review")]
