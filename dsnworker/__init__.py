@@ -9,7 +9,6 @@ The library API (semantic versioning: these names, `Outcome.to_dict()` and its k
 Imported lazily: `import dsnworker` loads nothing else, so the command line starts fast.
 """
 
-
 __version__ = "0.1.0"
 __all__ = ["DsnworkerError", "Outcome", "__version__", "analyse"]
 
