@@ -31,10 +31,13 @@ _ADDRESS = re.compile(rb"[^\s<>,;:\"()\[\]]{1,300}@[^\s<>,;:\"()\[\]]{1,255}")
 HEADER_BYTES = 65536  # a header longer than this is read this far: the envelope fields come first
 
 
-def envelope_addresses(data: bytes) -> Iterator[str]:
-    """The addresses of the bounce's own X-Original-To, Delivered-To and To fields, in that order."""
+def header_of(data: bytes) -> bytes:
     end = _HEADER_END.search(data, 0, HEADER_BYTES)
-    header = data[: end.start() if end else HEADER_BYTES]
+    return data[: end.start() if end else HEADER_BYTES]
+
+
+def envelope_addresses(header: bytes) -> Iterator[str]:
+    """The addresses of a header's own X-Original-To, Delivered-To and To fields, in that order."""
     found: dict[bytes, list[bytes]] = {name: [] for name in _ENVELOPE_FIELDS}
     for match in _FIELD.finditer(header):
         name = match.group(1).lower()
@@ -56,7 +59,10 @@ class Identifier:
         """The recipient the address the bounce was sent to names, if it is our VERP return path."""
         if self.pattern is None:
             return None
-        for address in envelope_addresses(data):
+        header = header_of(data)
+        if self.pattern.domain.encode() not in header.lower():  # SRS and BATV forms hold it too
+            return None
+        for address in envelope_addresses(header):
             recipient = self.pattern.decode(address)
             if recipient is not None:
                 return recipient
