@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsnworker.analyse import Analyser  # noqa: E402
+from dsnworker.analyser import Analyser  # noqa: E402
 from dsnworker.model import Kind, Outcome  # noqa: E402
 from tests.mutations import MUTATIONS, swap_charsets  # noqa: E402
 

@@ -17,7 +17,8 @@ from dsnworker.errors import DsnworkerError
 from dsnworker.report import command as report_command
 
 if TYPE_CHECKING:  # imported late at run time: `--help` should not pay for flanker and the rules
-    from dsnworker.analyse import Analyser
+    from dsnworker.analyser import Analyser
+    from dsnworker.identify import Identifier
     from dsnworker.worker.runner import Worker
     from dsnworker.worker.settings import Settings, SinkSettings
     from dsnworker.worker.state import Store
@@ -67,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parse.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
     _rules_option(parse)
+    parse.add_argument(
+        "--verp",
+        metavar="PATTERN",
+        help="your VERP return path, e.g. 'bounces+{local}={domain}@sender.example': the recipient is also read "
+        "from the address each bounce was sent to, and each line says where its recipient came from",
+    )
     parse.set_defaults(run=_cmd_parse)
 
     explain = commands.add_parser("explain", help="show, for a person, how one message was read and decided")
@@ -164,15 +171,28 @@ class _Unreadable:
 
 
 def _analyser(args: argparse.Namespace) -> Analyser:
-    from dsnworker.analyse import Analyser
+    from dsnworker.analyser import Analyser
 
     return Analyser.with_rules(tuple(Path(d) for d in args.rules))
+
+
+def _identifier(verp: str | None) -> Identifier | None:
+    if verp is None:
+        return None
+    from dsnworker.identify import Identifier
+    from dsnworker.verp import VerpPattern, VerpPatternError
+
+    try:
+        return Identifier(VerpPattern.parse(verp))
+    except VerpPatternError as problem:
+        raise DsnworkerError(f"--verp: {problem}") from None
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
     from dsnworker.inputs import iter_messages
     from dsnworker.output import outcome_record, table_header, table_row
 
+    identifier = _identifier(args.verp)
     analyser = _analyser(args)
     # the loaded rules live as long as the process: the cyclic collector's full passes need not
     # walk them again and again
@@ -183,7 +203,7 @@ def _cmd_parse(args: argparse.Namespace) -> int:
         out.write(table_header() + "\n")
     to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build one per record
     for source, data in iter_messages(args.paths, unreadable.report):
-        for outcome in analyser.analyse(data, source):
+        for outcome in analyser.analyse(data, source, identifier):
             record = outcome_record(outcome)
             if args.format == "jsonl":
                 out.write(to_json(record) + "\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.classify.engine import Facts
 from dsnworker.output import outcome_record
 

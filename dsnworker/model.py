@@ -37,6 +37,8 @@ class RecipientReport:
     command: str | None = None  # SMTP command the remote answered (MAIL, RCPT, DATA, ...)
     hint: str | None = None  # a reason the format itself states unambiguously
     feedback_type: str | None = None
+    # where `recipient` was read (`RECIPIENT_SOURCES`); set by the parse core, None without a recipient
+    recipient_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,21 @@ class AddressInfo:
     problem: str | None = None  # why it is not a valid address ("no '@'", ...); None for an address
 
 
+# Where an outcome's recipient was read: a field group of a delivery-status or feedback report, the
+# bounce's own words, the returned message's headers, an auto-reply's From, or the address the bounce
+# was sent to (the sender's VERP return path, `dsnworker.identify`).
+RECIPIENT_SOURCES = ("dsn", "text", "returned", "sender", "verp")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """How an outcome's recipient was identified, when that was asked for (`dsnworker.identify`)."""
+
+    source: str | None  # one of RECIPIENT_SOURCES; None without a recipient
+    verp_recipient: str | None = None  # what the address the bounce was sent to decodes to
+    named_recipient: str | None = None  # what the bounce named, where the VERP address replaced it
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One line of output: a report, its address facts and its verdict."""
@@ -92,6 +109,13 @@ class Outcome:
     report: RecipientReport | None
     address: AddressInfo
     verdict: Verdict
+    identity: Identity | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The output contract's record: the dict `dsnworker parse --format jsonl` prints as a line."""
+        from dsnworker.output import outcome_record  # output imports this module
+
+        return outcome_record(self)
 
 
 def evolved(record: _Record, **changes: Any) -> _Record:

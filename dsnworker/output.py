@@ -42,6 +42,12 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         "rule": verdict.rule,
     }
     record["format"] = message.format
+    if outcome.identity is not None:  # asked for: `parse --verp`, the worker's events
+        record["recipient_source"] = outcome.identity.source
+        if outcome.identity.verp_recipient is not None:
+            record["verp_recipient"] = outcome.identity.verp_recipient
+        if outcome.identity.named_recipient is not None:
+            record["named_recipient"] = outcome.identity.named_recipient
     if outcome.address.quoted_local_part:
         record["quoted_local_part"] = True
         if verdict.reason == "quoted_local_part":

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 
 # The tests' own rule-pack cache (dsnworker/classify/pack_cache.py): never the user's ~/.cache. Set
 # before any test module loads packs; processes the tests start inherit it.

@@ -25,9 +25,11 @@ def dsn(
     remote_mta: str = "mx1.example.jp",
     action: str | None = None,
     date: str = "Mon, 13 May 2024 11:02:17 +0900",
+    to: str = "bounces@example.com",
 ) -> bytes:
     """An RFC 3464 report from Postfix about one recipient (`action`: failed, or delivered for that
-    kind; `delayed` makes it a delay notice; `date`: its Date header)."""
+    kind; `delayed` makes it a delay notice; `date`: its Date header), sent `to` the return path (a
+    VERP address, say)."""
     status, diagnostic = DIAGNOSTICS[kind]
     diagnostic = diagnostic.format(rcpt=recipient)
     if kind == "spamhaus":
@@ -39,7 +41,7 @@ def dsn(
         f"Date: {date}\r\n"
         f"From: MAILER-DAEMON@mail.example.com (Mail Delivery System)\r\n"
         f"Subject: Undelivered Mail Returned to Sender\r\n"
-        f"To: bounces@example.com\r\n"
+        f"To: {to}\r\n"
         f"Auto-Submitted: auto-replied\r\n"
         f"MIME-Version: 1.0\r\n"
         f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\r\n'
@@ -73,6 +75,26 @@ def dsn(
         f"X-Campaign-Id: spring-sale-2024\r\n"
         f"\r\n"
         f"--{boundary}--\r\n"
+    ).encode()
+
+
+def anonymous_bounce(to: str, serial: int = 0, named: str | None = None) -> bytes:
+    """A plain-text refusal that names no address: nobody at all, or only `named` (a screen name, a
+    display name). Only the address it was sent `to` (a VERP return path) says whom it is about."""
+    who = f"{named}: " if named else ""
+    return (
+        f"Return-Path: <>\r\n"
+        f"Date: Mon, 13 May 2024 11:02:17 +0900\r\n"
+        f"From: MAILER-DAEMON@mx.example.jp (Mail Delivery System)\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\n"
+        f"To: {to}\r\n"
+        f"Message-Id: <{serial}.anonymous@mx.example.jp>\r\n"
+        f"\r\n"
+        f"This is the mail system at host mx.example.jp.\r\n"
+        f"\r\n"
+        f"Your message could not be delivered to one or more recipients.\r\n"
+        f"\r\n"
+        f"{who}550 5.1.1 User unknown\r\n"
     ).encode()
 
 

@@ -10,7 +10,7 @@ from email.message import Message
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.output import outcome_record
 from dsnworker.parse import limits, parse_message
 from dsnworker.parse.mail import Mail

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.model import Kind
 from dsnworker.output import outcome_record
 from dsnworker.parse import parse_message

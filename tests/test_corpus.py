@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.inputs import iter_messages
 from dsnworker.output import outcome_record
 from dsnworker.parse import parse_message

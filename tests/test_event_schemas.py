@@ -20,6 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from dsnworker.classify.vocabulary import ACTIONS, REASONS
+from dsnworker.verp import VerpPattern
 from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.events import EVENT_TYPES
 from dsnworker.worker.lifecycle import expire, unsuppress
@@ -95,6 +96,8 @@ def test_the_vocabularies_are_the_code_s() -> None:
 
 # -- every event the pipeline emits -----------------------------------------------------------------
 
+VERP = "bounces+{local}={domain}@sender.example"
+VERP_ADDRESS = "bounces+kim=example.jp@sender.example"
 SPAMHAUS_REFUSALS = 4  # one opens the incident, the rest of the batch make an incident.updated
 
 
@@ -118,6 +121,8 @@ def _every_kind_of_message() -> list[bytes]:
         quoted.replace(b'"taro.yamada"', b'"taro..yamada"'),  # unquotable: suggested_address null
         _complaint("angry@example.jp", 8),
         _complaint("Undisclosed Recipients", 9),  # not an address: recipient.bounced, review, invalid_recipient
+        mailgen.anonymous_bounce(VERP_ADDRESS, 40),  # names nobody: the VERP address says kim@example.jp
+        mailgen.dsn("lee@example.jp", "user_unknown", 41, to=VERP_ADDRESS),  # contradicted: kim, named lee
     ]
 
 
@@ -147,7 +152,12 @@ def emitted(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """The events file after two passes: every kind of message, then a soft bounce past the threshold;
     then that suppression expires and an operator removes another."""
     policy = Policy(soft_threshold=2, expire_after={"mailbox_full": 86400.0})
-    harness = Harness(tmp_path_factory.mktemp("events"), _every_kind_of_message(), policy=policy)
+    harness = Harness(
+        tmp_path_factory.mktemp("events"),
+        _every_kind_of_message(),
+        policy=policy,
+        verp=VerpPattern.parse(VERP),
+    )
     assert harness.mailbox_pass.run().errors == []
     harness.now += timedelta(days=1)
     harness.add(mailgen.dsn("full@example.jp", "mailbox_full", 20))
@@ -184,6 +194,22 @@ def test_the_emitted_events_cover_the_schemas_conditional_parts(emitted: list[di
     assert updated[-1]["count"] == SPAMHAUS_REFUSALS
     assert datas["recipient.unsuppressed", "full@example.jp"]["expired"] is True
     assert datas["recipient.unsuppressed", "gone@example.jp"]["by"] == "alice"
+    verp = [e["data"] for e in emitted if e["data"].get("recipient_source") == "verp"]
+    assert [(d["recipient"], d["verp_recipient"], d.get("named_recipient")) for d in verp] == [
+        ("kim@example.jp", "kim@example.jp", None),
+        ("kim@example.jp", "kim@example.jp", "lee@example.jp"),
+    ]
+    assert datas["recipient.suppressed", "gone@example.jp"]["recipient_source"] == "dsn"
+    assert datas["recipient.suppressed", "angry@example.jp"]["recipient_source"] == "dsn"
+    assert datas["recipient.bounced", None]["recipient_source"] is None
+
+
+def test_every_recipient_event_says_where_its_recipient_came_from(emitted: list[dict[str, Any]]) -> None:
+    # the events a bounce made (an un-suppression is about an address, not a bounce's recipient)
+    recipient_events = [
+        e for e in emitted if e["type"].startswith(("recipient.", "address.")) and e["type"] != "recipient.unsuppressed"
+    ]
+    assert recipient_events and all("recipient_source" in e["data"] for e in recipient_events)
 
 
 # -- batches ----------------------------------------------------------------------------------------
@@ -320,6 +346,18 @@ BROKEN = {
         {},
         _setting(1, "data", "original_headers", "To"),
         "data/original_headers/To: ",
+    ),
+    "a recipient source outside the vocabulary": (
+        "recipient.suppressed",
+        {},
+        _setting("header", "data", "recipient_source"),
+        "data/recipient_source: ",
+    ),
+    "a VERP-identified recipient without the VERP recipient": (
+        "recipient.suppressed",
+        {"recipient_source": "verp"},
+        _without("data", "verp_recipient"),
+        "data: 'verp_recipient' is a required",
     ),
     "an incident without its count": ("incident.updated", {}, _without("data", "count"), "data: 'count' is a required"),
     "an update that counted nothing new": ("incident.updated", {}, _setting(1, "data", "count"), "data/count: "),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.inputs import iter_messages
 from dsnworker.output import outcome_record
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.model import Kind, Outcome
 from dsnworker.output import outcome_record
 from tests.conftest import corpus_dir

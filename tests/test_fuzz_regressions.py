@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 
 FOLDER = Path(__file__).parent / "fuzz_regressions"
 

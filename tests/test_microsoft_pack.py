@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.classify.engine import Classifier
 from dsnworker.classify.examples import example_verdict
 from dsnworker.classify.rules import load_packs

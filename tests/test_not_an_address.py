@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.explain import explain
 from dsnworker.output import outcome_record
 from dsnworker.parse import parse_message

@@ -13,7 +13,7 @@ import pytest
 
 import dsnworker.parse
 import dsnworker.parse.mail
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.explain import explain
 from dsnworker.output import outcome_record
 from dsnworker.parse import arf, parse_message

@@ -14,7 +14,7 @@ from email.header import Header
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.output import outcome_record
 
 ANALYSER = Analyser.with_rules()

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.model import Kind, ParsedMessage
 from dsnworker.parse import limits, parse_message
 from dsnworker.parse.text import clean_address

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.classify.examples import example_verdict
 from dsnworker.model import Verdict
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.classify.vocabulary import ACTIONS, REASONS
 from dsnworker.model import Outcome
 from dsnworker.output import outcome_record

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.classify.engine import Classifier
 from dsnworker.classify.examples import example_verdict
 from dsnworker.classify.rules import load_pack, load_packs

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.sinks.suppression import iter_suppressions
 from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.pipeline import MailboxPass

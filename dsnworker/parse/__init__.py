@@ -115,6 +115,7 @@ def _with_original(parsed: ParsedMessage, mail: Mail, errors: list[str], source:
                     r,
                     recipient=r.recipient or addressed,
                     original_recipient=r.original_recipient or addressed,
+                    recipient_source=r.recipient_source if r.recipient else "returned",
                 )
                 if r.recipient is None or r.original_recipient is None
                 else r
@@ -124,10 +125,34 @@ def _with_original(parsed: ParsedMessage, mail: Mail, errors: list[str], source:
                 reports = one_per_recipient(reports)
     return evolved(
         parsed,
-        reports=reports,
+        reports=_sourced(reports, mail),
         original_message_id=parsed.original_message_id or original_message_id(returned),
         original_headers=parsed.original_headers or chosen_headers(returned),
         subject=parsed.subject or mail.subject or None,
+    )
+
+
+def _sourced(reports: tuple[RecipientReport, ...], mail: Mail) -> tuple[RecipientReport, ...]:
+    """Each named recipient says where it was read: a delivery-status field group (Final-, Original-,
+    X-Actual-Recipient) names it ("dsn"), else the bounce's words did ("text"). A parser that knows
+    better (ARF's fields, an auto-reply's From, the returned message's To) has said so already."""
+    if all(r.recipient_source is not None or r.recipient is None for r in reports):
+        return reports
+    try:
+        standard = rfc3464.standard(mail)  # computed once per message; most bounces have it already
+    except Exception:  # noqa: BLE001  # the rfc3464 parser's own failure is said where it ran
+        standard = None
+    in_fields = {
+        address.lower()
+        for report in (standard.reports if standard is not None else ())
+        for address in (report.recipient, report.original_recipient)
+        if address
+    }
+    return tuple(
+        evolved(r, recipient_source="dsn" if r.recipient.lower() in in_fields else "text")
+        if r.recipient is not None and r.recipient_source is None
+        else r
+        for r in reports
     )
 
 

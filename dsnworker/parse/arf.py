@@ -25,7 +25,7 @@ def parse(mail: Mail) -> ParsedMessage | None:
     returned = returned_message(mail)
     if returned is not None and returned.get("X-HmXmrOriginalRecipient"):
         recipient = header_address(str(returned.get("X-HmXmrOriginalRecipient")))
-        report = RecipientReport(recipient=recipient, feedback_type="abuse")
+        report = RecipientReport(recipient=recipient, feedback_type="abuse", recipient_source="returned")
         return ParsedMessage(kind=Kind.FEEDBACK, format="jmrp", reports=(report,))
     return None
 
@@ -38,10 +38,12 @@ def _from_fields(mail: Mail, text: str) -> ParsedMessage | None:
     # an address or nothing: "Undisclosed Recipients" is nobody to suppress
     recipients = [header_address(strip_type(v)) for n, v in fields if n in ("original-rcpt-to", "removal-recipient")]
     recipients = [r for r in recipients if r]
+    read_in = "dsn"  # the report's own fields
     if not recipients:
         returned = returned_message(mail)
         to = str(returned.get("To", "")) if returned is not None else ""
         recipients = [r for r in [header_address(to)] if r]
+        read_in = "returned"
     if not recipients:
         recipients = [None]  # type: ignore[list-item]
     source_ip = next((v for n, v in fields if n == "source-ip"), None)
@@ -53,6 +55,7 @@ def _from_fields(mail: Mail, text: str) -> ParsedMessage | None:
             RecipientReport(
                 recipient=r,
                 feedback_type=feedback_type,
+                recipient_source=read_in if r else None,
                 reporting_mta=reporting or None,
                 diagnostic=f"feedback-type={feedback_type}" + (f" source-ip={source_ip}" if source_ip else ""),
             )

@@ -43,7 +43,9 @@ def parse(mail: Mail) -> ParsedMessage | None:
     if not (by_header or _SUBJECT.search(mail.subject)) or _delivery_notice(mail):
         return None
     recipient = header_address(mail.from_)  # a display name alone is nobody
-    report = RecipientReport(recipient=recipient, diagnostic=mail.subject or None)
+    report = RecipientReport(
+        recipient=recipient, diagnostic=mail.subject or None, recipient_source="sender" if recipient else None
+    )
     return ParsedMessage(kind=Kind.VACATION, format=NAME, reports=(report,), subject=mail.subject or None)
 
 

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from dsnworker.classify.vocabulary import ACTIONS, REASONS
 from dsnworker.errors import DsnworkerError
+from dsnworker.verp import VerpPattern, VerpPatternError
 from dsnworker.worker.settings import (
     Disposition,
     MailboxSettings,
@@ -77,6 +78,7 @@ ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
             "batch_size",
             "max_message_size",
             "policy",
+            "verp",
         ]
     ),
     "mailbox.server": frozenset({"host", "port", "tls", "allow_insecure", "ca_file", "timeout"}),
@@ -604,6 +606,7 @@ class _Loader:
                 MAX_MESSAGE_BYTES,
                 " (1GB; a bigger message is read from its header and first part, which is where a bounce says why)",
             ),
+            verp=_verp(table),
         )
 
     def source(self, table: _Table) -> tuple[str, Path | None]:
@@ -882,6 +885,15 @@ def _name(table: _Table) -> str:
             f"expected 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, got {show(value)}",
         )
     return value
+
+
+def _verp(table: _Table) -> VerpPattern | None:
+    if not table.has("verp"):
+        return None
+    try:
+        return VerpPattern.parse(table.get("verp"))
+    except VerpPatternError as problem:
+        raise table.error("verp", str(problem)) from None
 
 
 def _unique(top: _Table, key: str, names: list[str]) -> None:

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.errors import DsnworkerError
+from dsnworker.identify import Identifier
 from dsnworker.model import Outcome
 from dsnworker.worker import events as ev
 from dsnworker.worker.delivery import OutboxDelivery
@@ -132,6 +133,7 @@ class MailboxPass:
         self.stop = stop or threading.Event()
         self.clock = clock
         self.policy = PolicyEngine(store, settings.policy)
+        self.identifier = Identifier(settings.verp)  # events say how each recipient was identified
         self._batch_events: list[dict[str, Any]] = []  # queued in the open transaction (a dry run shows them)
         self.keep_open = False  # keep the IMAP session between passes (`run` sets it)
         self._refused_said: dict[str, str] = {}  # disposition -> the refusal logged at ERROR (its gist)
@@ -389,7 +391,7 @@ class MailboxPass:
             self._batch_events.append(event)
 
     def _analyse(self, message: FetchedMessage, key: str) -> _Analysed:
-        outcomes = self.analyser.analyse(message.data, f"{self.settings.name}:{message.uid}")
+        outcomes = self.analyser.analyse(message.data, f"{self.settings.name}:{message.uid}", self.identifier)
         why = _unparsed_why(message, outcomes)
         if why is not None:
             return _Analysed(message, key, UNPARSED, outcomes, why)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from dsnworker.verp import VerpPattern
+
 TlsMode = Literal["implicit", "starttls", "none"]
 DispositionKind = Literal["move", "seen", "delete", "none", "leave"]
 SourceKind = Literal["imap", "maildir", "mbox"]
@@ -85,6 +87,7 @@ class MailboxSettings:
     rules: tuple[Path, ...] = ()  # extra rule folders
     batch_size: int = 500
     max_message_bytes: int = 10_000_000  # beyond: headers and the first part only
+    verp: VerpPattern | None = None  # the sender's VERP return path: whom a bounce sent to it is about
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from dsnworker.analyse import Analyser
+from dsnworker.analyser import Analyser
 from dsnworker.parse import parse_message
 
 ANALYSER = Analyser.with_rules()

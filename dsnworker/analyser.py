@@ -11,7 +11,8 @@ from pathlib import Path
 
 from dsnworker.classify.engine import Classifier
 from dsnworker.classify.rules import default_rules_dir, load_packs
-from dsnworker.model import AddressInfo, Kind, Outcome, ParsedMessage, RecipientReport, Verdict, evolved
+from dsnworker.identify import Identifier
+from dsnworker.model import AddressInfo, Identity, Kind, Outcome, ParsedMessage, RecipientReport, Verdict, evolved
 from dsnworker.parse import parse_message
 from dsnworker.parse.address import address_info
 
@@ -29,27 +30,41 @@ class Analyser:
         packs = load_packs(default_rules_dir(), *extra_dirs)
         return cls(Classifier(packs, action_overrides))
 
-    def analyse(self, data: bytes, source: str) -> list[Outcome]:
+    def analyse(self, data: bytes, source: str, identifier: Identifier | None = None) -> list[Outcome]:
+        """`identifier`: say how each recipient was identified (`Outcome.identity`), and apply its VERP
+        pattern (the recipient the address the bounce was sent to names); without it, the bounce alone."""
         try:
-            message = parse_message(data, source)
-            if message.kind is Kind.NOT_BOUNCE and (message.parser_errors or message.truncated):
-                return [_unread(source, message)]
-            if message.kind is Kind.NOT_BOUNCE or not message.reports:
-                empty = AddressInfo(address=None, domain=None)
-                return [
-                    Outcome(source, message, None, empty, self.classifier.decide(message, RecipientReport(None), empty))
-                ]
-            outcomes = []
-            for report in message.reports:
-                address = address_info(report.recipient, self.classifier.mailbox_syntax)
-                verdict = self.classifier.decide(message, report, address)
-                if address.problem is not None:
-                    verdict = _not_an_address(verdict)
-                outcomes.append(Outcome(source, message, report, address, verdict))
-            return outcomes
+            outcomes = self._analyse(data, source, identifier)
         except Exception as exc:  # a bug of ours must not lose the message: say so, keep going
             log.warning("%s: internal error while analysing: %s", source, exc, exc_info=True)
-            return [_internal_error(source, exc)]
+            outcomes = [_internal_error(source, exc)]
+        if identifier is None:
+            return outcomes
+        # asked for, so always said: an outcome without a recipient has none from anywhere
+        return [o if o.identity is not None else evolved(o, identity=Identity(None)) for o in outcomes]
+
+    def _analyse(self, data: bytes, source: str, identifier: Identifier | None) -> list[Outcome]:
+        message = parse_message(data, source)
+        if message.kind is Kind.NOT_BOUNCE and (message.parser_errors or message.truncated):
+            return [_unread(source, message)]
+        if message.kind is Kind.NOT_BOUNCE or not message.reports:
+            empty = AddressInfo(address=None, domain=None)
+            verdict = self.classifier.decide(message, RecipientReport(None), empty)
+            return [Outcome(source, message, None, empty, verdict)]
+        identified: list[tuple[RecipientReport, Identity | None]]
+        if identifier is not None:
+            identified = [*identifier.identify(message, data)]
+            message = evolved(message, reports=tuple(report for report, _ in identified))
+        else:
+            identified = [(report, None) for report in message.reports]
+        outcomes = []
+        for report, identity in identified:
+            address = address_info(report.recipient, self.classifier.mailbox_syntax)
+            verdict = self.classifier.decide(message, report, address)
+            if address.problem is not None:
+                verdict = _not_an_address(verdict)
+            outcomes.append(Outcome(source, message, report, address, verdict, identity))
+        return outcomes
 
 
 # what acts on the recipient address itself: never on something that is not one
