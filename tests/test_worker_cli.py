@@ -202,6 +202,8 @@ def test_status_counts_the_messages_of_a_maildir_not_processed_yet(tmp_path: Pat
     (jp,) = json.loads(before.stdout)["mailboxes"]
     assert jp["waiting"] == 2 and jp["last_pass"] is None and jp["problem"]
     assert "has not run with this configuration" in json.loads(before.stdout)["note"]
+    table = dsnworker("status", "-c", config).stdout.splitlines()
+    assert table[0].startswith("no state yet") and table[2].split()[0] == "MAILBOX" and table[3].split()[0] == "jp"
     assert not (tmp_path / "state.sqlite").exists()  # status wrote nothing
     dsnworker("poll", "-c", config)  # the bounce is moved away, the personal message stays (processed)
     (maildir / "new" / "1800000000.M1P1.test").write_bytes(mailgen.dsn("second@example.jp", serial=3))

@@ -95,9 +95,9 @@ def as_table(status: Status, note: str | None = None) -> str:
         )
     sinks = [("SINK", "TYPE", "PENDING", "DEAD", "OLDEST PENDING", "NOTE")]
     for sink in status.sinks:
-        note = f"endpoint gone: {sink.gone}" if sink.gone else ""
+        sink_note = f"endpoint gone: {sink.gone}" if sink.gone else ""
         if sink.suppressed is not None:
-            note = f"{sink.suppressed} suppressed address(es)"
+            sink_note = f"{sink.suppressed} suppressed address(es)"
         oldest = sink.oldest_pending_seconds
         sinks.append(
             (
@@ -106,7 +106,7 @@ def as_table(status: Status, note: str | None = None) -> str:
                 str(sink.pending),
                 str(sink.dead) if sink.kind == "webhook" else "-",
                 _duration(oldest) if oldest is not None else "-",
-                note or "-",
+                sink_note or "-",
             )
         )
     verdict = "healthy" if status.healthy else "UNHEALTHY"
