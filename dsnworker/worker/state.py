@@ -774,11 +774,19 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO pass_log (mailbox, started_at, seconds, outcome, error, last_ok_at) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN ?2 + ?3 END) "
+                "VALUES (:mailbox, :started, :seconds, :outcome, :error, "
+                "CASE WHEN :error IS NULL THEN :started + :seconds END) "
                 "ON CONFLICT (mailbox) DO UPDATE SET started_at = excluded.started_at, seconds = excluded.seconds, "
                 "outcome = excluded.outcome, error = excluded.error, "
                 "last_ok_at = coalesce(excluded.last_ok_at, last_ok_at)",
-                (mailbox, started_at, seconds, "failed" if error else "ok", _storable(error)),
+                # named, not numbered: Python 3.14's sqlite3 refuses ?1 ... with a sequence
+                {
+                    "mailbox": mailbox,
+                    "started": started_at,
+                    "seconds": seconds,
+                    "outcome": "failed" if error else "ok",
+                    "error": _storable(error),
+                },
             )
 
     def passes(self) -> dict[str, PassRecord]:
