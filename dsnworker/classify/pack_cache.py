@@ -16,16 +16,16 @@ code as the user).
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from dsnworker.lazylog import LazyLogger
+
+log = LazyLogger(__name__)
 
 FORMAT = 1  # bump when what is pickled changes shape in a way the code hash would not show
 _KEEP = 8  # entries kept: a few rule folders and versions side by side
@@ -79,6 +79,8 @@ def write(key: str, value: Any) -> None:
     folder = cache_dir()
     if folder is None:
         return
+    import tempfile  # only on a miss: a run that reads the cache need not load it
+
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".packs-", dir=folder)
