@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # a plain bounce needs none of these: the worker's, the report's, YAML (the packs come from the
 # cache), flanker (plain addresses are checked without it), VERP, logging (nothing goes wrong),
-# html (no HTML part), tempfile (nothing written but standard output)
+# html (no HTML part), tempfile (nothing written but standard output), hashlib (OpenSSL: the
+# cache key is hashed with the built-in BLAKE2)
 NOT_FOR_A_PLAIN_PARSE = (
     "dsnworker.worker",
     "dsnworker.sinks",
@@ -31,6 +32,8 @@ NOT_FOR_A_PLAIN_PARSE = (
     "logging",
     "html",
     "tempfile",
+    "hashlib",
+    "_hashlib",
 )
 
 

@@ -16,7 +16,6 @@ code as the user).
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import pickle
 import sys
@@ -25,6 +24,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from dsnworker.lazylog import LazyLogger
+
+try:  # hashlib loads OpenSSL (2-3 ms, at every start) whatever the algorithm; BLAKE2 is built in
+    from _blake2 import blake2b
+except ImportError:  # a Python without the module hashlib itself takes it from
+    from hashlib import blake2b
 
 log = LazyLogger(__name__)
 
@@ -47,7 +51,7 @@ def cache_key(files: Iterable[Path]) -> str:
     from dsnworker import __version__
     from dsnworker.classify import patterns, rules
 
-    digest = hashlib.sha256()
+    digest = blake2b(digest_size=32)
     versions = (FORMAT, __version__, sys.version, regex.__version__)
     digest.update(repr(versions).encode())
     for module in (patterns, rules, sys.modules[__name__]):
