@@ -5,18 +5,21 @@ Never raises on input: an internal error on one message gives an `undefined` out
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dsnworker.classify.engine import Classifier
 from dsnworker.classify.rules import default_rules_dir, load_packs
-from dsnworker.identify import Identifier
+from dsnworker.lazylog import LazyLogger
 from dsnworker.model import AddressInfo, Identity, Kind, Outcome, ParsedMessage, RecipientReport, Verdict, evolved
 from dsnworker.parse import parse_message
 from dsnworker.parse.address import address_info
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # a caller that identifies by VERP has imported it; `parse` without --verp need not
+    from dsnworker.identify import Identifier
+
+log = LazyLogger(__name__)
 
 
 class Analyser:

@@ -147,6 +147,18 @@ def test_the_package_ships_its_type_hints_marker() -> None:
     assert "py.typed" in package_data["dsnworker"]
 
 
+def test_every_subpackage_is_listed_for_the_wheel() -> None:
+    """setuptools is given the package list (pyproject.toml): one left out is missing from every
+    installed copy, and `dsnworker` fails to start there while the checkout works."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "dsnworker").rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert found - listed == set()
+
+
 def test_the_readme_example_runs_and_prints_what_the_readme_shows() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Library", 1)[1]

@@ -15,17 +15,22 @@ code as the user).
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import gc
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-log = logging.getLogger(__name__)
+from dsnworker.lazylog import LazyLogger
+
+try:  # hashlib loads OpenSSL (2-3 ms, at every start) whatever the algorithm; BLAKE2 is built in
+    from _blake2 import blake2b
+except ImportError:  # a Python without the module hashlib itself takes it from
+    from hashlib import blake2b
+
+log = LazyLogger(__name__)
 
 FORMAT = 1  # bump when what is pickled changes shape in a way the code hash would not show
 _KEEP = 8  # entries kept: a few rule folders and versions side by side
@@ -46,7 +51,7 @@ def cache_key(files: Iterable[Path]) -> str:
     from dsnworker import __version__
     from dsnworker.classify import patterns, rules
 
-    digest = hashlib.sha256()
+    digest = blake2b(digest_size=32)
     versions = (FORMAT, __version__, sys.version, regex.__version__)
     digest.update(repr(versions).encode())
     for module in (patterns, rules, sys.modules[__name__]):
@@ -66,7 +71,7 @@ def read(key: str) -> Any | None:
     path = folder / f"packs-{key}.pickle"
     try:
         with path.open("rb") as file:
-            return pickle.load(file)  # noqa: S301 - our own private cache folder
+            return _unpickled(file)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a torn or foreign file: load the packs as if there were none
@@ -74,11 +79,25 @@ def read(key: str) -> Any | None:
         return None
 
 
+def _unpickled(file: BinaryIO) -> Any:
+    """The stored packs. The cyclic collector is paused meanwhile: it would walk the tens of
+    thousands of objects being made again and again, a quarter of the time of the load."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return pickle.load(file)  # noqa: S301 - our own private cache folder
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def write(key: str, value: Any) -> None:
     """Store `value` under `key`, atomically; a folder we cannot write is no error."""
     folder = cache_dir()
     if folder is None:
         return
+    import tempfile  # only on a miss: a run that reads the cache need not load it
+
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".packs-", dir=folder)

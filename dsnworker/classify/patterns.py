@@ -14,7 +14,6 @@ Three fences, because operators write packs and a probe cannot prove a pattern s
 from __future__ import annotations
 
 import fnmatch
-import logging
 import re
 import time
 from collections.abc import Mapping
@@ -22,12 +21,14 @@ from collections.abc import Set as AbstractSet
 
 import regex
 
+from dsnworker.lazylog import LazyLogger
+
 try:  # re's parser alone: ~4x faster than re.compile and all we need of it (private; Python 3.11+)
     from re import _parser as _RE_PARSER  # noqa: N812
 except ImportError:  # a Python without it: compiling proves the same, only slower
     _RE_PARSER = None  # type: ignore[assignment]
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 MAX_TEXT = 2000
 MAX_HOST = 255  # a DNS name's longest form

@@ -8,10 +8,10 @@ result's `truncated` names each limit that cut the reading short.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from types import ModuleType
 
+from dsnworker.lazylog import LazyLogger
 from dsnworker.model import Kind, ParsedMessage, RecipientReport, evolved
 from dsnworker.parse import arf, autoreply, formats, rfc3464
 from dsnworker.parse.limits import CUT_DIAGNOSTIC, CUT_RECIPIENTS, DIAGNOSTIC_CHARS, RECIPIENTS
@@ -20,7 +20,7 @@ from dsnworker.parse.recipients import is_bounce_address, one_per_recipient, own
 from dsnworker.parse.returned import chosen_headers, original_message_id, original_recipient, returned_message
 from dsnworker.parse.text import clean_address
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 PIPELINE: tuple[ModuleType, ...] = (arf, *formats.SPECIFIC, rfc3464, autoreply, *formats.FALLBACK)
 

@@ -11,7 +11,6 @@ is imported only then, as its grammar costs ~150 ms to build.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -29,6 +28,8 @@ _PLAIN = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
 def _flanker() -> Any:
     # flanker builds its grammar on first import and warns through logging about unreachable
     # symbols; those warnings say nothing to our users and would dirty the CLI's stderr.
+    import logging
+
     logging.getLogger("flanker.addresslib._parser.parser").setLevel(logging.ERROR)
     from flanker.addresslib import address
 

@@ -10,11 +10,13 @@ import json
 import os
 import re
 import sys
-import tempfile
-from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dsnworker.errors import DsnworkerError
+
+if TYPE_CHECKING:  # imported where used: every command builds this parser, only `report` runs it
+    from datetime import date, datetime
 
 SINCE_HELP = "the first day (UTC): a duration back from now (30d, 36h) or a date (2026-11-01); default 30d"
 
@@ -29,6 +31,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from dsnworker.report.summary import summarise
     from dsnworker.worker import events as ev
     from dsnworker.worker.config import load_settings
@@ -59,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
 def since_day(text: str, now: datetime) -> date:
     """The report's first day (UTC) from `--since`: a date, or the day a duration back from now."""
+    from datetime import UTC, date, datetime
+
     from dsnworker.worker.config import parse_duration
     from dsnworker.worker.retention import OUTCOME_KEEP
 
@@ -83,6 +89,8 @@ def since_day(text: str, now: datetime) -> date:
 
 def write_file(path: Path, text: str) -> None:
     """Whole or not at all: a page opened while it is written is the previous one, not half of this."""
+    import tempfile
+
     try:
         folder = path.absolute().parent
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
