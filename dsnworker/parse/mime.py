@@ -30,7 +30,9 @@ from dsnworker.parse.limits import CUT_MIME, CUT_STATUS, MIME_OBJECTS, STATUS_CH
 # A field as compat32 reads it, at the start of a line: a name of printable characters but ':', the
 # colon, the value with its folded continuation lines (kept, newlines and all, as compat32 keeps
 # them) but without the blanks after the colon and the final newline, which compat32 strips.
-_FIELD = re.compile(r"(?m)^([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)\n")
+# Possessive: a field that does not end in a newline fails at once, where giving back continuation
+# lines only found a shorter field and a gap after it (either way the block is not all fields).
+_FIELD = re.compile(r"(?m)^([\041-\071\073-\176]++):[ \t]*+([^\n]*+(?:\n[ \t][^\n]*+)*+)\n")
 # A line compat32 takes for a header line (its feedparser.headerRE); any other line ends the headers.
 _HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
 _MAX_DEPTH = 12
