@@ -11,9 +11,10 @@ import pytest
 from dsnworker.analyser import Analyser
 from dsnworker.model import Kind
 from dsnworker.output import outcome_record
-from dsnworker.parse import parse_message
+from dsnworker.parse import parse_message, returned
 from dsnworker.parse.address import address_info
 from dsnworker.parse.mail import Mail, decode_bytes, decode_header, normalise_line_endings
+from dsnworker.parse.returned import KEPT_NAMES_MAX
 from dsnworker.parse.rfc3464 import parse_fields
 from dsnworker.parse.text import decode_xtext, find_reply_code
 
@@ -327,6 +328,17 @@ def test_transport_noise_of_the_returned_message_is_dropped() -> None:
     assert "X-MS-Exchange-Organization-SCL" not in parsed.original_headers
     assert "X-Mailer" not in parsed.original_headers
     assert "Received" not in parsed.original_headers
+
+
+def test_made_up_header_names_do_not_grow_the_kept_names_without_bound() -> None:
+    # the keep-or-drop decision is remembered per header name; a flood of made-up names must not
+    # grow it past its bound, and past the bound the decisions are still right
+    made_up = "".join(f"X-Made-Up-{number}: {number}\n" for number in range(KEPT_NAMES_MAX + 500))
+    parsed = parse_message(dsn("Final-Recipient: rfc822; ichiro@example.jp\nAction: failed\n", "", made_up))
+    assert len(parsed.original_headers) == KEPT_NAMES_MAX + 500
+    assert len(returned._KEPT_NAMES) <= KEPT_NAMES_MAX
+    again = parse_message(dsn("Final-Recipient: rfc822; ichiro@example.jp\nAction: failed\n", "", RETURNED_HEADERS))
+    assert "X-Campaign-Id" in again.original_headers and "X-Mailer" not in again.original_headers
 
 
 def test_returned_message_rfc822_part_is_read() -> None:

@@ -2,10 +2,12 @@
 
 The standard library's feed parser reads a message line by line in Python; it is the floor of our
 speed (~6,000 bounces/s here). Well-formed messages, nearly every bounce, can be cut at their
-boundaries with `str.find` instead, which is several times faster. Whenever this splitter meets
-anything it does not model exactly (a header block that does not end cleanly, a missing or
-duplicated boundary, deep nesting), it returns None and the caller falls back to compat32: the
-result is compat32's, only faster. `tests/test_mime.py` checks both give the same trees.
+boundaries with `str.find` instead, which is several times faster. It also models compat32's
+two common repairs (a line that is no header ends the headers; a multipart without a boundary keeps
+its body as text), as bounces cut short or mangled by their MTA need them. Whenever it meets
+anything else it does not model exactly (a misplaced "From " line, a field group that is not all
+fields, a duplicated boundary, deep nesting), it returns None and the caller falls back to compat32:
+the result is compat32's, only faster. `tests/test_mime.py` checks both give the same trees.
 
 Unlike compat32, it builds at most `limits.MIME_OBJECTS` parts, attached messages and field groups,
 and reads at most `limits.STATUS_CHARS` of a delivery-status part: past a limit the rest is left
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from email.errors import MissingHeaderBodySeparatorDefect, NoBoundaryInMultipartDefect
 from email.message import Message
 from email.utils import unquote
 
@@ -27,7 +30,11 @@ from dsnworker.parse.limits import CUT_MIME, CUT_STATUS, MIME_OBJECTS, STATUS_CH
 # A field as compat32 reads it, at the start of a line: a name of printable characters but ':', the
 # colon, the value with its folded continuation lines (kept, newlines and all, as compat32 keeps
 # them) but without the blanks after the colon and the final newline, which compat32 strips.
-_FIELD = re.compile(r"(?m)^([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)\n")
+# Possessive: a field that does not end in a newline fails at once, where giving back continuation
+# lines only found a shorter field and a gap after it (either way the block is not all fields).
+_FIELD = re.compile(r"(?m)^([\041-\071\073-\176]++):[ \t]*+([^\n]*+(?:\n[ \t][^\n]*+)*+)\n")
+# A line compat32 takes for a header line (its feedparser.headerRE); any other line ends the headers.
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
 _MAX_DEPTH = 12
 # str.splitlines, which compat32 uses, also breaks lines at these; the splitter only knows "\n".
 _OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
@@ -128,22 +135,34 @@ def _headers(msg: Message, text: str) -> str:
     if text.startswith("\n"):
         return text[1:]
     end = text.find("\n\n")
-    if end < 0:
-        if not text.endswith("\n"):
-            raise _GiveUp  # a message that is all headers and no newline: rare, let compat32 decide
-        block, body = text, ""
-    else:
+    if end >= 0:
         block, body = text[: end + 1], text[end + 2 :]
-    _header_text(msg, block)
+    elif text.endswith("\n") or not text:
+        block, body = text, ""
+    else:  # all headers, the last line without its newline, which compat32 strips from the value
+        block, body = text + "\n", ""
+    fields_end = _header_text(msg, block)
+    if fields_end < len(block):
+        # a line that is no header line ends the headers without a blank line: compat32 notes the
+        # defect and reads the body from that line on (a returned message cut mid-header, a
+        # boundary parameter that lost its indentation)
+        msg.defects.append(MissingHeaderBodySeparatorDefect())
+        return text[fields_end:]
     return body
 
 
 def _header_lines(msg: Message, block: list[str]) -> None:
-    _header_text(msg, "".join(block))
+    text = "".join(block)
+    if _header_text(msg, text) < len(text):
+        raise _GiveUp  # a field group that is not all fields: compat32 splits the part elsewhere
 
 
-def _header_text(msg: Message, block: str) -> None:
-    """Fields of a header block (every line ending in a newline), stored as compat32 stores them."""
+def _header_text(msg: Message, block: str) -> int:
+    """Store the fields of a header block (every line ending in a newline) as compat32 stores them.
+
+    Returns where they end: the block's length, or the start of the first line compat32 would not
+    read as a header line (the body starts there). Any other shape raises `_GiveUp`.
+    """
     position = 0
     if block.startswith("From "):
         end = block.find("\n")
@@ -153,11 +172,26 @@ def _header_text(msg: Message, block: str) -> None:
     # is left between them: split gives [gap, name, value, gap, name, value, ..., gap]
     pieces = _FIELD.split(block[position:] if position else block)
     if any(pieces[::3]):
-        raise _GiveUp
+        return _fields_before_body(msg, block, position)
     fields: Iterable[tuple[str, str]] = zip(pieces[1::3], pieces[2::3], strict=True)
     if "\r" in block:  # compat32 strips a value's line ending, CR included
         fields = ((name, value.rstrip("\r")) for name, value in fields)
     msg._headers.extend(fields)  # noqa: SLF001 - what Message.set_raw appends to, in one go
+    return len(block)
+
+
+def _fields_before_body(msg: Message, block: str, position: int) -> int:
+    """The fields up to the first line that is no field, which must be no header line either."""
+    if "\r" in block:
+        raise _GiveUp  # compat32 also breaks lines at a lone CR
+    fields = []
+    while field := _FIELD.match(block, position):
+        fields.append(field.groups())
+        position = field.end()
+    if _HEADER_LINE.match(block, position):
+        raise _GiveUp  # a continuation first, a misplaced "From ", an empty name: compat32's own ways
+    msg._headers.extend(fields)  # noqa: SLF001
+    return position
 
 
 def _first_value(msg: Message, name: str) -> str | None:
@@ -248,6 +282,10 @@ def payload_bytes(part: Message) -> bytes | None:
 
 def _multipart(msg: Message, body: str, depth: int, content_type: str | None, budget: _Budget) -> None:
     boundary = _boundary(msg, content_type)
+    if boundary is None:  # compat32 notes the defect and keeps the body as the payload
+        msg.defects.append(NoBoundaryInMultipartDefect())
+        msg.set_payload(body)
+        return
     if not boundary:
         raise _GiveUp
     delimiter = "--" + boundary

@@ -80,6 +80,12 @@ def original_message_id(returned: Message | None) -> str | None:
     return value or None
 
 
+# Whether a field name, as written, is one `chosen_headers` keeps: the same few dozen names come in
+# every message, so each is decided once. Bounded: past it, made-up names are decided each time.
+_KEPT_NAMES: dict[str, bool] = {}
+KEPT_NAMES_MAX = 4096
+
+
 def chosen_headers(returned: Message | None) -> dict[str, str]:
     if returned is None:
         return {}
@@ -87,11 +93,20 @@ def chosen_headers(returned: Message | None) -> dict[str, str]:
     for name, value in returned._headers:  # noqa: SLF001 - only the chosen values are fetched, not all
         if name in chosen:
             continue
-        lower = name.lower()
-        if lower in _ALWAYS or (lower.startswith("x-") and not _NOISE.match(lower)):
+        kept = _KEPT_NAMES.get(name)
+        if kept is None:
+            kept = _kept(name)
+            if len(_KEPT_NAMES) < KEPT_NAMES_MAX:
+                _KEPT_NAMES[name] = kept
+        if kept:
             # an ASCII value is what compat32's header_fetch_parse would hand back unchanged
             chosen[name] = decode_header(value if value.isascii() else returned.policy.header_fetch_parse(name, value))
     return chosen
+
+
+def _kept(name: str) -> bool:
+    lower = name.lower()
+    return lower in _ALWAYS or (lower.startswith("x-") and not _NOISE.match(lower))
 
 
 def original_recipient(returned: Message | None) -> str | None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 
-STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
+# An enhanced status code not inside a longer number. Each pattern starts with the code's first
+# digit and looks behind only after it: a pattern led by a lookbehind or an alternation is tried at
+# every position of the text, one led by a character class skips to the next candidate digit (two
+# to four times faster; tests/test_code_patterns.py holds them to the plain forms).
+STATUS_RE = re.compile(r"([245])(?<![\d.].)\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 # A reply code where servers put one: at the start of the text or of a line, before a space or '-'.
 # (not the first number of an IP address: "[203.0.113.225]" has no reply code, nor the last group of
-# an IPv6 one: "[2001:db8::240]")
-REPLY_RE = re.compile(r"(?:^|[\s;(\[\"'<>]|(?<![0-9A-Fa-f:]):)([245][0-5]\d)(?:[\s\-,;:)\]]|\.(?!\d)|$)")
+# an IPv6 one: "[2001:db8::240]"). Plainly: (?:^|[\s;(\["'<>]|(?<![0-9A-Fa-f:]):)([245][0-5]\d)...
+REPLY_RE = re.compile(r"([245](?<![^\s;(\[\"'<>:][245])(?<![0-9A-Fa-f:]:[245])[0-5]\d)(?:[\s\-,;:)\]]|\.(?!\d)|$)")
 # A local part starts where a run of local-part characters starts (the lookbehind): otherwise every
 # position of a long run (a 5 MB line of digits) would start its own 128-character attempt.
 ADDRESS_RE = re.compile(

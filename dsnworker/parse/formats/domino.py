@@ -25,7 +25,8 @@ _BECAUSE = re.compile(r"(?m)^because:[ \t]*$")
 
 def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
-    if "Your message" not in body[:3000]:
+    # the literal before the "^" searches: those are tried at every position of the text
+    if "Your message" not in body[:3000] or "was not delivered to:" not in body:
         return None
     listed = _NOT_DELIVERED.search(body)
     because = _BECAUSE.search(body, listed.end()) if listed else None

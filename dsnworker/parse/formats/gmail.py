@@ -45,8 +45,10 @@ def parse(mail: Mail) -> ParsedMessage | None:
     body = mail.body_text
     # Gmail's letter is known by its sender, or, relayed or forwarded by someone else, by its shape:
     # a "** Address not found **" heading and Google's "The response ... was:" or "Technical details"
+    # ("** " first: a search led by "^" is tried at every position, a substring test skips ahead)
+    head = body[:3000]
     if "mailer-daemon@google" not in sender and not (
-        _HEADING.search(body[:3000]) and (_RESPONSE.search(body[:5000]) or _DETAILS.search(body[:5000]))
+        "** " in head and _HEADING.search(head) and (_RESPONSE.search(body[:5000]) or _DETAILS.search(body[:5000]))
     ):
         return None
     if rfc3464.standard(mail) is not None:
