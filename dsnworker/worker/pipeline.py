@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from dsnworker.analyser import Analyser
 from dsnworker.errors import DsnworkerError
 from dsnworker.identify import Identifier
 from dsnworker.model import Outcome
+from dsnworker.pool import AnalysisPool, RuleSet
 from dsnworker.worker import events as ev
 from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.faults import crash_point
@@ -124,6 +126,9 @@ class MailboxPass:
         source_factory: Callable[[MailboxSettings], MailSource],
         stop: threading.Event | None = None,
         clock: Callable[[], datetime] = utc_now,
+        *,
+        pool: AnalysisPool | None = None,
+        rules: RuleSet | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -132,6 +137,8 @@ class MailboxPass:
         self.source_factory = source_factory
         self.stop = stop or threading.Event()
         self.clock = clock
+        self.pool = pool  # analyses in child processes (`jobs` > 1), with the rules of `rules`
+        self.rules = rules or RuleSet(settings.rules, tuple(sorted(settings.policy.actions.items())))
         self.policy = PolicyEngine(store, settings.policy)
         self.identifier = Identifier(settings.verp)  # events say how each recipient was identified
         self._batch_events: list[dict[str, Any]] = []  # queued in the open transaction (a dry run shows them)
@@ -267,6 +274,13 @@ class MailboxPass:
         deferred: list[tuple[int, str]] = []
         filing: Callable[[], None] | None = None
         coming: Callable[[], list[FetchedMessage]] | None = source.fetch_later(chunks[0], sizes)
+
+        def read_ahead() -> None:
+            """While child processes analyse batch n, this thread reads the answer to FETCH n+1."""
+            nonlocal coming
+            if coming is not None and self.pool is not None:
+                coming = _read_now(coming)
+
         try:
             for number, chunk in enumerate(chunks):
                 assert coming is not None
@@ -278,7 +292,7 @@ class MailboxPass:
                     coming = source.fetch_later(chunks[number + 1], sizes)
                 if deferred:
                     filing, deferred = self._dispose_later(source, deferred), []
-                last_uid, deferred = self._batch(chunk, fetched, validity, summary, dry_run)
+                last_uid, deferred = self._batch(chunk, fetched, validity, summary, dry_run, read_ahead)
                 if self.stop.is_set():  # SIGTERM: the batch in hand is committed; the one in flight dropped
                     break
         finally:
@@ -330,20 +344,25 @@ class MailboxPass:
         validity: int | None,
         summary: PassSummary,
         dry_run: bool,
+        meanwhile: Callable[[], None] = lambda: None,
     ) -> tuple[int, list[tuple[int, str]]]:
-        """Analyse and commit one batch; (the cursor's new UID, the dispositions to apply on the server)."""
+        """Analyse and commit one batch; (the cursor's new UID, the dispositions to apply on the server).
+        `meanwhile` runs while child processes analyse it (reading the next batch)."""
         # the whole chunk is done, UIDs that vanished between SEARCH and FETCH included
         last_uid = uids[-1]
         keys = [hashlib.sha256(message.data).hexdigest() for message in fetched]
         done = self.store.processed_categories(self.settings.name, keys)
-        analysed, repeats = [], []
+        fresh, repeats = [], []
         seen: set[str] = set()
         for message, key in zip(fetched, keys, strict=True):
             if key in done or key in seen:
                 repeats.append((message, key))
                 continue
             seen.add(key)
-            analysed.append(self._analyse(message, key))
+            fresh.append((message, key))
+        analysing = self._analyse_later(fresh)
+        meanwhile()
+        analysed = analysing()
         summary.new += len(analysed)
         summary.duplicates += len(repeats)
 
@@ -390,13 +409,47 @@ class MailboxPass:
         if self.store.add_event(mailbox, event):
             self._batch_events.append(event)
 
+    def _analyse_later(self, fresh: list[tuple[FetchedMessage, str]]) -> Callable[[], list[_Analysed]]:
+        """Start analysing the batch's new messages; the returned function gives them analysed, in order.
+        In this process (`jobs = 1`), or in the pool's children."""
+        if self.pool is None or not fresh:
+            analysed = [self._analyse(message, key) for message, key in fresh]
+            return lambda: analysed
+        pool = self.pool
+        messages = [(self._source_name(message), message.data) for message, _ in fresh]
+
+        def analysed() -> list[_Analysed]:
+            try:
+                outcomes = outcomes_later()
+            except BrokenProcessPool as exc:
+                return self._after_broken_pool(pool, exc, fresh)
+            return [_analysed(message, key, found) for (message, key), found in zip(fresh, outcomes, strict=True)]
+
+        try:
+            outcomes_later = pool.outcomes_later(self.rules, self.identifier, messages)
+        except BrokenProcessPool as exc:  # broken while idle: a child killed between batches
+            analysed_here = self._after_broken_pool(pool, exc, fresh)
+            return lambda: analysed_here
+        return analysed
+
+    def _after_broken_pool(
+        self, pool: AnalysisPool, exc: BrokenProcessPool, fresh: list[tuple[FetchedMessage, str]]
+    ) -> list[_Analysed]:
+        """A child died (the OOM killer, an operator's kill): this batch is analysed in this process, and
+        the pool is started anew for the next one. The batch is not committed yet: nothing is lost."""
+        log.error(
+            "mailbox %r: an analysing process died (%s); this batch is analysed in the worker's own process",
+            self.settings.name,
+            exc,
+        )
+        pool.close()
+        return [self._analyse(message, key) for message, key in fresh]
+
+    def _source_name(self, message: FetchedMessage) -> str:
+        return f"{self.settings.name}:{message.uid}"
+
     def _analyse(self, message: FetchedMessage, key: str) -> _Analysed:
-        outcomes = self.analyser.analyse(message.data, f"{self.settings.name}:{message.uid}", self.identifier)
-        why = _unparsed_why(message, outcomes)
-        if why is not None:
-            return _Analysed(message, key, UNPARSED, outcomes, why)
-        category = NOT_BOUNCE if all(o.verdict.reason == "not_bounce" for o in outcomes) else BOUNCE
-        return _Analysed(message, key, category, outcomes)
+        return _analysed(message, key, self.analyser.analyse(message.data, self._source_name(message), self.identifier))
 
     def _record_isolated(
         self,
@@ -509,6 +562,29 @@ def bounced_at(data: bytes) -> str | None:
     if moment.tzinfo is None:  # RFC 5322's -0000: a time in UTC, source zone unknown
         moment = moment.replace(tzinfo=UTC)
     return ev.timestamp(moment)
+
+
+def _analysed(message: FetchedMessage, key: str, outcomes: list[Outcome]) -> _Analysed:
+    why = _unparsed_why(message, outcomes)
+    if why is not None:
+        return _Analysed(message, key, UNPARSED, outcomes, why)
+    category = NOT_BOUNCE if all(o.verdict.reason == "not_bounce" for o in outcomes) else BOUNCE
+    return _Analysed(message, key, category, outcomes)
+
+
+def _read_now(coming: Callable[[], list[FetchedMessage]]) -> Callable[[], list[FetchedMessage]]:
+    """Read a fetched batch now; a lost connection is raised when the batch is taken, after the batch
+    before it is committed (as if read then)."""
+    try:
+        messages = coming()
+    except SourceError as exc:
+        failure = exc
+
+        def failed() -> list[FetchedMessage]:
+            raise failure
+
+        return failed
+    return lambda: messages
 
 
 def _unparsed_why(message: FetchedMessage, outcomes: list[Outcome]) -> str | None:
