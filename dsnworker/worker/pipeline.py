@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -274,12 +275,19 @@ class MailboxPass:
         deferred: list[tuple[int, str]] = []
         filing: Callable[[], None] | None = None
         coming: Callable[[], list[FetchedMessage]] | None = source.fetch_later(chunks[0], sizes)
+        ahead: Callable[[], list[list[Outcome]]] | None = None  # the next batch, analysed meanwhile
 
         def read_ahead() -> None:
-            """While child processes analyse batch n, this thread reads the answer to FETCH n+1."""
-            nonlocal coming
-            if coming is not None and self.pool is not None:
-                coming = _read_now(coming)
+            """While child processes analyse batch n, this thread reads the answer to FETCH n+1 and
+            queues batch n+1 for them: they analyse it while batch n is committed here. Which of its
+            messages are new is decided after that commit, as without a pool; only the analysis of a
+            message found done is wasted."""
+            nonlocal coming, ahead
+            if coming is None or self.pool is None:
+                return
+            coming, messages = _read_now(coming)
+            if messages is not None and not self.stop.is_set():
+                ahead = self._analyse_later(messages)
 
         try:
             for number, chunk in enumerate(chunks):
@@ -292,7 +300,8 @@ class MailboxPass:
                     coming = source.fetch_later(chunks[number + 1], sizes)
                 if deferred:
                     filing, deferred = self._dispose_later(source, deferred), []
-                last_uid, deferred = self._batch(chunk, fetched, validity, summary, dry_run, read_ahead)
+                analysed_ahead, ahead = ahead, None
+                last_uid, deferred = self._batch(chunk, fetched, validity, summary, dry_run, read_ahead, analysed_ahead)
                 if self.stop.is_set():  # SIGTERM: the batch in hand is committed; the one in flight dropped
                     break
         finally:
@@ -345,24 +354,31 @@ class MailboxPass:
         summary: PassSummary,
         dry_run: bool,
         meanwhile: Callable[[], None] = lambda: None,
+        analysed_ahead: Callable[[], list[list[Outcome]]] | None = None,
     ) -> tuple[int, list[tuple[int, str]]]:
         """Analyse and commit one batch; (the cursor's new UID, the dispositions to apply on the server).
-        `meanwhile` runs while child processes analyse it (reading the next batch)."""
+        `meanwhile` runs while child processes analyse it (reading the next batch); `analysed_ahead`
+        gives the outcomes of every fetched message when the batch was queued for them before."""
         # the whole chunk is done, UIDs that vanished between SEARCH and FETCH included
         last_uid = uids[-1]
         keys = [hashlib.sha256(message.data).hexdigest() for message in fetched]
         done = self.store.processed_categories(self.settings.name, keys)
         fresh, repeats = [], []
         seen: set[str] = set()
-        for message, key in zip(fetched, keys, strict=True):
+        at: list[int] = []  # where each fresh message is in `fetched`
+        for index, (message, key) in enumerate(zip(fetched, keys, strict=True)):
             if key in done or key in seen:
                 repeats.append((message, key))
                 continue
             seen.add(key)
             fresh.append((message, key))
-        analysing = self._analyse_later(fresh)
+            at.append(index)
+        if analysed_ahead is None:
+            analysed_ahead = self._analyse_later([message for message, _ in fresh])
+            at = list(range(len(fresh)))
         meanwhile()
-        analysed = analysing()
+        outcomes = analysed_ahead()
+        analysed = [_analysed(message, key, outcomes[index]) for index, (message, key) in zip(at, fresh, strict=True)]
         summary.new += len(analysed)
         summary.duplicates += len(repeats)
 
@@ -409,47 +425,49 @@ class MailboxPass:
         if self.store.add_event(mailbox, event):
             self._batch_events.append(event)
 
-    def _analyse_later(self, fresh: list[tuple[FetchedMessage, str]]) -> Callable[[], list[_Analysed]]:
-        """Start analysing the batch's new messages; the returned function gives them analysed, in order.
-        In this process (`jobs = 1`), or in the pool's children."""
-        if self.pool is None or not fresh:
-            analysed = [self._analyse(message, key) for message, key in fresh]
-            return lambda: analysed
+    def _analyse_later(self, messages: list[FetchedMessage]) -> Callable[[], list[list[Outcome]]]:
+        """Start analysing the messages; the returned function gives each one's outcomes, in order.
+        In this process (`jobs = 1`: at once), or in the pool's children."""
+        if self.pool is None or not messages:
+            found = [self._outcomes(message) for message in messages]
+            return lambda: found
         pool = self.pool
-        messages = [(self._source_name(message), message.data) for message, _ in fresh]
-
-        def analysed() -> list[_Analysed]:
-            try:
-                outcomes = outcomes_later()
-            except BrokenProcessPool as exc:
-                return self._after_broken_pool(pool, exc, fresh)
-            return [_analysed(message, key, found) for (message, key), found in zip(fresh, outcomes, strict=True)]
-
         try:
-            outcomes_later = pool.outcomes_later(self.rules, self.identifier, messages)
+            outcomes_later = pool.outcomes_later(
+                self.rules, self.identifier, [(self._source_name(message), message.data) for message in messages]
+            )
         except BrokenProcessPool as exc:  # broken while idle: a child killed between batches
-            analysed_here = self._after_broken_pool(pool, exc, fresh)
-            return lambda: analysed_here
-        return analysed
+            found = self._after_broken_pool(pool, exc, messages)
+            return lambda: found
+
+        def outcomes() -> list[list[Outcome]]:
+            try:
+                return outcomes_later()
+            except BrokenProcessPool as exc:
+                return self._after_broken_pool(pool, exc, messages)
+            except CancelledError:  # queued ahead, then the pool was closed after a child died
+                return [self._outcomes(message) for message in messages]
+
+        return outcomes
 
     def _after_broken_pool(
-        self, pool: AnalysisPool, exc: BrokenProcessPool, fresh: list[tuple[FetchedMessage, str]]
-    ) -> list[_Analysed]:
-        """A child died (the OOM killer, an operator's kill): this batch is analysed in this process, and
-        the pool is started anew for the next one. The batch is not committed yet: nothing is lost."""
+        self, pool: AnalysisPool, exc: BrokenProcessPool, messages: list[FetchedMessage]
+    ) -> list[list[Outcome]]:
+        """A child died (the OOM killer, an operator's kill): these messages are analysed in this process,
+        and the pool is started anew for the next batch. Nothing is committed yet: nothing is lost."""
         log.error(
             "mailbox %r: an analysing process died (%s); this batch is analysed in the worker's own process",
             self.settings.name,
             exc,
         )
         pool.close()
-        return [self._analyse(message, key) for message, key in fresh]
+        return [self._outcomes(message) for message in messages]
 
     def _source_name(self, message: FetchedMessage) -> str:
         return f"{self.settings.name}:{message.uid}"
 
-    def _analyse(self, message: FetchedMessage, key: str) -> _Analysed:
-        return _analysed(message, key, self.analyser.analyse(message.data, self._source_name(message), self.identifier))
+    def _outcomes(self, message: FetchedMessage) -> list[Outcome]:
+        return self.analyser.analyse(message.data, self._source_name(message), self.identifier)
 
     def _record_isolated(
         self,
@@ -572,9 +590,11 @@ def _analysed(message: FetchedMessage, key: str, outcomes: list[Outcome]) -> _An
     return _Analysed(message, key, category, outcomes)
 
 
-def _read_now(coming: Callable[[], list[FetchedMessage]]) -> Callable[[], list[FetchedMessage]]:
-    """Read a fetched batch now; a lost connection is raised when the batch is taken, after the batch
-    before it is committed (as if read then)."""
+def _read_now(
+    coming: Callable[[], list[FetchedMessage]],
+) -> tuple[Callable[[], list[FetchedMessage]], list[FetchedMessage] | None]:
+    """Read a fetched batch now: (what gives it when its turn comes, the messages or None). A lost
+    connection is raised at its turn, after the batch before it is committed (as if read then)."""
     try:
         messages = coming()
     except SourceError as exc:
@@ -583,8 +603,8 @@ def _read_now(coming: Callable[[], list[FetchedMessage]]) -> Callable[[], list[F
         def failed() -> list[FetchedMessage]:
             raise failure
 
-        return failed
-    return lambda: messages
+        return failed, None
+    return (lambda: messages), messages
 
 
 def _unparsed_why(message: FetchedMessage, outcomes: list[Outcome]) -> str | None:
