@@ -4,10 +4,13 @@
 Copies the corpus N times into a temporary folder (6,000+ messages by default), then runs
 `dsnworker parse --jobs J DIR > /dev/null` for each J in turn, round after round (1 2 1 2 ...), each
 run in a wrapper process of its own so that its CPU time (user + sys of the parse process and its
-children, `getrusage(RUSAGE_CHILDREN)`) and peak RSS (of its largest process) are its own. Prints
-per J the median and spread of wall time, messages/s, CPU seconds and peak RSS, and the speed-up of
-each J over --jobs 1 (median wall against median wall). The machine's load average is printed
-before and after: on a shared machine, read the figures next to it.
+children, `getrusage(RUSAGE_CHILDREN)`) and peak RSS (of its largest process) are its own.
+
+Prints first what starting a pool of two costs with each start method (fork, whose children
+inherit the loaded rules; forkserver, whose children load them), then per J the median and spread
+of wall time, messages/s, CPU seconds and peak RSS, and the speed-up of each J over --jobs 1
+(median wall against median wall). The machine's load average is printed before and after: on a
+shared machine, read the figures next to it.
 
     .venv/bin/python bench/parse_jobs.py [--copies 16] [--jobs 1 2] [--rounds 5] [--corpus DIR]
 """
@@ -56,6 +59,35 @@ def run(folder: Path, jobs: int) -> tuple[float, float, float]:
     return float(output[0]), float(output[1]), int(output[2]) / 1024
 
 
+# start a pool of two (rules already loaded, as `parse` and the worker have them), give each child a
+# message, stop it: the wall time and the CPU time (this process and the children) that costs
+_START = """
+import resource, sys, time
+from dsnworker.pool import AnalysisPool, RuleSet
+rules = RuleSet()
+analysers = {rules: rules.analyser()}
+before = resource.getrusage(resource.RUSAGE_SELF)
+started = time.perf_counter()
+pool = AnalysisPool(2, analysers, fork_safe=sys.argv[1] == "fork")
+pool.outcomes_later(rules, None, [("m", b"Subject: hi\\n\\nhello\\n")] * 2)()
+wall = time.perf_counter() - started
+pool.close()
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall, me.ru_utime + me.ru_stime - before.ru_utime - before.ru_stime + kids.ru_utime + kids.ru_stime)
+"""
+
+
+def start_cost(method: str, rounds: int) -> tuple[float, float]:
+    """Medians of (wall seconds to the first results, CPU seconds in all) of starting a pool of two.
+    Under forkserver the children's CPU is the server's to reap: it is counted only in part."""
+    runs = []
+    for _ in range(rounds):
+        output = subprocess.run([sys.executable, "-c", _START, method], capture_output=True, text=True, check=True)
+        wall, cpu = output.stdout.split()
+        runs.append((float(wall), float(cpu)))
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=16, help="copies of the corpus (16 x 392 = 6,272 messages)")
@@ -64,6 +96,9 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     args = ap.parse_args()
     print(f"cores this process may use: {len(os.sched_getaffinity(0))}; load average {os.getloadavg()}")
+    for method in ("fork", "forkserver"):
+        wall, cpu = start_cost(method, args.rounds)
+        print(f"starting a pool of 2 with {method}: {wall * 1000:.0f} ms to the first results, {cpu * 1000:.0f} ms CPU")
     with tempfile.TemporaryDirectory(prefix="dsnworker-bench-") as temp:
         count = copy_corpus(args.corpus, args.copies, Path(temp))
         run(Path(temp), 1)  # warm the page cache
