@@ -4,12 +4,16 @@ Starts a private Dovecot (tests/dovecot.py: needs root and `apt-get install dove
 delivers N bounces into a fresh mailbox, and prints, all measured in this run over the same messages:
 
 - fetch only: `UID FETCH BODY.PEEK[]` through the worker's ImapSource, nothing else;
-- parse only: `dsnworker parse` over the same messages written as files (a whole process);
-- end to end: `dsnworker poll` (a whole process: fetch, parse, classify, commit, deliver to the
-  events and suppression files, `UID MOVE` to Processed), and its peak memory;
-- the ratio end-to-end / parse-only (the bar: >= 0.70) and peak memory (the bar: < 200 MB).
+- parse only: `dsnworker parse --jobs 1` over the same messages written as files (a whole process,
+  one core: the offline one-core rate);
+- end to end: `dsnworker poll` with `jobs = J` for each J of --jobs (a whole process: fetch, parse,
+  classify, commit, deliver to the events and suppression files, `UID MOVE` to Processed), its CPU
+  time (user + sys, its analysing children included), the peak RSS of its largest process and the
+  peak of the sum over its processes (sampled every 20 ms);
+- the ratio end-to-end / parse-only (the bars: >= 0.85 with jobs = 1, > 1 with jobs = 2) and peak
+  memory (the bar: < 200 MB).
 
-    .venv/bin/python bench/imap_end_to_end.py [--messages 10000] [--runs 3] [--pad-kb 0]
+    .venv/bin/python bench/imap_end_to_end.py [--messages 10000] [--runs 3] [--pad-kb 0] [--jobs 1 2]
 
 `--pad-kb 1000 --messages 1000` gives each bounce a 1 MB attachment: a 1 GB mailbox, to show the
 peak memory does not follow the size of the messages.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,15 +79,19 @@ def fetch_only(account: object, count: int) -> float:
 def parse_only(folder: Path, count: int) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "dsnworker", "parse", str(folder)], stdout=subprocess.DEVNULL, check=True, cwd=ROOT
+        [sys.executable, "-m", "dsnworker", "parse", "--jobs", "1", str(folder)],
+        stdout=subprocess.DEVNULL,
+        check=True,
+        cwd=ROOT,
     )
     return count / (time.perf_counter() - started)
 
 
-def end_to_end(account: object, work: Path, count: int) -> tuple[float, float]:
+def end_to_end(account: object, work: Path, count: int, jobs: int) -> tuple[float, float, float, float]:
+    """(messages/s, CPU seconds, peak RSS of the largest process in MB, peak of the sum in MB)."""
     config = work / "config.toml"
     config.write_text(
-        'state = "state.sqlite"\n[[mailbox]]\nname = "bench"\n'
+        f'state = "state.sqlite"\njobs = {jobs}\n[[mailbox]]\nname = "bench"\n'
         f'[mailbox.server]\nhost = "127.0.0.1"\nport = {account.imap_port}\ntls = "starttls"\n'  # type: ignore[attr-defined]
         f'ca_file = "{account.ca_file}"\n'  # type: ignore[attr-defined]
         f'[mailbox.auth]\nusername = "{account.username}"\npassword_env = "BENCH_PW"\n'  # type: ignore[attr-defined]
@@ -91,21 +100,65 @@ def end_to_end(account: object, work: Path, count: int) -> tuple[float, float]:
     )
     # a child of its own, so that its peak memory is measured alone
     code = (
-        "import resource, subprocess, sys, time\n"
-        "t = time.perf_counter()\n"
+        "import os, resource, subprocess, sys, time\n" + _TREE_RSS + "t = time.perf_counter()\n"
         "poll = [sys.executable, '-m', 'dsnworker', 'poll', '-c', sys.argv[1]]\n"
-        "r = subprocess.run(poll, capture_output=True, text=True)\n"
+        "p = subprocess.Popen(poll, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)\n"
+        "peak, cpu_seen = 0, {}\n"
+        "while p.poll() is None:\n"
+        "    peak = max(peak, tree_rss_kb(p.pid, cpu_seen))\n"
+        "    time.sleep(0.02)\n"
+        "out, err = p.communicate()\n"
         "t = time.perf_counter() - t\n"
-        "assert r.returncode == 0, r.stderr\n"
-        "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.stdout.strip())\n"
+        "assert p.returncode == 0, err\n"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "others = sum(ticks for pid, ticks in cpu_seen.items() if pid != p.pid) / os.sysconf('SC_CLK_TCK')\n"
+        "print(t, u.ru_utime + u.ru_stime + others, u.ru_maxrss, peak, out.strip())\n"
     )
     env = os.environ | {"BENCH_PW": account.password}  # type: ignore[attr-defined]
     output = subprocess.run(
         [sys.executable, "-c", code, str(config)], capture_output=True, text=True, check=True, env=env, cwd=ROOT
-    ).stdout.split(maxsplit=2)
-    seconds, peak_kb, summary = float(output[0]), int(output[1]), output[2]
+    ).stdout.split(maxsplit=4)
+    seconds, cpu, peak_kb, sum_kb, summary = (
+        float(output[0]),
+        float(output[1]),
+        int(output[2]),
+        int(output[3]),
+        output[4],
+    )
     assert f"new={count} " in summary, summary
-    return count / seconds, peak_kb / 1024
+    return count / seconds, cpu, peak_kb / 1024, sum_kb / 1024
+
+
+# the RSS of a process and all its descendants (the fork server and its children are grandchildren,
+# reaped by the server, which outlives poll: their CPU time is not in poll's rusage, so the last
+# seen user + sys of each is kept in `cpu_seen`)
+_TREE_RSS = """
+def tree_rss_kb(root, cpu_seen):
+    parents, ticks = {}, {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat') as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+                ticks[int(entry)] = int(fields[11]) + int(fields[12])
+            except OSError:
+                pass
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    total = 0
+    for pid in tree:
+        cpu_seen[pid] = ticks.get(pid, cpu_seen.get(pid, 0))
+        try:
+            with open(f'/proc/{pid}/status') as f:
+                total += next(int(l.split()[1]) for l in f if l.startswith('VmRSS:'))
+        except (OSError, StopIteration):
+            pass
+    return total
+"""
 
 
 def main() -> None:
@@ -113,10 +166,12 @@ def main() -> None:
     options.add_argument("--messages", type=int, default=10_000)
     options.add_argument("--runs", type=int, default=3)
     options.add_argument("--pad-kb", type=int, default=0, help="add an attachment of this size to each bounce")
+    options.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="the worker's `jobs` values to compare")
     args = options.parse_args()
 
     mail = messages(args.messages, args.pad_kb)
-    print(f"{args.messages} bounces of ~{sum(map(len, mail)) // len(mail)} bytes; best of {args.runs} runs")
+    print(f"{args.messages} bounces of ~{sum(map(len, mail)) // len(mail)} bytes; {args.runs} interleaved runs")
+    print(f"load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="dsnworker-bench-") as temp:
         root = Path(temp)
         files = root / "files"
@@ -126,29 +181,39 @@ def main() -> None:
         server = Dovecot(Path(tempfile.mkdtemp(prefix="dsnworker-dovecot-")))
         server.start()
         try:
-            fetch_rates, parse_rates, e2e_rates, peaks = [], [], [], []
+            fetch_rates, parse_rates = [], []
+            e2e: dict[int, list[tuple[float, float, float, float]]] = {jobs: [] for jobs in args.jobs}
             for run in range(args.runs):
                 account = server.add_user()
                 account.deliver(mail)
                 fetch_rates.append(fetch_only(account, args.messages))
                 parse_rates.append(parse_only(files, args.messages))
-                work = root / f"run{run}"
-                work.mkdir()
-                rate, peak = end_to_end(account, work, args.messages)
-                e2e_rates.append(rate)
-                peaks.append(peak)
-                print(
-                    f"  run {run + 1}: fetch {fetch_rates[-1]:,.0f}/s  parse {parse_rates[-1]:,.0f}/s  "
-                    f"end-to-end {rate:,.0f}/s  ratio {rate / parse_rates[-1]:.2f}  peak {peak:.0f} MB"
-                )
+                line = f"  run {run + 1}: fetch {fetch_rates[-1]:,.0f}/s  parse --jobs 1 {parse_rates[-1]:,.0f}/s"
+                for jobs in args.jobs:
+                    if jobs != args.jobs[0]:
+                        account = server.add_user()  # the messages were moved: a fresh mailbox
+                        account.deliver(mail)
+                    work = root / f"run{run}-jobs{jobs}"
+                    work.mkdir()
+                    e2e[jobs].append(end_to_end(account, work, args.messages, jobs))
+                    rate, cpu, peak, total = e2e[jobs][-1]
+                    line += f"  | jobs={jobs} {rate:,.0f}/s cpu {cpu:.2f} s peak {peak:.0f}/{total:.0f} MB"
+                print(line)
         finally:
             server.close()
-    fetch, parse, e2e = max(fetch_rates), max(parse_rates), max(e2e_rates)
+    fetch, parse = statistics.median(fetch_rates), statistics.median(parse_rates)
+    print(f"load average after: {os.getloadavg()}; medians of {args.runs} runs:")
     print(f"fetch only (ImapSource, UID FETCH BODY.PEEK[]): {fetch:,.0f} messages/s")
-    print(f"parse only (dsnworker parse, whole process):     {parse:,.0f} messages/s")
-    print(f"end to end (dsnworker poll, whole process):      {e2e:,.0f} messages/s")
-    print(f"ratio end-to-end / parse-only: {e2e / parse:.2f} (bar: 0.70)")
-    print(f"peak memory of dsnworker poll: {max(peaks):.0f} MB (bar: < 200 MB)")
+    print(f"parse only (dsnworker parse --jobs 1, whole process): {parse:,.0f} messages/s")
+    for jobs, runs in e2e.items():
+        rate = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        print(
+            f"end to end, jobs = {jobs} (dsnworker poll, whole process): {rate:,.0f} messages/s, "
+            f"ratio to parse-only {rate / parse:.2f}, CPU {cpu:.2f} s ({args.messages / cpu:,.0f} per CPU-s), "
+            f"peak RSS {max(r[2] for r in runs):.0f} MB largest process, {max(r[3] for r in runs):.0f} MB all"
+        )
+    print("bars: ratio >= 0.85 with jobs = 1, > 1.00 with jobs = 2; peak memory < 200 MB")
     print(f"(this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
 
 

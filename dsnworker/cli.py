@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import itertools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -73,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATTERN",
         help="your VERP return path, e.g. 'bounces+{local}={domain}@sender.example': the recipient is also read "
         "from the address each bounce was sent to, and each line says where its recipient came from",
+    )
+    parse.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="processes that read the messages, output in input order (default: the cores this process may "
+        "use; 1 reads them in this process)",
     )
     parse.set_defaults(run=_cmd_parse)
 
@@ -155,6 +163,12 @@ def _worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=("text", "json"), help="overrides [log] format")
 
 
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes >= 1, got {text!r}")
+    return int(text)
+
+
 def _rules_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", action="append", default=[], metavar="DIR", help="an extra rule folder (repeatable)")
 
@@ -190,28 +204,58 @@ def _identifier(verp: str | None) -> Identifier | None:
 
 def _cmd_parse(args: argparse.Namespace) -> int:
     from dsnworker.inputs import iter_messages
-    from dsnworker.output import outcome_record, table_header, table_row
+    from dsnworker.output import outcome_lines, table_header
+    from dsnworker.pool import available_cores
 
     identifier = _identifier(args.verp)
     analyser = _analyser(args)
     # the loaded rules live as long as the process: the cyclic collector's full passes need not
-    # walk them again and again
+    # walk them again and again (and children forked from it share their pages)
     gc.freeze()
     out: TextIO = sys.stdout
     unreadable = _Unreadable()
-    if args.format == "table":
+    table = args.format == "table"
+    if table:
         out.write(table_header() + "\n")
-    to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build one per record
-    for source, data in iter_messages(args.paths, unreadable.report):
-        for outcome in analyser.analyse(data, source, identifier):
-            record = outcome_record(outcome)
-            if args.format == "jsonl":
-                out.write(to_json(record) + "\n")
-            else:
-                out.write(table_row(record) + "\n")
+    messages = iter_messages(args.paths, unreadable.report)
+    jobs = args.jobs or available_cores()
+    if jobs > 1:
+        for text in _parsed_in_pool(jobs, tuple(Path(d) for d in args.rules), analyser, identifier, messages, table):
+            out.write(text)
+    else:
+        for source, data in messages:
+            out.write(outcome_lines(analyser.analyse(data, source, identifier), table))
     out.flush()
     # every readable message was still processed; the exit status says that some input was not
     return 1 if unreadable.paths else 0
+
+
+def _parsed_in_pool(
+    jobs: int,
+    extra_dirs: tuple[Path, ...],
+    analyser: Analyser,
+    identifier: Identifier | None,
+    messages: Iterator[tuple[str, bytes]],
+    table: bool,
+) -> Iterator[str]:
+    """The output, chunk by chunk in input order, analysed by `jobs` processes forked from this one."""
+    from dsnworker.output import outcome_lines
+    from dsnworker.pool import AnalysisPool, RuleSet, chunked, format_chunk
+
+    chunks = chunked(messages)
+    first = next(chunks, [])
+    second = next(chunks, None)
+    if second is None:  # a few messages: starting children would cost more than it saves
+        for source, data in first:
+            yield outcome_lines(analyser.analyse(data, source, identifier), table)
+        return
+    rules = RuleSet(extra_dirs)
+    # fork is safe here: `parse` has one thread and holds no lock, socket or state file
+    pool = AnalysisPool(jobs, {rules: analyser}, fork_safe=True)
+    try:
+        yield from pool.map(format_chunk, itertools.chain((first, second), chunks), rules, identifier, table)
+    finally:
+        pool.close()
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -257,7 +301,10 @@ def _cmd_poll(args: argparse.Namespace) -> int:
     unknown = [name for name in args.mailbox if name not in worker.passes]
     if unknown:
         raise DsnworkerError(f"{args.config}: no mailbox named {unknown[0]!r} (have: {', '.join(worker.passes)})")
-    summaries = worker.poll(args.mailbox, dry_run=args.dry_run)
+    try:
+        summaries = worker.poll(args.mailbox, dry_run=args.dry_run)
+    finally:
+        worker.close_pool()
     to_json = json.JSONEncoder(ensure_ascii=False).encode
     for summary in summaries:
         for event in summary.dry_run_events:

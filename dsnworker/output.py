@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from dsnworker.model import Outcome
+
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build one per record
 
 CONTRACT_KEYS = (
     "source",
@@ -68,6 +71,13 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
     if message.truncated:
         record["truncated"] = True
     return record
+
+
+def outcome_lines(outcomes: list[Outcome], table: bool) -> str:
+    """`dsnworker parse`'s output for one message: a JSON line (or a table row) per outcome."""
+    if table:
+        return "".join(table_row(outcome_record(outcome)) + "\n" for outcome in outcomes)
+    return "".join(_to_json(outcome_record(outcome)) + "\n" for outcome in outcomes)
 
 
 TABLE_COLUMNS = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -51,6 +52,14 @@ BAD = [
         'expected an integer 1-65535, got "abc"',
         id="port-text",
     ),
+    pytest.param(
+        config_text(top="jobs = 0"),
+        "jobs",
+        'expected an integer 1-256 or "auto" (the cores available), got 0',
+        id="jobs-0",
+    ),
+    pytest.param(config_text(top='jobs = "all"'), "jobs", 'or "auto" (the cores available), got "all"', id="jobs-text"),
+    pytest.param(config_text(top="jobs = true"), "jobs", "got true", id="jobs-bool"),
     pytest.param(
         config_text(server=SERVER + "\nport = 0"), "server.port", "expected an integer 1-65535, got 0", id="port-zero"
     ),
@@ -429,7 +438,7 @@ BAD = [
 
 @pytest.mark.parametrize(("text", "key", "expected"), BAD)
 def test_each_error_names_the_file_the_key_and_the_expectation(tmp_path, text, key, expected):
-    if key != "sink" and not key.startswith(("mailbox", 'sink "', "stat", "log.")):
+    if key not in ("sink", "jobs") and not key.startswith(("mailbox", 'sink "', "stat", "log.")):
         key = f'mailbox "jp-bounces" {key}'  # the cases' shorthand for keys of the one mailbox
     path = write(tmp_path, text)
     error = load_error(path)
@@ -929,3 +938,9 @@ def test_a_bad_or_remote_metrics_address_names_the_key(tmp_path: Path, listen: s
 def test_a_remote_metrics_address_is_taken_when_explicitly_allowed(tmp_path: Path) -> None:
     metrics = load_settings(write(tmp_path, config_text(top='[metrics]\nlisten = "0.0.0.0:9464"\nallow_remote = true')))
     assert metrics.metrics is not None and metrics.metrics.host == "0.0.0.0"
+
+
+def test_jobs_are_one_process_unless_asked_and_auto_is_the_cores_available(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, config_text())).jobs == 1
+    assert load_settings(write(tmp_path, config_text(top="jobs = 3"))).jobs == 3
+    assert load_settings(write(tmp_path, config_text(top='jobs = "auto"'))).jobs == len(os.sched_getaffinity(0))

@@ -30,7 +30,7 @@ def messages() -> list[bytes]:
     return made
 
 
-def setup(root: Path, batch_size: int = 7) -> Path:
+def setup(root: Path, batch_size: int = 7, jobs: int = 1) -> Path:
     maildir = root / "mail"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True)
@@ -39,6 +39,7 @@ def setup(root: Path, batch_size: int = 7) -> Path:
     config = root / "config.toml"
     config.write_text(
         'state = "state.sqlite"\n'
+        f"jobs = {jobs}\n"
         "[[mailbox]]\n"
         'name = "bounces"\n'
         'source = "maildir:mail"\n'
@@ -123,6 +124,33 @@ def test_killed_at_random_moments_then_restarted_gives_the_same_outputs(
     for _ in range(6):
         process = processes.start("poll", "-c", config, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.3, 1.0))  # start-up is ~0.3 s, a pass ~0.3 s more
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    final = poll(config)
+    assert final.returncode == 0, final.stderr
+    assert outputs(tmp_path) == reference
+
+
+@pytest.mark.parametrize("crash_at", ["before_commit:3", "after_commit:3", "after_dispose:3"])
+def test_killed_while_two_processes_analyse_then_restarted_gives_the_same_outputs(
+    tmp_path: Path, reference: dict[str, object], crash_at: str
+) -> None:
+    config = setup(tmp_path, jobs=2)
+    crashed = poll(config, crash_at)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    resumed = poll(config)
+    assert resumed.returncode == 0, resumed.stderr
+    assert outputs(tmp_path) == reference
+
+
+def test_two_jobs_killed_at_random_moments_then_restarted_give_the_same_outputs(
+    tmp_path: Path, reference: dict[str, object]
+) -> None:
+    config = setup(tmp_path, batch_size=3, jobs=2)
+    rng = random.Random(20261204)
+    for _ in range(4):
+        process = processes.start("poll", "-c", config, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 1.2))  # start-up is ~0.3 s, the children's ~0.2 s more, a pass ~0.3 s
         process.send_signal(signal.SIGKILL)
         process.wait()
     final = poll(config)

@@ -21,8 +21,8 @@ from tests import mailgen, processes
 from tests.dovecot import free_port
 
 
-def write_config(root: Path, accounts: dict[str, object], extra: str = "") -> Path:
-    text = 'state = "state.sqlite"\n'
+def write_config(root: Path, accounts: dict[str, object], extra: str = "", jobs: int = 1) -> Path:
+    text = f'jobs = {jobs}\nstate = "state.sqlite"\n'
     for name, account in accounts.items():
         text += (
             f'[[mailbox]]\nname = "{name}"\nbatch_size = 3\n{extra}'
@@ -78,8 +78,20 @@ def test_each_message_lands_where_the_config_says(tmp_path: Path, imap_account) 
     assert len(suppressed(tmp_path)) == 10
 
 
-@pytest.mark.parametrize("crash_at", ["before_commit:2", "after_commit:2", "after_deliver:3", "after_dispose:2"])
-def test_killed_mid_batch_then_restarted_outputs_exactly_once(tmp_path: Path, dovecot, crash_at: str) -> None:
+@pytest.mark.parametrize(
+    ("crash_at", "jobs"),
+    [
+        ("before_commit:2", 1),
+        ("after_commit:2", 1),
+        ("after_deliver:3", 1),
+        ("after_dispose:2", 1),
+        ("before_commit:2", 2),  # analysed by two child processes while the next batch is fetched
+        ("after_dispose:3", 2),
+    ],
+)
+def test_killed_mid_batch_then_restarted_outputs_exactly_once(
+    tmp_path: Path, dovecot, crash_at: str, jobs: int
+) -> None:
     reference_account, account = dovecot.add_user(), dovecot.add_user()
     for target in (reference_account, account):
         target.deliver(mixed_mailbox())
@@ -88,7 +100,7 @@ def test_killed_mid_batch_then_restarted_outputs_exactly_once(tmp_path: Path, do
     assert poll(write_config(tmp_path / "ref", reference), passwords(reference)).returncode == 0
 
     accounts = {"jp": account}
-    config = write_config(tmp_path, accounts)
+    config = write_config(tmp_path, accounts, jobs=jobs)
     crashed = poll(config, passwords(accounts), crash_at)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     resumed = poll(config, passwords(accounts))
@@ -200,15 +212,17 @@ def test_a_message_over_the_size_limit_is_read_from_its_first_part(tmp_path: Pat
     assert "suppressed=1" in result.stdout
 
 
-@pytest.mark.parametrize("after", ["seen", "move:Processed", "delete"])
-def test_pipelined_batches_with_big_messages_and_each_disposition(tmp_path: Path, imap_account, after: str) -> None:
+@pytest.mark.parametrize(("after", "jobs"), [("seen", 1), ("move:Processed", 1), ("delete", 1), ("move:Processed", 2)])
+def test_pipelined_batches_with_big_messages_and_each_disposition(
+    tmp_path: Path, imap_account, after: str, jobs: int
+) -> None:
     pad = b"Subject: Spring sale\r\nX-Pad: " + b"x" * 5000
     mail = [mailgen.dsn(f"user{n}@example.jp", serial=n) for n in range(10)]
     mail = [m.replace(b"Subject: Spring sale", pad) if n % 3 == 0 else m for n, m in enumerate(mail)]
     imap_account.deliver(mail)
     accounts = {"jp": imap_account}
     extra = f'after = "{after}"\nmax_message_size = "3KB"\n'
-    result = poll(write_config(tmp_path, accounts, extra=extra), passwords(accounts))
+    result = poll(write_config(tmp_path, accounts, extra=extra, jobs=jobs), passwords(accounts))
     assert result.returncode == 0, result.stderr
     assert "new=10 " in result.stdout and "suppressed=10" in result.stdout
     assert suppressed(tmp_path) == sorted(f"user{n}@example.jp" for n in range(10))
@@ -419,3 +433,34 @@ def test_a_folder_the_server_will_not_create_is_said_once_and_each_message_proce
         problems = [line for line in result.stderr.splitlines() if " ERROR " in line or " WARNING " in line]
         assert len(problems) == 1 and "refused, left in place" in problems[0], problems
     assert len(event_ids(tmp_path)) == 8 and len(imap_account.messages("INBOX")) == 8
+
+
+def test_sigterm_to_the_process_group_with_two_jobs_commits_the_batch_in_hand_exactly_once(
+    tmp_path: Path, imap_account
+) -> None:
+    """A service manager signals every process of the service: the children must not die mid-batch."""
+    imap_account.deliver(mailgen.dsn(f"user{n}@example.jp", "user_unknown", n) for n in range(3000))
+    accounts = {"jp": imap_account}
+    config = write_config(tmp_path, accounts, jobs=2)
+    process = processes.start(
+        "run",
+        "-c",
+        config,
+        env=passwords(accounts),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    events = tmp_path / "events.jsonl"
+    assert processes.wait_until(lambda: events.exists() and events.stat().st_size > 0, timeout=60)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "an analysing process died" not in stderr
+    taken = len(event_ids(tmp_path))
+    assert 0 < taken < 3000, "the pass was not interrupted mid-way"
+    result = poll(config, passwords(accounts))
+    assert result.returncode == 0, result.stderr
+    assert len(event_ids(tmp_path)) == 3000 and len(suppressed(tmp_path)) == 3000
+    assert imap_account.messages("INBOX") == []

@@ -56,7 +56,7 @@ class ConfigError(DsnworkerError):
 
 # The keys each table accepts; anything else is refused as a likely typo.
 ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
-    "top": frozenset({"state", "log", "metrics", "mailbox", "sink"}),
+    "top": frozenset({"state", "jobs", "log", "metrics", "mailbox", "sink"}),
     "log": frozenset({"format", "level"}),
     "metrics": frozenset({"listen", "allow_remote"}),
     "mailbox": frozenset(
@@ -125,6 +125,7 @@ _INLINE_SECRETS: Final[Mapping[str, str]] = {
     "secret": "secret_env (an environment variable's name) or secret_file",
 }
 
+MAX_JOBS: Final = 256  # processes; more is a typo, not a machine
 _DEFAULT_PORTS: Final = {"implicit": 993, "starttls": 143, "none": 143}
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -429,6 +430,7 @@ class _Loader:
         top = _Table(raw, self.file, self.base, "")
         top.check_keys(ALLOWED_KEYS["top"])
         state = top.output_file("state", top.get("state", "dsnworker.sqlite"))
+        jobs = self.jobs(top)
         log = top.table("log", ALLOWED_KEYS["log"])
         log_format = log.choice("format", ("text", "json"), "text")
         log_level = log.choice("level", _LOG_LEVELS, "INFO", fold=True)
@@ -463,7 +465,19 @@ class _Loader:
             log_format=log_format,  # type: ignore[arg-type]  # checked by choice()
             log_level=log_level,
             metrics=metrics,
+            jobs=jobs,
         )
+
+    def jobs(self, top: _Table) -> int:
+        """Processes that analyse the messages: a number, or "auto" for the cores the worker may use."""
+        value = top.get("jobs", 1)
+        if value == "auto":
+            return len(os.sched_getaffinity(0))
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_JOBS:
+            raise top.error(
+                "jobs", f'expected an integer 1-{MAX_JOBS} or "auto" (the cores available), got {show(value)}'
+            )
+        return value
 
     def metrics(self, table: _Table) -> MetricsSettings:
         """`listen = "HOST:PORT"` ("[::1]:PORT" for IPv6; a bare "PORT" is on 127.0.0.1). The endpoints have

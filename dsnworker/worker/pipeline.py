@@ -19,6 +19,8 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +29,7 @@ from dsnworker.analyser import Analyser
 from dsnworker.errors import DsnworkerError
 from dsnworker.identify import Identifier
 from dsnworker.model import Outcome
+from dsnworker.pool import AnalysisPool, RuleSet
 from dsnworker.worker import events as ev
 from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.faults import crash_point
@@ -124,6 +127,9 @@ class MailboxPass:
         source_factory: Callable[[MailboxSettings], MailSource],
         stop: threading.Event | None = None,
         clock: Callable[[], datetime] = utc_now,
+        *,
+        pool: AnalysisPool | None = None,
+        rules: RuleSet | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -132,6 +138,8 @@ class MailboxPass:
         self.source_factory = source_factory
         self.stop = stop or threading.Event()
         self.clock = clock
+        self.pool = pool  # analyses in child processes (`jobs` > 1), with the rules of `rules`
+        self.rules = rules or RuleSet(settings.rules, tuple(sorted(settings.policy.actions.items())))
         self.policy = PolicyEngine(store, settings.policy)
         self.identifier = Identifier(settings.verp)  # events say how each recipient was identified
         self._batch_events: list[dict[str, Any]] = []  # queued in the open transaction (a dry run shows them)
@@ -267,6 +275,20 @@ class MailboxPass:
         deferred: list[tuple[int, str]] = []
         filing: Callable[[], None] | None = None
         coming: Callable[[], list[FetchedMessage]] | None = source.fetch_later(chunks[0], sizes)
+        ahead: Callable[[], list[list[Outcome]]] | None = None  # the next batch, analysed meanwhile
+
+        def read_ahead() -> None:
+            """While child processes analyse batch n, this thread reads the answer to FETCH n+1 and
+            queues batch n+1 for them: they analyse it while batch n is committed here. Which of its
+            messages are new is decided after that commit, as without a pool; only the analysis of a
+            message found done is wasted."""
+            nonlocal coming, ahead
+            if coming is None or self.pool is None:
+                return
+            coming, messages = _read_now(coming)
+            if messages is not None and not self.stop.is_set():
+                ahead = self._analyse_later(messages)
+
         try:
             for number, chunk in enumerate(chunks):
                 assert coming is not None
@@ -278,7 +300,8 @@ class MailboxPass:
                     coming = source.fetch_later(chunks[number + 1], sizes)
                 if deferred:
                     filing, deferred = self._dispose_later(source, deferred), []
-                last_uid, deferred = self._batch(chunk, fetched, validity, summary, dry_run)
+                analysed_ahead, ahead = ahead, None
+                last_uid, deferred = self._batch(chunk, fetched, validity, summary, dry_run, read_ahead, analysed_ahead)
                 if self.stop.is_set():  # SIGTERM: the batch in hand is committed; the one in flight dropped
                     break
         finally:
@@ -330,20 +353,32 @@ class MailboxPass:
         validity: int | None,
         summary: PassSummary,
         dry_run: bool,
+        meanwhile: Callable[[], None] = lambda: None,
+        analysed_ahead: Callable[[], list[list[Outcome]]] | None = None,
     ) -> tuple[int, list[tuple[int, str]]]:
-        """Analyse and commit one batch; (the cursor's new UID, the dispositions to apply on the server)."""
+        """Analyse and commit one batch; (the cursor's new UID, the dispositions to apply on the server).
+        `meanwhile` runs while child processes analyse it (reading the next batch); `analysed_ahead`
+        gives the outcomes of every fetched message when the batch was queued for them before."""
         # the whole chunk is done, UIDs that vanished between SEARCH and FETCH included
         last_uid = uids[-1]
         keys = [hashlib.sha256(message.data).hexdigest() for message in fetched]
         done = self.store.processed_categories(self.settings.name, keys)
-        analysed, repeats = [], []
+        fresh, repeats = [], []
         seen: set[str] = set()
-        for message, key in zip(fetched, keys, strict=True):
+        at: list[int] = []  # where each fresh message is in `fetched`
+        for index, (message, key) in enumerate(zip(fetched, keys, strict=True)):
             if key in done or key in seen:
                 repeats.append((message, key))
                 continue
             seen.add(key)
-            analysed.append(self._analyse(message, key))
+            fresh.append((message, key))
+            at.append(index)
+        if analysed_ahead is None:
+            analysed_ahead = self._analyse_later([message for message, _ in fresh])
+            at = list(range(len(fresh)))
+        meanwhile()
+        outcomes = analysed_ahead()
+        analysed = [_analysed(message, key, outcomes[index]) for index, (message, key) in zip(at, fresh, strict=True)]
         summary.new += len(analysed)
         summary.duplicates += len(repeats)
 
@@ -390,13 +425,49 @@ class MailboxPass:
         if self.store.add_event(mailbox, event):
             self._batch_events.append(event)
 
-    def _analyse(self, message: FetchedMessage, key: str) -> _Analysed:
-        outcomes = self.analyser.analyse(message.data, f"{self.settings.name}:{message.uid}", self.identifier)
-        why = _unparsed_why(message, outcomes)
-        if why is not None:
-            return _Analysed(message, key, UNPARSED, outcomes, why)
-        category = NOT_BOUNCE if all(o.verdict.reason == "not_bounce" for o in outcomes) else BOUNCE
-        return _Analysed(message, key, category, outcomes)
+    def _analyse_later(self, messages: list[FetchedMessage]) -> Callable[[], list[list[Outcome]]]:
+        """Start analysing the messages; the returned function gives each one's outcomes, in order.
+        In this process (`jobs = 1`: at once), or in the pool's children."""
+        if self.pool is None or not messages:
+            found = [self._outcomes(message) for message in messages]
+            return lambda: found
+        pool = self.pool
+        try:
+            outcomes_later = pool.outcomes_later(
+                self.rules, self.identifier, [(self._source_name(message), message.data) for message in messages]
+            )
+        except BrokenProcessPool as exc:  # broken while idle: a child killed between batches
+            found = self._after_broken_pool(pool, exc, messages)
+            return lambda: found
+
+        def outcomes() -> list[list[Outcome]]:
+            try:
+                return outcomes_later()
+            except BrokenProcessPool as exc:
+                return self._after_broken_pool(pool, exc, messages)
+            except CancelledError:  # queued ahead, then the pool was closed after a child died
+                return [self._outcomes(message) for message in messages]
+
+        return outcomes
+
+    def _after_broken_pool(
+        self, pool: AnalysisPool, exc: BrokenProcessPool, messages: list[FetchedMessage]
+    ) -> list[list[Outcome]]:
+        """A child died (the OOM killer, an operator's kill): these messages are analysed in this process,
+        and the pool is started anew for the next batch. Nothing is committed yet: nothing is lost."""
+        log.error(
+            "mailbox %r: an analysing process died (%s); this batch is analysed in the worker's own process",
+            self.settings.name,
+            exc,
+        )
+        pool.close()
+        return [self._outcomes(message) for message in messages]
+
+    def _source_name(self, message: FetchedMessage) -> str:
+        return f"{self.settings.name}:{message.uid}"
+
+    def _outcomes(self, message: FetchedMessage) -> list[Outcome]:
+        return self.analyser.analyse(message.data, self._source_name(message), self.identifier)
 
     def _record_isolated(
         self,
@@ -509,6 +580,31 @@ def bounced_at(data: bytes) -> str | None:
     if moment.tzinfo is None:  # RFC 5322's -0000: a time in UTC, source zone unknown
         moment = moment.replace(tzinfo=UTC)
     return ev.timestamp(moment)
+
+
+def _analysed(message: FetchedMessage, key: str, outcomes: list[Outcome]) -> _Analysed:
+    why = _unparsed_why(message, outcomes)
+    if why is not None:
+        return _Analysed(message, key, UNPARSED, outcomes, why)
+    category = NOT_BOUNCE if all(o.verdict.reason == "not_bounce" for o in outcomes) else BOUNCE
+    return _Analysed(message, key, category, outcomes)
+
+
+def _read_now(
+    coming: Callable[[], list[FetchedMessage]],
+) -> tuple[Callable[[], list[FetchedMessage]], list[FetchedMessage] | None]:
+    """Read a fetched batch now: (what gives it when its turn comes, the messages or None). A lost
+    connection is raised at its turn, after the batch before it is committed (as if read then)."""
+    try:
+        messages = coming()
+    except SourceError as exc:
+        failure = exc
+
+        def failed() -> list[FetchedMessage]:
+            raise failure
+
+        return failed, None
+    return (lambda: messages), messages
 
 
 def _unparsed_why(message: FetchedMessage, outcomes: list[Outcome]) -> str | None:

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 from dsnworker.analyser import Analyser
 from dsnworker.errors import DsnworkerError
+from dsnworker.pool import AnalysisPool, RuleSet, start_fork_server
 from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.pipeline import MailboxPass, PassSummary
 from dsnworker.worker.retention import prune_state
@@ -60,7 +61,7 @@ class Worker:
         self._state_lock = _lock_state(settings.state)
         self.store = Store(settings.state, new_state=new_state)
         self.delivery = OutboxDelivery.for_settings(self.store, settings)
-        analysers: dict[tuple[object, ...], Analyser] = {}
+        analysers: dict[RuleSet, Analyser] = {}
         self.passes: dict[str, MailboxPass] = {}
         self.webhooks = WebhookDelivery.for_settings(self.store, settings, self.stop)
         self._idling: dict[str, MailSource] = {}  # the IDLE connections, to interrupt them on stop
@@ -71,11 +72,24 @@ class Worker:
         self._heartbeat = 0.0  # monotonic time of the scheduler's last heartbeat job
         for mailbox in settings.mailboxes:
             # mailboxes with the same rules and action map share one loaded rule set
-            rules_key = (mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
-            if rules_key not in analysers:
-                analysers[rules_key] = Analyser.with_rules(mailbox.rules, mailbox.policy.actions)
+            rules = RuleSet(mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
+            if rules not in analysers:
+                analysers[rules] = rules.analyser()
+        # `jobs = 2` or more: the messages are analysed in child processes, started at the first batch
+        self.pool = AnalysisPool(settings.jobs, analysers) if settings.jobs > 1 else None
+        if self.pool is not None:
+            start_fork_server()  # now, in the main thread: see there why
+        for mailbox in settings.mailboxes:
+            rules = RuleSet(mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
             self.passes[mailbox.name] = MailboxPass(
-                mailbox, self.store, analysers[rules_key], self.delivery, open_source, self.stop
+                mailbox,
+                self.store,
+                analysers[rules],
+                self.delivery,
+                open_source,
+                self.stop,
+                pool=self.pool,
+                rules=rules,
             )
 
         # the rules live as long as the process: the collector's full passes need not walk them again
@@ -94,6 +108,11 @@ class Worker:
             if self.stop.is_set():
                 break
         return summaries
+
+    def close_pool(self) -> None:
+        """Stop the analysing processes (`jobs` > 1), if started; they start again when needed."""
+        if self.pool is not None:
+            self.pool.close()
 
     def _passed(self, name: str, started_at: float, seconds: float, error: str | None) -> None:
         """Note the pass for `status`, `/readyz` and the metrics."""
@@ -225,6 +244,7 @@ class Worker:
             mailbox_pass.close()  # LOGOUT
         for watcher in watchers:
             watcher.join(timeout=5)
+        self.close_pool()
         self.store.close()
         log.info("worker stopped")
 

@@ -122,6 +122,7 @@ class Settings:
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     metrics: MetricsSettings | None = None  # off by default
+    jobs: int = 1  # processes that analyse the messages; 1: in the worker's own process
 
     def mailbox(self, name: str) -> MailboxSettings:
         for mailbox in self.mailboxes:
