@@ -205,7 +205,7 @@ def _identifier(verp: str | None) -> Identifier | None:
 def _cmd_parse(args: argparse.Namespace) -> int:
     from dsnworker.inputs import iter_messages
     from dsnworker.output import outcome_lines, table_header
-    from dsnworker.pool import available_cores
+    from dsnworker.work_split import available_cores
 
     identifier = _identifier(args.verp)
     analyser = _analyser(args)
@@ -240,7 +240,7 @@ def _parsed_in_pool(
 ) -> Iterator[str]:
     """The output, chunk by chunk in input order, analysed by `jobs` processes forked from this one."""
     from dsnworker.output import outcome_lines
-    from dsnworker.pool import AnalysisPool, RuleSet, chunked, format_chunk
+    from dsnworker.work_split import chunked
 
     chunks = chunked(messages)
     first = next(chunks, [])
@@ -249,6 +249,8 @@ def _parsed_in_pool(
         for source, data in first:
             yield outcome_lines(analyser.analyse(data, source, identifier), table)
         return
+    from dsnworker.pool import AnalysisPool, RuleSet, format_chunk
+
     rules = RuleSet(extra_dirs)
     # fork is safe here: `parse` has one thread and holds no lock, socket or state file
     pool = AnalysisPool(jobs, {rules: analyser}, fork_safe=True)

@@ -31,19 +31,11 @@ from typing import TypeVar
 from dsnworker.analyser import Analyser
 from dsnworker.identify import Identifier
 from dsnworker.model import Outcome
+from dsnworker.work_split import CHUNK_MESSAGES, Message, chunked
 
 T = TypeVar("T")
-Message = tuple[str, bytes]  # (source, bytes)
-
-CHUNK_MESSAGES = 64  # messages per task: fewer tasks, less IPC per message
-CHUNK_BYTES = 1_000_000  # ... and a bound on the bytes, so a chunk of large messages stays small
 _IN_FLIGHT_PER_JOB = 3  # chunks queued per child: keeps every child busy, and memory bounded
 _MAIN_CHECK_SECONDS = 1.0
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, which a container or `taskset` narrows)."""
-    return len(os.sched_getaffinity(0))
 
 
 @dataclass(frozen=True)
@@ -55,20 +47,6 @@ class RuleSet:
 
     def analyser(self) -> Analyser:
         return Analyser.with_rules(self.extra_dirs, dict(self.actions))
-
-
-def chunked(messages: Iterable[Message], most: int = CHUNK_MESSAGES) -> Iterator[list[Message]]:
-    """Chunks of at most `most` messages and about CHUNK_BYTES, in order."""
-    chunk: list[Message] = []
-    weight = 0
-    for message in messages:
-        chunk.append(message)
-        weight += len(message[1])
-        if len(chunk) >= most or weight >= CHUNK_BYTES:
-            yield chunk
-            chunk, weight = [], 0
-    if chunk:
-        yield chunk
 
 
 def start_fork_server() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dsnworker.pool import CHUNK_MESSAGES, AnalysisPool, RuleSet, batch_chunk_size, chunked
+from dsnworker.pool import AnalysisPool, RuleSet, batch_chunk_size
+from dsnworker.work_split import CHUNK_MESSAGES, chunked
 from tests import mailgen, processes
 from tests.conftest import corpus_dir, external_corpus_dirs
 from tests.watchdog import watchdog

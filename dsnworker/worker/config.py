@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from dsnworker.classify.vocabulary import ACTIONS, REASONS
 from dsnworker.errors import DsnworkerError
 from dsnworker.verp import VerpPattern, VerpPatternError
+from dsnworker.work_split import available_cores
 from dsnworker.worker.settings import (
     Disposition,
     MailboxSettings,
@@ -472,7 +473,7 @@ class _Loader:
         """Processes that analyse the messages: a number, or "auto" for the cores the worker may use."""
         value = top.get("jobs", 1)
         if value == "auto":
-            return len(os.sched_getaffinity(0))
+            return available_cores()
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_JOBS:
             raise top.error(
                 "jobs", f'expected an integer 1-{MAX_JOBS} or "auto" (the cores available), got {show(value)}'
