@@ -98,7 +98,7 @@ class AnalysisPool:
         with self._starting:
             if self._executor is None:
                 method = self.start_method
-                context = multiprocessing.get_context(method)
+                context = _KillingContext(multiprocessing.get_context(method))
                 if method == "fork":  # inherited as they are, nothing pickled: the children load nothing
                     inherited = self._analysers
                 else:
@@ -165,12 +165,38 @@ class AnalysisPool:
         if executor is None:
             return
         if getattr(executor, "_broken", False):
-            # a child died: the pool stops the others with SIGTERM, which they ignore (`_start_child`),
-            # and one may wait for ever on a queue lock its dead sibling held: they are killed
+            # a child died: one of the others may wait for ever on a queue lock its dead sibling held
+            # (the executor kills them too, `_KillingContext`, but not always before this)
             for pid in list(getattr(executor, "_processes", None) or ()):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _KilledForkProcess(multiprocessing.context.ForkProcess):
+    def terminate(self) -> None:
+        self.kill()
+
+
+class _KilledForkServerProcess(multiprocessing.context.ForkServerProcess):
+    def terminate(self) -> None:
+        self.kill()
+
+
+class _KillingContext:
+    """A multiprocessing context whose processes are stopped with SIGKILL when terminated.
+
+    The children ignore SIGTERM (`_start_child`). When one dies, the executor terminates the others
+    and joins them; CPython 3.12.1 does so holding its shutdown lock, so with SIGTERM ignored the join
+    never ends and every later `submit` waits for ever. Killing is what terminating must mean here.
+    The classes are module-level: forkserver pickles the process object to the server."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        self._context = context
+        self.Process = _KilledForkProcess if context.get_start_method() == "fork" else _KilledForkServerProcess
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._context, name)
 
 
 # --- in the children ---------------------------------------------------------------------------

@@ -63,6 +63,30 @@ def test_the_pool_gives_each_message_its_outcomes_in_order(analyser) -> None:
     assert outcomes == [analyser.analyse(data, source) for source, data in messages]
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_when_a_child_dies_the_pool_stops_its_siblings_though_they_ignore_sigterm(method: str, monkeypatch) -> None:
+    # the children ignore SIGTERM; the executor "terminates" the siblings of a dead child and joins
+    # them (on 3.12.1 holding the lock every submit takes): terminating must kill, or the pool hangs
+    monkeypatch.setattr(AnalysisPool, "start_method", property(lambda self: method))
+    messages = [(f"m{n}", mailgen.dsn(f"user{n}@example.jp", "user_unknown", n)) for n in range(8)]
+    pool = AnalysisPool(2, {})
+    try:
+        pool.outcomes_later(RuleSet(), None, messages)()  # both children started and idle
+        first, sibling = pool.pids()
+        os.kill(first, signal.SIGKILL)
+        assert processes.wait_until(lambda: not _alive(sibling), timeout=30), "the sibling was never stopped"
+    finally:
+        pool.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
 def test_a_batch_is_shared_by_every_child_however_small() -> None:
     assert batch_chunk_size(7, 2) == 2  # 4 chunks for 2 children, never one chunk for one child
     assert batch_chunk_size(1, 2) == 1
