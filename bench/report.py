@@ -16,13 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsnworker.worker.state import Store  # noqa: E402
+from dsnworker.worker.state import OutcomeKind, Store  # noqa: E402
 
 REASONS = ("user_unknown", "mailbox_full", "blocked", "host_unknown", "filtered", "suspend", "expired", "feedback")
 ACTIONS = {"user_unknown": "suppress", "host_unknown": "suppress", "feedback": "suppress", "blocked": "sender_fix"}
@@ -45,11 +46,13 @@ def main() -> None:
         started = time.perf_counter()
         for start in range(0, args.outcomes, BATCH):
             with store.transaction():
+                counts: Counter[OutcomeKind] = Counter()
                 for n in range(start, min(start + BATCH, args.outcomes)):
                     provider, reason = kinds[n % len(kinds)]
                     day = (today - timedelta(days=rng.randrange(args.days))).isoformat()
                     action = ACTIONS.get(reason, "retry" if n % 3 else "suppress")
-                    store.count_outcome(day, "bounces", f"provider{provider}", reason, action, reason == "user_unknown")
+                    counts[(day, "bounces", f"provider{provider}", reason, action, reason == "user_unknown")] += 1
+                store.count_outcomes(counts)
         spent = time.perf_counter() - started
         rows = store.db.execute("SELECT count(*) FROM outcome_day").fetchone()[0]
         store.close()

@@ -397,6 +397,7 @@ class MailboxPass:
                     disposition = self._disposition_for(done.get(key, BOUNCE))
                     if disposition.kind not in ("none", "leave"):
                         dispositions.append((message.uid, str(disposition)))
+                self.store.count_outcomes(tally.days)
                 for mailbox, event in self.policy.incident_updates(tally, moment):
                     self._queue(mailbox, event)
                 if validity is not None:  # local sources number messages anew each pass: nothing to replay
@@ -483,14 +484,14 @@ class MailboxPass:
         Without this, one message that trips the recording would roll back its batch at every pass:
         a crash loop. Its writes are undone to a savepoint and it is recorded as unparsed instead.
         """
-        counted = tally.outcomes.copy()
+        counted, days = tally.outcomes.copy(), tally.days.copy()
         try:
             with self.store.savepoint():
                 self._record(item, validity, moment, tally, summary, dispositions)
         except StateError:
             raise  # a full disk or a damaged state is no fault of this message: the batch is rolled back
         except Exception as exc:
-            tally.outcomes = counted  # its outcomes were undone with its writes
+            tally.outcomes, tally.days = counted, days  # its outcomes were undone with its writes
             log.exception("mailbox %r: internal error while recording message %s", self.settings.name, item.message.uid)
             why = f"internal error while recording: {type(exc).__name__}: {exc}"[:300]
             quarantined = _Analysed(item.message, item.key, UNPARSED, [], why)

@@ -21,7 +21,7 @@ from dsnworker.output import outcome_record
 from dsnworker.worker import events as ev
 from dsnworker.worker.retention import OUTCOME_KEEP
 from dsnworker.worker.settings import Policy
-from dsnworker.worker.state import Incident, Store
+from dsnworker.worker.state import Incident, OutcomeKind, Store
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class BatchTally:
     touched_incidents: dict[str, str] = field(default_factory=dict)  # key -> mailbox
     # (provider or "", reason, the action taken) -> outcomes: what the metrics count once committed
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # what the report's daily counts add when the batch is recorded (one write per kind, not per outcome)
+    days: Counter[OutcomeKind] = field(default_factory=Counter)
 
 
 def recipient_key(address: str) -> str:
@@ -87,12 +89,12 @@ class PolicyEngine:
         if verdict.reason == "delivered" and recipient:
             self.store.reset_soft_bounces(context.mailbox, recipient_key(recipient))
         if action == "sender_fix":
-            self._count_for_report(context, verdict.reason, action, data)
+            self._count_for_report(context, verdict.reason, action, data, tally)
             return self._count_incident(context, data, tally)
         # a delay notice is not a bounce yet: the MTA is still trying, and its final report will count
         if action == "retry" and recipient and not verdict.details.get("delayed"):
             action = self._count_soft_bounce(context, recipient_key(recipient), data)
-        self._count_for_report(context, verdict.reason, action, data)
+        self._count_for_report(context, verdict.reason, action, data, tally)
         if action == "suppress":
             tally.suppressed += 1
             data["action"] = "suppress"
@@ -108,9 +110,11 @@ class PolicyEngine:
             return None
         return ev.make_event(kind, ev.event_id(context.key, index, kind), context.received, data)
 
-    def _count_for_report(self, context: MessageContext, reason: str, action: str, data: dict[str, Any]) -> None:
+    def _count_for_report(
+        self, context: MessageContext, reason: str, action: str, data: dict[str, Any], tally: BatchTally
+    ) -> None:
         day = outcome_day(context.bounced_at, context.received)
-        self.store.count_outcome(day, context.mailbox, data.get("provider"), reason, action, bool(data.get("hard")))
+        tally.days[(day, context.mailbox, data.get("provider"), reason, action, bool(data.get("hard")))] += 1
 
     def _count_soft_bounce(self, context: MessageContext, recipient: str, data: dict[str, Any]) -> str:
         at = context.received.timestamp()

@@ -149,6 +149,8 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+# what the report counts outcomes by: (day, mailbox, provider, reason, action, hard)
+OutcomeKind = tuple[str, str, str | None, str, str, bool]
 _PASS_LOG_VERSION = 6  # the schema that added pass_log
 
 # one encoder each: json.dumps with options builds a new encoder per call
@@ -588,12 +590,16 @@ class Store:
 
     # outcomes per day, for the report
 
-    def count_outcome(self, day: str, mailbox: str, provider: str | None, reason: str, action: str, hard: bool) -> None:
-        self.db.execute(
+    def count_outcomes(self, counts: Mapping[OutcomeKind, int]) -> None:
+        """Add a batch's outcomes to the daily counts: one statement per kind, not per outcome."""
+        self.db.executemany(
             "INSERT INTO outcome_day (day, mailbox, provider, reason, action, hard, count) "
-            "VALUES (?, ?, ?, ?, ?, ?, 1) "
-            "ON CONFLICT (day, mailbox, provider, reason, action, hard) DO UPDATE SET count = count + 1",
-            (day, mailbox, _storable(provider) or "", reason, action, int(hard)),
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (day, mailbox, provider, reason, action, hard) DO UPDATE SET count = count + excluded.count",
+            [
+                (day, mailbox, _storable(provider) or "", reason, action, int(hard), count)
+                for (day, mailbox, provider, reason, action, hard), count in counts.items()
+            ],
         )
 
     def prune_outcome_days(self, before: str) -> int:
