@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dsnworker.sinks.suppression import iter_suppressions
+from dsnworker.worker import events as ev
 from dsnworker.worker.retention import INCIDENT_QUIET
 from dsnworker.worker.settings import MailboxSettings, Settings, SinkSettings
 from dsnworker.worker.source import SourceError
@@ -62,7 +63,7 @@ def mailbox_problem(mailbox: MailboxSettings, last_pass: PassRecord | None, now:
         return f"the last pass failed: {last_pass.error}"
     due = stale_after(mailbox, last_pass.ended_at)
     if now > due:
-        return f"no pass since {_iso(last_pass.ended_at)}: three scheduled passes were missed (due by {_iso(due)})"
+        return f"no pass since {iso(last_pass.ended_at)}: three scheduled passes were missed (due by {iso(due)})"
     return None
 
 
@@ -191,5 +192,6 @@ def _age(since: float | None, now: float) -> float | None:
     return None if since is None else max(0.0, now - since)
 
 
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso(moment: float) -> str:
+    """A unix time as the events write their timestamps."""
+    return ev.timestamp(datetime.fromtimestamp(moment, UTC))

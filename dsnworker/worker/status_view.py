@@ -11,16 +11,16 @@ import json
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dsnworker.tables import Column, render
 from dsnworker.worker import credentials
 from dsnworker.worker.config import load_settings
 from dsnworker.worker.redaction import redact
 from dsnworker.worker.state import Store
 from dsnworker.worker.state_file import marker_path
-from dsnworker.worker.status import Status, collect_status
+from dsnworker.worker.status import Status, collect_status, iso
 
 
 def status_command(config: Path, output_format: str) -> tuple[str, int]:
@@ -47,7 +47,7 @@ def status_command(config: Path, output_format: str) -> tuple[str, int]:
 
 def as_json(status: Status, note: str | None = None) -> str:
     document: dict[str, Any] = {
-        "at": _iso(status.at),
+        "at": iso(status.at),
         "note": note,
         "healthy": status.healthy,
         "mailboxes": [],
@@ -62,11 +62,11 @@ def as_json(status: Status, note: str | None = None) -> str:
                 "last_pass": None
                 if last is None
                 else {
-                    "started_at": _iso(last.started_at),
+                    "started_at": iso(last.started_at),
                     "seconds": round(last.seconds, 3),
                     "outcome": last.outcome,
                     "error": last.error,
-                    "last_ok_at": _iso(last.last_ok_at) if last.last_ok_at is not None else None,
+                    "last_ok_at": iso(last.last_ok_at) if last.last_ok_at is not None else None,
                 },
                 "cursor": asdict(mailbox.cursor),
                 "waiting": mailbox.waiting,
@@ -77,57 +77,77 @@ def as_json(status: Status, note: str | None = None) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
+_WHOLE = 100_000  # status cells are never cut: a problem's whole text is what the operator needs
+
+_MAILBOX_COLUMNS = [
+    Column(key, title, _WHOLE)
+    for key, title in (
+        ("name", "MAILBOX"),
+        ("last", "LAST PASS"),
+        ("took", "TOOK"),
+        ("outcome", "OUTCOME"),
+        ("cursor", "CURSOR"),
+        ("waiting", "WAITING"),
+        ("problem", "PROBLEM"),
+    )
+]
+_SINK_COLUMNS = [
+    Column(key, title, _WHOLE)
+    for key, title in (
+        ("name", "SINK"),
+        ("kind", "TYPE"),
+        ("pending", "PENDING"),
+        ("dead", "DEAD"),
+        ("oldest", "OLDEST PENDING"),
+        ("note", "NOTE"),
+    )
+]
+
+
 def as_table(status: Status, note: str | None = None) -> str:
-    mailboxes = [("MAILBOX", "LAST PASS", "TOOK", "OUTCOME", "CURSOR", "WAITING", "PROBLEM")]
+    mailboxes: list[dict[str, object]] = []
     for mailbox in status.mailboxes:
         last = mailbox.last_pass
         cursor = mailbox.cursor
         mailboxes.append(
-            (
-                mailbox.name,
-                _ago(last.started_at, status.at) if last else "never",
-                f"{last.seconds:.2f}s" if last else "-",
-                last.outcome if last else "-",
-                f"{cursor.uidvalidity}/{cursor.last_uid}" if cursor.uidvalidity is not None else "-",
-                str(mailbox.waiting) if mailbox.waiting is not None else "?",
-                mailbox.problem or "-",
-            )
+            {
+                "name": mailbox.name,
+                "last": _ago(last.started_at, status.at) if last else "never",
+                "took": f"{last.seconds:.2f}s" if last else None,
+                "outcome": last.outcome if last else None,
+                "cursor": f"{cursor.uidvalidity}/{cursor.last_uid}" if cursor.uidvalidity is not None else None,
+                "waiting": mailbox.waiting if mailbox.waiting is not None else "?",
+                "problem": mailbox.problem,
+            }
         )
-    sinks = [("SINK", "TYPE", "PENDING", "DEAD", "OLDEST PENDING", "NOTE")]
+    sinks: list[dict[str, object]] = []
     for sink in status.sinks:
-        sink_note = f"endpoint gone: {sink.gone}" if sink.gone else ""
+        sink_note = f"endpoint gone: {sink.gone}" if sink.gone else None
         if sink.suppressed is not None:
             sink_note = f"{sink.suppressed} suppressed address(es)"
         oldest = sink.oldest_pending_seconds
         sinks.append(
-            (
-                sink.name,
-                sink.kind,
-                str(sink.pending),
-                str(sink.dead) if sink.kind == "webhook" else "-",
-                _duration(oldest) if oldest is not None else "-",
-                sink_note or "-",
-            )
+            {
+                "name": sink.name,
+                "kind": sink.kind,
+                "pending": sink.pending,
+                "dead": sink.dead if sink.kind == "webhook" else None,
+                "oldest": _duration(oldest) if oldest is not None else None,
+                "note": sink_note,
+            }
         )
     verdict = "healthy" if status.healthy else "UNHEALTHY"
     return (
         (f"{note}\n\n" if note else "")
-        + _aligned(mailboxes)
+        + "".join(line + "\n" for line in render(_MAILBOX_COLUMNS, mailboxes))
         + "\n"
-        + _aligned(sinks)
-        + f"\nopen incidents: {status.open_incidents}\nstatus: {verdict} at {_iso(status.at)}\n"
-    )
-
-
-def _aligned(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n" for row in rows
+        + "".join(line + "\n" for line in render(_SINK_COLUMNS, sinks))
+        + f"\nopen incidents: {status.open_incidents}\nstatus: {verdict} at {iso(status.at)}\n"
     )
 
 
 def _ago(moment: float, now: float) -> str:
-    return f"{_iso(moment)} ({_duration(max(0.0, now - moment))} ago)"
+    return f"{iso(moment)} ({_duration(max(0.0, now - moment))} ago)"
 
 
 def _duration(seconds: float) -> str:
@@ -135,7 +155,3 @@ def _duration(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds:.0f}s"
-
-
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
