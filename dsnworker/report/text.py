@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from dsnworker.report.summary import NO_PROVIDER, Report, Tally
 from dsnworker.tables import Column, render
 
@@ -75,19 +77,7 @@ def _row(report: Report, tally: Tally) -> dict[str, object]:
 def _incidents(report: Report) -> list[str]:
     if not report.incidents:
         return ["Open incidents: none"]
-    rows = [
-        {
-            "provider": incident.provider or NO_PROVIDER,
-            "reason": incident.reason,
-            "blocklist": incident.blocklist,
-            "listed": incident.listed,
-            "count": incident.count,
-            "first_seen": incident.first_seen,
-            "last_seen": incident.last_seen,
-            "mailbox": incident.mailbox,
-        }
-        for incident in report.incidents
-    ]
+    rows = [{**asdict(incident), "provider": incident.provider or NO_PROVIDER} for incident in report.incidents]
     columns = [
         Column("provider", "PROVIDER"),
         Column("reason", "REASON"),
