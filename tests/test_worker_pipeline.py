@@ -13,6 +13,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsnworker.analyser import Analyser
 from dsnworker.sinks.suppression import iter_suppressions
@@ -346,6 +348,37 @@ def test_recipient_events_carry_when_the_bounce_happened(tmp_path: Path) -> None
     harness.mailbox_pass.run()
     (event,) = harness.events()
     assert event["data"]["bounced_at"] == "2024-05-13T02:02:17Z" and event["timestamp"].startswith("2026-11-01")
+
+
+def test_a_bounce_dated_before_the_year_1000_is_a_bounce_counted_on_the_day_it_was_read(tmp_path: Path) -> None:
+    # its stamp is written short ("999-01-01T..."): it was parsed again, failed, and quarantined the bounce
+    harness = Harness(tmp_path, [mailgen.dsn("gone@example.jp", serial=1, date="Fri, 1 Jan 0999 00:00:00 +0000")])
+    summary = harness.mailbox_pass.run()
+    assert (summary.bounces, summary.unparsed, summary.errors) == (1, 0, [])
+    (event,) = harness.events()
+    assert event["type"] == "recipient.suppressed" and event["data"]["bounced_at"] == "999-01-01T00:00:00Z"
+    days = harness.store.db.execute("SELECT day, count FROM outcome_day").fetchall()
+    assert days == [("2026-11-01", 1)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bounced=st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)),
+    received=st.datetimes(min_value=datetime(1001, 1, 1), max_value=datetime(9998, 1, 1), timezones=st.just(UTC)),
+    near=st.timedeltas(min_value=timedelta(days=-400), max_value=timedelta(days=400)),
+)
+def test_the_outcome_day_compared_as_text_is_the_day_compared_as_dates(
+    bounced: datetime, received: datetime, near: timedelta
+) -> None:
+    from dsnworker.worker import events as ev
+    from dsnworker.worker.policy import outcome_day
+    from dsnworker.worker.retention import OUTCOME_KEEP
+
+    for moment in (bounced, received + near, received - OUTCOME_KEEP, received):  # and both edges of the window
+        stamp = ev.timestamp(moment)
+        parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        expected = parsed if received - OUTCOME_KEEP < parsed <= received else received
+        assert outcome_day(stamp, received) == expected.strftime("%Y-%m-%d")
 
 
 def test_bounced_at_reads_cr_only_messages_too() -> None:

@@ -178,15 +178,22 @@ class PolicyEngine:
         return updates
 
 
+_STAMP_LENGTH = len("2026-01-01T00:00:00Z")
+
+
 def outcome_day(bounced_at: str | None, received: datetime) -> str:
     """The day (UTC) an outcome counts on in the report: the bounce's own Date, so that a backlog read
     at the first start shows when its bounces happened; the day the worker read it when that Date is
     missing, later than the reading (a wrong clock) or older than the report keeps."""
-    if bounced_at is not None:
-        moment = datetime.strptime(bounced_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        if received - OUTCOME_KEEP < moment <= received:
-            return moment.strftime("%Y-%m-%d")
-    return received.astimezone(UTC).strftime("%Y-%m-%d")
+    # both stamps in one format, compared as text rather than parsed (strptime: 11 us an outcome); a
+    # year before 1000 is written shorter (strftime pads no zeros): older than the report keeps anyway
+    if (
+        bounced_at is not None
+        and len(bounced_at) == _STAMP_LENGTH
+        and ev.timestamp(received - OUTCOME_KEEP) < bounced_at <= ev.timestamp(received)
+    ):
+        return bounced_at[:10]
+    return ev.timestamp(received)[:10]
 
 
 def _incarnation(incident: Incident) -> tuple[str, ...]:
