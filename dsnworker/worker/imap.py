@@ -7,8 +7,8 @@ The commands it sends, and why:
 - `new_uids`: `NOOP` (the server refreshes its view of the folder), then `UID SEARCH UID n+1:*`, never
   `ALL`, so a poll costs the same on 10 or 100,000 messages.
 - `fetch`: per batch, `UID FETCH (RFC822.SIZE)` then `UID FETCH (BODY.PEEK[])` (PEEK: reading does not
-  set \\Seen; its answer is read by imaplib, 5x faster); a message over the size limit gets
-  `BODY.PEEK[HEADER]` and its first part instead.
+  set \\Seen; its answer is read off imaplib's buffer by `fetch_reader`); a message over the size
+  limit gets `BODY.PEEK[HEADER]` and its first part instead.
 - `dispose`: `UID MOVE` (else `UID COPY` + `UID STORE +FLAGS (\\Deleted)` + `UID EXPUNGE`), creating the
   target folder once; `UID STORE +FLAGS (\\Seen)`; `\\Deleted` + `UID EXPUNGE`. 1,000 UIDs per command.
 - `wait_for_new`: `IDLE` until the server says EXISTS, or the timeout.
@@ -36,7 +36,7 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
-from dsnworker.worker import credentials
+from dsnworker.worker import credentials, fetch_reader
 from dsnworker.worker.credentials import CredentialError
 from dsnworker.worker.settings import Disposition, MailboxSettings, OAuth2Auth, PasswordAuth
 from dsnworker.worker.source import FetchedMessage, SourceError
@@ -343,7 +343,8 @@ class ImapSource:
 
         The hot path of a pass. imapclient's general response parser tokenises every byte of the
         answer in Python (~12,000 messages/s from a local Dovecot); imaplib hands over each literal as
-        read (~60,000/s), and lets a command stay in flight. `IMAPClient._imap` is the imaplib
+        read (~60,000/s), and lets a command stay in flight; `fetch_reader` reads the usual shape of
+        answer off imaplib's buffer, leaving imaplib the rest. `IMAPClient._imap` is the imaplib
         connection imapclient itself drives (private, but there since imapclient's first versions).
         """
         with self._errors("fetching messages"):
@@ -353,21 +354,9 @@ class ImapSource:
 
     def _collect_fetch(self, tag: bytes) -> dict[int, bytes]:
         with self._errors("fetching messages"):
-            imap = self._connected()._imap
-            status, answer = imap._command_complete("FETCH", tag)
-            status, data = imap._untagged_response(status, answer, "FETCH")
+            status, text, bodies = fetch_reader.read_bodies(self._connected()._imap, tag)
             if status != "OK":
-                raise IMAPClientError(f"UID FETCH failed: {_text(tuple(data))}")
-        bodies: dict[int, bytes] = {}
-        for index, entry in enumerate(data):
-            if not isinstance(entry, tuple):
-                continue
-            # `* 7 FETCH (UID 1234 BODY[] {5678}` then the literal; a server may put UID after it
-            found = _UID.search(entry[0])
-            if found is None and index + 1 < len(data) and isinstance(data[index + 1], bytes):
-                found = _UID.search(data[index + 1])
-            if found is not None:
-                bodies[int(found.group(1))] = entry[1]
+                raise IMAPClientError(f"UID FETCH failed: {_text(tuple(text))}")
         return bodies
 
     def _fetch_truncated(self, uid: int, size: int, limit: int) -> FetchedMessage | None:
