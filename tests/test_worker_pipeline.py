@@ -276,6 +276,21 @@ def test_a_message_that_trips_the_recording_is_quarantined_and_the_batch_goes_on
     assert again.new == 0  # recorded once, as unparsed: no loop
 
 
+def test_a_batch_is_recorded_in_one_savepoint_and_its_messages_marked_in_one_statement(tmp_path: Path) -> None:
+    # a savepoint per message cost two statements and two copies of the tally a message: the batch
+    # takes one, and only the one that trips the recording (above) takes the slow road
+    messages = [mailgen.dsn(f"u{n}@example.jp", serial=n) for n in range(40)]
+    harness = Harness(tmp_path, messages)
+    statements: list[str] = []
+    harness.store.db.set_trace_callback(statements.append)
+    summary = harness.mailbox_pass.run()
+    assert (summary.new, summary.bounces, summary.errors) == (40, 40, [])
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 1
+    marks = [s for s in statements if s.startswith("INSERT OR IGNORE INTO processed")]
+    assert len(marks) == 40  # one statement, run for each row: SQLite traces every run
+    assert harness.store.processed_count("bounces") == 40 and len(harness.events()) == 40
+
+
 def test_a_disposition_the_server_refuses_is_said_once_and_not_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from dsnworker.worker.state_file import (
     StateError,
@@ -194,6 +194,17 @@ def _reporting(cls: type[Store]) -> type[Store]:
 class Cursor:
     uidvalidity: int | None
     last_uid: int
+
+
+class Processed(NamedTuple):
+    """A message to mark processed: its key, its UID (None for a local source), its category, when,
+    and whether its disposition leaves it in the folder (leave, none, seen)."""
+
+    key: str
+    uid: int | None
+    category: str
+    at: str
+    stays: bool
 
 
 @dataclass(frozen=True)
@@ -464,10 +475,14 @@ class Store:
         self, mailbox: str, key: str, uid: int | None, category: str, at: str, stays: bool = True
     ) -> None:
         """`stays`: the message's disposition leaves it in the folder (leave, none, seen)."""
-        self.db.execute(
+        self.mark_all_processed(mailbox, [Processed(key, uid, category, at, stays)])
+
+    def mark_all_processed(self, mailbox: str, messages: Sequence[Processed]) -> None:
+        """`mark_processed` for each, in one statement run for every row (a batch's, at its end)."""
+        self.db.executemany(
             "INSERT OR IGNORE INTO processed (mailbox, key, uid, category, processed_at, seen_at, stays) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (mailbox, key, uid, category, at, at, int(stays)),
+            [(mailbox, m.key, m.uid, m.category, m.at, m.at, int(m.stays)) for m in messages],
         )
 
     def met_again(self, mailbox: str, keys: Sequence[str], at: str, unless_since: str) -> None:
@@ -500,9 +515,13 @@ class Store:
     # dispositions still to apply on the server
 
     def add_pending(self, mailbox: str, uidvalidity: int | None, uid: int, disposition: str) -> None:
-        self.db.execute(
+        self.add_all_pending(mailbox, uidvalidity, [(uid, disposition)])
+
+    def add_all_pending(self, mailbox: str, uidvalidity: int | None, dispositions: Sequence[tuple[int, str]]) -> None:
+        """`add_pending` for each (UID, disposition), in order, in one statement run for every row."""
+        self.db.executemany(
             "INSERT OR REPLACE INTO pending_disposition (mailbox, uidvalidity, uid, disposition) VALUES (?, ?, ?, ?)",
-            (mailbox, uidvalidity, uid, disposition),
+            [(mailbox, uidvalidity, uid, disposition) for uid, disposition in dispositions],
         )
 
     def pending(self, mailbox: str) -> list[PendingDisposition]:
