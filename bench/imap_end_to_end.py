@@ -11,9 +11,15 @@ delivers N bounces into a fresh mailbox, and prints, all measured in this run ov
   time (user + sys, its analysing children included), the peak RSS of its largest process and the
   peak of the sum over its processes (sampled every 20 ms);
 - the ratio end-to-end / parse-only (the bars: >= 0.85 with jobs = 1, > 1 with jobs = 2) and peak
-  memory (the bar: < 200 MB).
+  memory (the bar: < 200 MB); with one job also the same ratio by CPU time (messages per CPU-second),
+  which the other work on a shared machine disturbs far less than the wall-clock one.
 
-    .venv/bin/python bench/imap_end_to_end.py [--messages 10000] [--runs 3] [--pad-kb 0] [--jobs 1 2]
+Every end-to-end run reads a mailbox of its own, delivered and then looked at once (untimed: SELECT
+and the sizes), as a mailbox Dovecot delivered into itself would be: indexed, its sizes known.
+`--base DIR` runs another checkout's `dsnworker poll` (`git worktree add /tmp/base main`) in the
+same rounds, alternately first and second, for an A/B in one session.
+
+    .venv/bin/python bench/imap_end_to_end.py [--messages 10000] [--runs 3] [--pad-kb 0] [--jobs 1 2] [--base DIR]
 
 `--pad-kb 1000 --messages 1000` gives each bounce a 1 MB attachment: a 1 GB mailbox, to show the
 peak memory does not follow the size of the messages.
@@ -58,7 +64,7 @@ def _with_attachment(data: bytes, attachment: bytes) -> bytes:
     return data[:closing] + part + data[closing:]
 
 
-def fetch_only(account: object, count: int) -> float:
+def _source(account: object) -> ImapSource:
     os.environ["BENCH_PW"] = account.password  # type: ignore[attr-defined]
     settings = MailboxSettings(
         name="bench",
@@ -66,7 +72,20 @@ def fetch_only(account: object, count: int) -> float:
         server=ServerSettings(host="127.0.0.1", port=account.imap_port, tls="starttls", ca_file=account.ca_file),  # type: ignore[attr-defined]
         auth=PasswordAuth(username=account.username, password_env="BENCH_PW"),  # type: ignore[attr-defined]
     )
-    source = ImapSource(settings)
+    return ImapSource(settings)
+
+
+def looked_at(account: object) -> object:
+    """The account, its folder SELECTed and its sizes asked once: indexed, as after Dovecot's own delivery."""
+    source = _source(account)
+    source.open()
+    source.sizes(source.new_uids(0))
+    source.close()
+    return account
+
+
+def fetch_only(account: object, count: int) -> float:
+    source = _source(account)
     source.open()
     started = time.perf_counter()
     fetched = sum(1 for _ in source.fetch(source.new_uids(0)))
@@ -76,7 +95,9 @@ def fetch_only(account: object, count: int) -> float:
     return count / elapsed
 
 
-def parse_only(folder: Path, count: int) -> float:
+def parse_only(folder: Path, count: int) -> tuple[float, float]:
+    """(messages/s, CPU seconds) of `dsnworker parse --jobs 1` over the folder."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "dsnworker", "parse", "--jobs", "1", str(folder)],
@@ -84,10 +105,14 @@ def parse_only(folder: Path, count: int) -> float:
         check=True,
         cwd=ROOT,
     )
-    return count / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return count / elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
-def end_to_end(account: object, work: Path, count: int, jobs: int) -> tuple[float, float, float, float]:
+def end_to_end(
+    account: object, work: Path, count: int, jobs: int, checkout: Path = ROOT
+) -> tuple[float, float, float, float]:
     """(messages/s, CPU seconds, peak RSS of the largest process in MB, peak of the sum in MB)."""
     config = work / "config.toml"
     config.write_text(
@@ -116,7 +141,7 @@ def end_to_end(account: object, work: Path, count: int, jobs: int) -> tuple[floa
     )
     env = os.environ | {"BENCH_PW": account.password}  # type: ignore[attr-defined]
     output = subprocess.run(
-        [sys.executable, "-c", code, str(config)], capture_output=True, text=True, check=True, env=env, cwd=ROOT
+        [sys.executable, "-c", code, str(config)], capture_output=True, text=True, check=True, env=env, cwd=checkout
     ).stdout.split(maxsplit=4)
     seconds, cpu, peak_kb, sum_kb, summary = (
         float(output[0]),
@@ -167,8 +192,10 @@ def main() -> None:
     options.add_argument("--runs", type=int, default=3)
     options.add_argument("--pad-kb", type=int, default=0, help="add an attachment of this size to each bounce")
     options.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="the worker's `jobs` values to compare")
+    options.add_argument("--base", type=Path, help="another checkout whose worker runs in the same rounds")
     args = options.parse_args()
 
+    checkouts = {"this": ROOT} | ({f"base ({args.base})": args.base.resolve()} if args.base else {})
     mail = messages(args.messages, args.pad_kb)
     print(f"{args.messages} bounces of ~{sum(map(len, mail)) // len(mail)} bytes; {args.runs} interleaved runs")
     print(f"load average before: {os.getloadavg()}")
@@ -181,36 +208,44 @@ def main() -> None:
         server = Dovecot(Path(tempfile.mkdtemp(prefix="dsnworker-dovecot-")))
         server.start()
         try:
-            fetch_rates, parse_rates = [], []
-            e2e: dict[int, list[tuple[float, float, float, float]]] = {jobs: [] for jobs in args.jobs}
+            fetch_rates, parse_runs = [], []
+            e2e: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {
+                (name, jobs): [] for name in checkouts for jobs in args.jobs
+            }
             for run in range(args.runs):
                 account = server.add_user()
                 account.deliver(mail)
                 fetch_rates.append(fetch_only(account, args.messages))
-                parse_rates.append(parse_only(files, args.messages))
-                line = f"  run {run + 1}: fetch {fetch_rates[-1]:,.0f}/s  parse --jobs 1 {parse_rates[-1]:,.0f}/s"
-                for jobs in args.jobs:
-                    if jobs != args.jobs[0]:
-                        account = server.add_user()  # the messages were moved: a fresh mailbox
+                parse_runs.append(parse_only(files, args.messages))
+                print(f"  run {run + 1}: fetch {fetch_rates[-1]:,.0f}/s  parse --jobs 1 {parse_runs[-1][0]:,.0f}/s")
+                order = list(enumerate(checkouts.items()))
+                for side, (name, checkout) in order if run % 2 == 0 else order[::-1]:  # A B, then B A
+                    line = f"    {name}:"
+                    for jobs in args.jobs:
+                        account = server.add_user()
                         account.deliver(mail)
-                    work = root / f"run{run}-jobs{jobs}"
-                    work.mkdir()
-                    e2e[jobs].append(end_to_end(account, work, args.messages, jobs))
-                    rate, cpu, peak, total = e2e[jobs][-1]
-                    line += f"  | jobs={jobs} {rate:,.0f}/s cpu {cpu:.2f} s peak {peak:.0f}/{total:.0f} MB"
-                print(line)
+                        work = root / f"run{run}-side{side}-jobs{jobs}"
+                        work.mkdir()
+                        result = end_to_end(looked_at(account), work, args.messages, jobs, checkout)
+                        e2e[(name, jobs)].append(result)
+                        rate, cpu, peak, total = result
+                        line += f"  | jobs={jobs} {rate:,.0f}/s cpu {cpu:.2f} s peak {peak:.0f}/{total:.0f} MB"
+                    print(line)
         finally:
             server.close()
-    fetch, parse = statistics.median(fetch_rates), statistics.median(parse_rates)
+    fetch = statistics.median(fetch_rates)
+    parse = statistics.median(rate for rate, _ in parse_runs)
+    parse_cpu = statistics.median(cpu for _, cpu in parse_runs)
     print(f"load average after: {os.getloadavg()}; medians of {args.runs} runs:")
     print(f"fetch only (ImapSource, UID FETCH BODY.PEEK[]): {fetch:,.0f} messages/s")
-    print(f"parse only (dsnworker parse --jobs 1, whole process): {parse:,.0f} messages/s")
-    for jobs, runs in e2e.items():
+    print(f"parse only (dsnworker parse --jobs 1, whole process): {parse:,.0f} messages/s, CPU {parse_cpu:.2f} s")
+    for (name, jobs), runs in e2e.items():
         rate = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
+        by_cpu = f", by CPU {parse_cpu / cpu:.2f}" if jobs == 1 else ""
         print(
-            f"end to end, jobs = {jobs} (dsnworker poll, whole process): {rate:,.0f} messages/s, "
-            f"ratio to parse-only {rate / parse:.2f}, CPU {cpu:.2f} s ({args.messages / cpu:,.0f} per CPU-s), "
+            f"end to end, {name}, jobs = {jobs} (dsnworker poll, whole process): {rate:,.0f} messages/s, "
+            f"ratio to parse-only {rate / parse:.2f}{by_cpu}, CPU {cpu:.2f} s ({args.messages / cpu:,.0f} per CPU-s), "
             f"peak RSS {max(r[2] for r in runs):.0f} MB largest process, {max(r[3] for r in runs):.0f} MB all"
         )
     print("bars: ratio >= 0.85 with jobs = 1, > 1.00 with jobs = 2; peak memory < 200 MB")
