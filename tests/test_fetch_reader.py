@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from dsnworker.worker.fetch_reader import read_bodies
+from dsnworker.worker.fetch_reader import read_bodies, read_sizes
 
 BIG = b"0123456789abcdef\r\n" * 600  # larger than any read buffer: read past it
 
@@ -51,7 +51,7 @@ def serve(sock: socket.socket, body: bytes, ending: bytes) -> None:
     sock.sendall(body + command.split(b" ", 1)[0] + b" " + ending)
 
 
-def fetch(body: bytes, ending: bytes = b"OK done\r\n", buffering: int = 8192, close: bool = False):
+def fetch(body: bytes, ending: bytes = b"OK done\r\n", buffering: int = 8192, close: bool = False, read=read_bodies):
     ours, theirs = socket.socketpair()
     peer = threading.Thread(target=serve, args=(theirs, body, ending), daemon=True)
     peer.start()
@@ -62,7 +62,7 @@ def fetch(body: bytes, ending: bytes = b"OK done\r\n", buffering: int = 8192, cl
         peer.join(timeout=10)
         if close:
             theirs.close()
-        return imap, read_bodies(imap, tag)
+        return imap, read(imap, tag)
     finally:
         ours.close()
         theirs.close()
@@ -93,3 +93,22 @@ def test_a_connection_lost_in_a_literal_is_imaplib_s_abort(buffering: int) -> No
     cut = b"* 1 FETCH (UID 11 BODY[] {500}\r\nonly part of it"
     with pytest.raises(imaplib.IMAP4.abort, match="EOF"):
         fetch(cut, ending=b"", buffering=buffering, close=True)
+
+
+SIZES = (
+    b"* 1 FETCH (UID 11 RFC822.SIZE 5)\r\n"
+    b"* 2 FETCH (UID 12 RFC822.SIZE 70000)\r\n"
+    b"* 9 EXISTS\r\n"
+    b"* 3 FETCH (RFC822.SIZE 3 UID 13)\r\n"  # another order
+    b"* 4 FETCH (UID 14 RFC822.SIZE 12 FLAGS (\\Seen))\r\n"  # another item
+    + b"".join(b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (n, n + 10, n * 3) for n in range(5, 400))
+)
+
+
+@pytest.mark.parametrize("buffering", [8192, 100, 37, 2])
+def test_every_size_is_read_whatever_its_shape_and_wherever_the_buffer_cuts(buffering: int) -> None:
+    imap, (status, _, sizes) = fetch(SIZES, buffering=buffering, read=read_sizes)
+    assert status == "OK"
+    assert sizes == {11: 5, 12: 70000, 13: 3, 14: 12} | {n + 10: n * 3 for n in range(5, 400)}
+    assert imap.untagged_responses.get("EXISTS") == [b"9"]
+    assert "FETCH" not in imap.untagged_responses

@@ -287,9 +287,9 @@ def test_fetch_gives_the_delivered_bytes_in_uid_order_across_batches(make_source
     assert imap_account.flags() == [""] * 25  # BODY.PEEK: nothing became \Seen
 
 
-def test_a_batch_s_bodies_are_read_without_imaplib_s_line_parser(make_source, imap_account, monkeypatch):
+def test_a_batch_s_sizes_and_bodies_are_read_without_imaplib_s_line_parser(make_source, imap_account, monkeypatch):
     """imaplib's reader takes ~15 us a message (four patterns, a trace entry, a list per line): the usual
-    FETCH answers are read off its buffer instead; it still reads the completion and whatever else."""
+    FETCH answers are read off its buffer instead; it still reads the completions and whatever else."""
     import imaplib
 
     delivered = [bounce(n, padding=n % 300) for n in range(400)]
@@ -306,9 +306,10 @@ def test_a_batch_s_bodies_are_read_without_imaplib_s_line_parser(make_source, im
         return original(imap)
 
     monkeypatch.setattr(imaplib.IMAP4, "_get_response", counted)
+    assert source.sizes(uids) == sizes == {uid: len(data) for uid, data in zip(uids, delivered, strict=True)}
     fetched = source.fetch_later(uids, sizes)()
     assert [message.data for message in fetched] == delivered
-    # the completion, and an answer whose first line was not yet whole in the buffer now and then
+    # the completions, and an answer whose first line was not yet whole in the buffer now and then
     assert len(read_by_imaplib) < len(delivered) // 10, len(read_by_imaplib)
 
 

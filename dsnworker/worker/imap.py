@@ -46,8 +46,6 @@ log = logging.getLogger(__name__)
 UIDS_PER_COMMAND = 1_000
 FETCH_BYTES_PER_COMMAND = 64_000_000  # a batch of big messages is fetched in several commands, to bound memory
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
-_UID = re.compile(rb"\bUID (\d+)")
-_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 # OpenSSL's words for a peer that answered a ClientHello with something else (an IMAP greeting)
 _NOT_TLS_REASONS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"})
 _HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
@@ -323,19 +321,14 @@ class ImapSource:
         return bodies, refused
 
     def _sizes(self, uids: Sequence[int]) -> dict[int, int]:
-        """`UID FETCH uids (RFC822.SIZE)`, its answer read by imaplib (see `_send_fetch`)."""
+        """`UID FETCH uids (RFC822.SIZE)`, its answer read as in `_send_fetch`."""
         with self._errors("fetching message sizes"):
             self.commands["FETCH"] += 1
             imap = self._connected()._imap
             tag = imap._command("UID", "FETCH", _uid_set(uids), "(RFC822.SIZE)")
-            status, answer = imap._command_complete("FETCH", tag)
-            status, data = imap._untagged_response(status, answer, "FETCH")
+            status, text, sizes = fetch_reader.read_sizes(imap, tag)
             if status != "OK":
-                raise IMAPClientError(f"UID FETCH failed: {_text(tuple(data))}")
-        sizes = {}
-        for entry in data:
-            if isinstance(entry, bytes) and (uid := _UID.search(entry)) and (size := _SIZE.search(entry)):
-                sizes[int(uid.group(1))] = int(size.group(1))
+                raise IMAPClientError(f"UID FETCH failed: {_text(tuple(text))}")
         return sizes
 
     def _send_fetch(self, uids: Sequence[int]) -> bytes:
