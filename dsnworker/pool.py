@@ -8,7 +8,8 @@ or, for `dsnworker parse`, the output lines already encoded, which leaves the pa
 Start method: `fork` where the caller says it is safe (one thread, nothing inherited that must not
 be: `parse`), which costs the children nothing as they inherit the loaded rules; `forkserver`
 otherwise (the worker: APScheduler and IDLE threads, the state's lock file, open sockets), whose
-children import from a server that has `dsnworker.analyser` preloaded and load the rules themselves.
+children are forked from a server that has `dsnworker.analyser` imported and the worker's rule sets
+loaded (`dsnworker.pool_preload`); a rule set it lacks, a child loads itself.
 """
 
 from __future__ import annotations
@@ -49,26 +50,39 @@ class RuleSet:
         return Analyser.with_rules(self.extra_dirs, dict(self.actions))
 
 
-def start_fork_server() -> None:
-    """Start the fork server the children are forked from, if not running, ignoring SIGTERM and SIGINT.
+PRELOAD_VARIABLE = "DSNWORKER_FORK_SERVER_RULES"  # the rule sets the fork server loads (JSON), for its start
+preloaded: dict[RuleSet, Analyser] = {}  # filled in the fork server (`dsnworker.pool_preload`): its children inherit
+
+
+def start_fork_server(rule_sets: Iterable[RuleSet] = ()) -> None:
+    """Start the fork server the children are forked from, if not running, ignoring SIGTERM and SIGINT,
+    with `rule_sets` loaded in it: each child forked from it inherits them instead of loading the packs
+    itself (~200 ms a child, on the first batch's path).
 
     A service manager signals every process of the service, Ctrl-C the whole process group: the worker
     finishes the batch in hand, but a fork server killed by the signal would take the children with it
     (the pool reads a child's end through the server). Dispositions set to ignore survive its exec; they
     can be set only from the main thread, so the worker calls this at start, before its threads."""
+    import json
     from multiprocessing import forkserver
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(["dsnworker.analyser"])
-    if threading.current_thread() is not threading.main_thread():
-        forkserver.ensure_running()
-        return
-    signals = (signal.SIGTERM, signal.SIGINT)
-    previous = [signal.signal(number, signal.SIG_IGN) for number in signals]
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["dsnworker.analyser", "dsnworker.pool_preload"])
+    named = [[[str(folder) for folder in rules.extra_dirs], list(rules.actions)] for rules in rule_sets]
+    # the server is a new program: its environment, read by `pool_preload` as it starts, carries them
+    os.environ[PRELOAD_VARIABLE] = json.dumps(named)
     try:
-        forkserver.ensure_running()
+        if threading.current_thread() is not threading.main_thread():
+            forkserver.ensure_running()
+            return
+        signals = (signal.SIGTERM, signal.SIGINT)
+        previous = [signal.signal(number, signal.SIG_IGN) for number in signals]
+        try:
+            forkserver.ensure_running()
+        finally:
+            for number, handler in zip(signals, previous, strict=True):
+                signal.signal(number, handler)
     finally:
-        for number, handler in zip(signals, previous, strict=True):
-            signal.signal(number, handler)
+        del os.environ[PRELOAD_VARIABLE]
 
 
 def batch_chunk_size(messages: int, jobs: int) -> int:
@@ -102,7 +116,7 @@ class AnalysisPool:
                 if method == "fork":  # inherited as they are, nothing pickled: the children load nothing
                     inherited = self._analysers
                 else:
-                    start_fork_server()
+                    start_fork_server(self._analysers)
                     inherited = {}
                 self._executor = ProcessPoolExecutor(
                     self.jobs,
@@ -210,7 +224,7 @@ def _start_child(main: int, rule_sets: tuple[RuleSet, ...], inherited: Mapping[R
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for rules in rule_sets:
-        _child_analysers[rules] = inherited.get(rules) or rules.analyser()
+        _child_analysers[rules] = inherited.get(rules) or preloaded.get(rules) or rules.analyser()
     gc.freeze()  # the rules live as long as the child
     threading.Thread(target=_exit_with, args=(main,), daemon=True, name="exit-with-main").start()
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,10 @@ import pytest
 from dsnworker.pool import RuleSet
 from dsnworker.worker.config import load_settings
 from dsnworker.worker.runner import Worker
-from tests import processes
+from tests import mailgen, processes
 from tests.test_worker_crash import outputs, setup
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +61,40 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+# run in a process of its own: the fork server is one per process, and another test may have started it
+_PRELOAD_PROBE = """
+import sys
+from dsnworker.pool import AnalysisPool, RuleSet, start_fork_server
+from tests.test_worker_jobs import analyser_origin
+shipped, overridden = RuleSet(), RuleSet((), (("mailbox_full", "suppress"),))
+start_fork_server([shipped])  # as the worker does at start, with the rule sets of its mailboxes
+pool = AnalysisPool(2, {shipped: shipped.analyser(), overridden: overridden.analyser()})
+try:
+    print(*pool.map(analyser_origin, [[("probe", sys.argv[1].encode())]] * 2, shipped), pool.start_method)
+    print(*pool.map(analyser_origin, [[("probe", sys.argv[1].encode())]], overridden))
+finally:
+    pool.close()
+"""
+
+
+def analyser_origin(rules: RuleSet, chunk: list[tuple[str, bytes]]) -> str:
+    """In a child: whether its analyser of `rules` came loaded from the fork server, and what it read."""
+    from dsnworker import pool
+
+    (outcome,) = pool.analyse_chunk(rules, None, chunk)[0]
+    origin = "preloaded" if pool.preloaded.get(rules) is pool._analyser(rules) else "loaded"
+    return f"{origin}:{outcome.verdict.reason}"
+
+
+def test_the_children_start_with_the_rules_the_fork_server_loaded(tmp_path: Path) -> None:
+    # each child loading the packs itself cost ~200 ms of CPU, on the first batch's path
+    bounce = mailgen.dsn("gone@example.jp", serial=1).decode()
+    probe = subprocess.run(
+        [sys.executable, "-c", _PRELOAD_PROBE, bounce], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert probe.returncode == 0, probe.stderr
+    first, second = probe.stdout.splitlines()
+    assert first == "preloaded:user_unknown preloaded:user_unknown forkserver"
+    assert second == "loaded:user_unknown"  # a rule set the server was not given: the child loads it

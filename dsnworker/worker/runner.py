@@ -78,7 +78,7 @@ class Worker:
         # `jobs = 2` or more: the messages are analysed in child processes, started at the first batch
         self.pool = AnalysisPool(settings.jobs, analysers) if settings.jobs > 1 else None
         if self.pool is not None:
-            start_fork_server()  # now, in the main thread: see there why
+            start_fork_server(analysers)  # now, in the main thread: see there why
         for mailbox in settings.mailboxes:
             rules = RuleSet(mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
             self.passes[mailbox.name] = MailboxPass(
