@@ -308,6 +308,21 @@ def test_a_disposition_the_server_refuses_is_said_once_and_not_retried(
     assert harness.store.pending("bounces") == []
 
 
+def test_a_refusal_is_said_once_whatever_timings_the_server_adds_to_its_words(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Dovecot adds a third term when it waited on the client: the same refusal was said again
+    from dsnworker.worker.source import SourceError
+
+    harness = Harness(tmp_path, [])
+    said = "creating folder 'Processed': the server answered: [SERVERBUG] Internal error. [2026-12-04 21:47:04]"
+    with caplog.at_level(logging.DEBUG):
+        for timings in ("(0.001 + 0.000 secs).", "(0.005 + 0.000 + 0.004 secs).", "(0.002 + 0.001 secs)."):
+            refusal = SourceError("bounces", f"{said} {timings}", retryable=False)
+            harness.mailbox_pass._refused(refusal, "move:Processed", [1])
+    assert [record.levelno for record in caplog.records] == [logging.ERROR, logging.DEBUG, logging.DEBUG]
+
+
 def test_a_maildir_folder_that_cannot_be_written_is_said_once_and_each_message_processed_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -45,6 +45,8 @@ _HEADER_LINE = re.compile(rb"[!-9;-~]{1,100}:|From ")  # a field name (RFC 5322 
 _BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")  # the end of the header, whatever the line endings
 _DATE_HEADER = re.compile(rb"(?i)(?:^|[\r\n])date:[ \t]*([^\r\n]{1,200})")
 _DIGITS = re.compile(r"\d+")
+# Dovecot ends a NO with its timings, "(0.001 + 0.000 secs)", a third term when it waited on the client
+_SERVER_TIMINGS = re.compile(r"\s*\(\d+\.\d+(?: \+ \d+\.\d+)* secs\)")
 _RECONNECTS = (1.0, 2.0, 4.0)  # seconds between reconnection attempts within one pass
 SIZES_PER_COMMAND = 5000  # UIDs whose sizes are asked at once
 # bytes of messages per batch: two batches are in memory at once (one parsed, the next coming)
@@ -578,7 +580,7 @@ class MailboxPass:
         A lost connection is raised: retried."""
         if exc.retryable:
             raise exc
-        gist = _DIGITS.sub("#", exc.problem)  # servers put times and counts in their words
+        gist = _DIGITS.sub("#", _SERVER_TIMINGS.sub("", exc.problem))  # servers put times and counts in their words
         level = logging.DEBUG if self._refused_said.get(disposition) == gist else logging.ERROR
         self._refused_said[disposition] = gist
         log.log(
