@@ -441,6 +441,34 @@ def test_batches_are_bounded_by_bytes_as_well_as_by_count(tmp_path: Path, monkey
     assert batches == [2, 2, 2, 2, 2]
 
 
+def test_a_backlog_s_batches_run_as_one_pipeline_across_the_windows_of_sizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each window of sizes was a pipeline of its own: at its end the children (jobs > 1) and the server
+    # waited while the last batch was committed, the moves done and the next sizes asked
+    import dsnworker.worker.pipeline as pipeline
+    from dsnworker.worker.local import MaildirSource
+
+    monkeypatch.setattr(pipeline, "SIZES_PER_COMMAND", 10)
+    calls: list[str] = []
+    sizes, fetch_later = MaildirSource.sizes, MaildirSource.fetch_later
+
+    def sized(self, uids):
+        calls.append(f"sizes {len(uids)}")
+        return sizes(self, uids)
+
+    def fetched(self, uids, known=None):
+        calls.append(f"fetch {len(uids)}")
+        return fetch_later(self, uids, known)
+
+    monkeypatch.setattr(MaildirSource, "sizes", sized)
+    monkeypatch.setattr(MaildirSource, "fetch_later", fetched)
+    harness = Harness(tmp_path, [mailgen.dsn(f"u{n}@example.jp", serial=n) for n in range(25)], batch_size=5)
+    assert harness.mailbox_pass.run().suppressed == 25
+    assert calls == ["sizes 10", "sizes 10", "sizes 5"] + ["fetch 5"] * 5
+    assert files_in(harness.maildir, "Processed") == 25
+
+
 def test_a_message_no_parser_read_after_one_raised_is_quarantined_as_unparsed(
     tmp_path: Path, failing_parser: Callable[[ModuleType], None]
 ) -> None:

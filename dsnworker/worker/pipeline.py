@@ -49,6 +49,7 @@ _DIGITS = re.compile(r"\d+")
 _SERVER_TIMINGS = re.compile(r"\s*\(\d+\.\d+(?: \+ \d+\.\d+)* secs\)")
 _RECONNECTS = (1.0, 2.0, 4.0)  # seconds between reconnection attempts within one pass
 SIZES_PER_COMMAND = 5000  # UIDs whose sizes are asked at once
+UIDS_PER_STRETCH = 50_000  # UIDs whose batches run as one pipeline (their sizes held meanwhile: ~5 MB)
 # bytes of messages per batch: two batches are in memory at once (one parsed, the next coming)
 BATCH_BYTES = 32_000_000
 
@@ -233,9 +234,13 @@ class MailboxPass:
             uids = source.new_uids(after)
             if not uids:
                 break
-            for window in _chunks(uids, SIZES_PER_COMMAND):  # a backlog of 100,000 is not one answer
-                sizes = source.sizes(window)
-                chunks = list(self._sized_chunks(window, sizes))
+            for stretch in _chunks(uids, UIDS_PER_STRETCH):
+                # every size of the stretch first, then its batches as one pipeline: the next batch
+                # is fetched and analysed while one is committed, with no pause every window
+                sizes: dict[int, int] = {}
+                for window in _chunks(stretch, SIZES_PER_COMMAND):  # a backlog of 100,000 is not one answer
+                    sizes.update(source.sizes(window))
+                chunks = list(self._sized_chunks(stretch, sizes))
                 after = self._batches(source, chunks, sizes, validity, summary, dry_run)
                 if self.stop.is_set():
                     break
