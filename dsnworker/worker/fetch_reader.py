@@ -106,6 +106,7 @@ def _read_body(imap: imaplib.IMAP4, file: io.BufferedReader, bodies: dict[int, b
 
 
 def _skip_rest(imap: imaplib.IMAP4, file: io.BufferedReader) -> None:
+    """Read the rest of an answer after its body, literals included (as imaplib does), to its end."""
     line = file.readline()
     while True:
         if not line.endswith(b"\r\n"):
