@@ -144,6 +144,38 @@ def imap_account(dovecot):
     return dovecot.add_user()
 
 
+# -- a private PostgreSQL for the PostgreSQL state tests (tests/postgres.py) --------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL cluster on 127.0.0.1 for the whole session; skips where absent, fails under CI=true."""
+    from tests.postgres import Postgres, missing
+
+    problem = missing()
+    if problem:
+        if IN_CI:
+            pytest.fail(problem + "; under CI=true it must be there")
+        pytest.skip(problem)
+    server = Postgres(Path(tempfile.mkdtemp(prefix="dsnworker-postgres-")))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def pg_database(postgres, monkeypatch):
+    """A fresh database of the session's cluster (tests/postgres.py's Database), its password in the
+    environment variable that `state_password_env` names in the tests' configurations."""
+    from tests.postgres import PASSWORD_ENV
+
+    database = postgres.new_database()
+    monkeypatch.setenv(PASSWORD_ENV, database.password)
+    return database
+
+
 # -- headless Chromium, for the report's HTML page ---------------------------------------------------
 
 CHROMIUM_INSTALL = "apt-get install -y chromium"
