@@ -345,12 +345,12 @@ def _cmd_suppressions_list(args: argparse.Namespace) -> int:
 
 def _state(args: argparse.Namespace) -> tuple[Settings, Store]:
     from dsnworker.worker.config import load_settings
-    from dsnworker.worker.state import Store
+    from dsnworker.worker.stores import open_store
 
     settings = load_settings(args.config)
     if args.sink is not None:
         _webhook_sink(settings, args)
-    return settings, Store(settings.state)
+    return settings, open_store(settings)
 
 
 def _webhook_sink(settings: Settings, args: argparse.Namespace) -> SinkSettings:

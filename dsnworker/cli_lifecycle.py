@@ -33,14 +33,16 @@ def register(commands: Any, suppression_commands: Any) -> None:
     erase.set_defaults(run=_cmd_erase)
 
 
-def _open(config: Path) -> tuple[Any, Any]:
+def _open(config: Path, *, sqlite_only: str = "") -> tuple[Any, Any]:
     from dsnworker.worker.config import load_settings
-    from dsnworker.worker.state import Store
+    from dsnworker.worker.stores import open_store, sqlite_state
 
     settings = load_settings(config)
-    if not settings.state.exists():
+    if sqlite_only:
+        sqlite_state(settings, sqlite_only)
+    if isinstance(settings.state, Path) and not settings.state.exists():
         raise DsnworkerError(f"{config}: state file {settings.state} does not exist: nothing has run with it yet")
-    return settings, Store(settings.state)
+    return settings, open_store(settings)
 
 
 def _cmd_remove(args: argparse.Namespace) -> int:
@@ -75,7 +77,7 @@ def _cmd_erase(args: argparse.Namespace) -> int:
 
     if not args.address.strip():
         raise DsnworkerError("erase: the address must not be empty")
-    settings, store = _open(args.config)
+    settings, store = _open(args.config, sqlite_only="erase")
     report = erase(settings, store, args.address)
     print(f"erased {report.address}:")
     print(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
@@ -23,7 +24,16 @@ from dsnworker.worker.settings import Disposition, MailboxSettings, Policy, Sett
 from dsnworker.worker.state import Store
 from tests import mailgen
 
+if TYPE_CHECKING:
+    from tests.conftest import StateBackend
+
 ANALYSER = Analyser.with_rules()
+
+
+@pytest.fixture(autouse=True)
+def _on_each_backend(state_backend, monkeypatch) -> None:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    monkeypatch.setattr(Harness, "backend", state_backend)
 
 
 def make_maildir(root: Path, messages: list[bytes]) -> Path:
@@ -40,7 +50,10 @@ def files_in(root: Path, folder: str | None = None) -> int:
 
 
 class Harness:
-    """One maildir mailbox with both file sinks, and a clock the test moves."""
+    """One maildir mailbox with both file sinks, and a clock the test moves. Its state is a SQLite file,
+    or where `backend` (tests/conftest.py's StateBackend) puts it: this module runs on both backends."""
+
+    backend: ClassVar[StateBackend | None] = None
 
     def __init__(self, tmp: Path, messages: list[bytes], **mailbox: object) -> None:
         self.tmp = tmp
@@ -53,7 +66,7 @@ class Harness:
         self.mailbox = MailboxSettings(name="bounces", source="maildir", path=self.maildir, **options)  # type: ignore[arg-type]
         self.settings = Settings(
             path=tmp / "config.toml",
-            state=tmp / "state.sqlite",
+            state=self.backend.location(tmp) if self.backend else tmp / "state.sqlite",
             mailboxes=(self.mailbox,),
             sinks=(
                 SinkSettings(name="suppressions", kind="suppression_file", path=tmp / "suppressions.csv"),
@@ -61,7 +74,7 @@ class Harness:
             ),
         )
         self.now = datetime(2026, 11, 1, tzinfo=UTC)
-        self.store = Store(self.settings.state)
+        self.store = self.backend.open(tmp) if self.backend else Store(self.settings.state)
         delivery = OutboxDelivery.for_settings(self.store, self.settings)
         clock = lambda: self.now  # noqa: E731
         self.mailbox_pass = MailboxPass(self.mailbox, self.store, ANALYSER, delivery, open_source, clock=clock)

@@ -38,11 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from dsnworker.worker.config import load_settings
     from dsnworker.worker.retention import INCIDENT_QUIET
     from dsnworker.worker.state_reader import read_report_data
+    from dsnworker.worker.stores import sqlite_state
 
     now = datetime.now(UTC)
     since = since_day(args.since, now)
     settings = load_settings(args.config)
-    data = read_report_data(settings.state, since.isoformat(), ev.timestamp(now - INCIDENT_QUIET))
+    data = read_report_data(sqlite_state(settings, "report"), since.isoformat(), ev.timestamp(now - INCIDENT_QUIET))
     report = summarise(str(settings.state), data, since, now.date())
     if args.format == "json":
         text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"

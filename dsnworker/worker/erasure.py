@@ -28,7 +28,6 @@ from typing import Any
 
 from dsnworker.sinks.events_file import EventsFile, encode_event
 from dsnworker.sinks.suppression import SuppressionFile
-from dsnworker.worker.delivery import delivery_lock
 from dsnworker.worker.faults import crash_point
 from dsnworker.worker.settings import Settings
 from dsnworker.worker.state import Store
@@ -106,7 +105,7 @@ class Matcher:
 def erase(settings: Settings, store: Store, address: str) -> Erasure:
     matcher = Matcher(address)
     report = Erasure(matcher.address)
-    with delivery_lock(store.path):
+    with store.delivery_lock():
         store.db.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not left in free pages
         with store.transaction():
             _erase_from_state(store, matcher, report)
