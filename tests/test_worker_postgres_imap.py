@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import mailgen
+from tests import mailgen, processes
 from tests.postgres import PASSWORD_ENV
 from tests.test_worker_imap import event_ids, mixed_mailbox, passwords, poll, suppressed, write_config
 
@@ -55,6 +55,9 @@ def test_two_polls_on_a_postgresql_state_write_each_bounce_once(tmp_path: Path, 
     assert processed_keys(pg_database) == [("jp", 34)]
     assert len(imap_account.messages("Processed")) == 32
     assert not (tmp_path / "state.sqlite").exists()  # nothing fell back to SQLite
+    status = processes.run("status", "-c", config, "--format", "json", env=environment(accounts, pg_database))
+    assert status.returncode == 0, status.stderr  # read-only, beside where a worker would run
+    assert [m["name"] for m in json.loads(status.stdout)["mailboxes"]] == ["jp"]
 
 
 @pytest.mark.parametrize("crash_at", ["before_commit:2", "after_commit:2", "after_deliver:3"])
