@@ -1,5 +1,5 @@
 """The `dsnworker` command: parse, explain, rules check; run, poll, status, report, suppressions list/remove,
-erase."""
+erase, migrate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from dsnworker import cli_lifecycle
+from dsnworker import cli_lifecycle, cli_migrate
 from dsnworker.errors import DsnworkerError
 from dsnworker.report import command as report_command
 
@@ -148,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox_retry.set_defaults(run=_cmd_outbox_retry)
 
     report_command.add_parser(commands)
+    cli_migrate.register(commands)
 
     webhook = commands.add_parser("webhook", help="webhook tools")
     webhook_commands = webhook.add_subparsers(dest="webhook_command", metavar="SUBCOMMAND", required=True)
