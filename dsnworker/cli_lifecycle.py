@@ -33,13 +33,11 @@ def register(commands: Any, suppression_commands: Any) -> None:
     erase.set_defaults(run=_cmd_erase)
 
 
-def _open(config: Path, *, sqlite_only: str = "") -> tuple[Any, Any]:
+def _open(config: Path) -> tuple[Any, Any]:
     from dsnworker.worker.config import load_settings
-    from dsnworker.worker.stores import open_store, sqlite_state
+    from dsnworker.worker.stores import open_store
 
     settings = load_settings(config)
-    if sqlite_only:
-        sqlite_state(settings, sqlite_only)
     if isinstance(settings.state, Path) and not settings.state.exists():
         raise DsnworkerError(f"{config}: state file {settings.state} does not exist: nothing has run with it yet")
     return settings, open_store(settings)
@@ -77,7 +75,7 @@ def _cmd_erase(args: argparse.Namespace) -> int:
 
     if not args.address.strip():
         raise DsnworkerError("erase: the address must not be empty")
-    settings, store = _open(args.config, sqlite_only="erase")
+    settings, store = _open(args.config)
     report = erase(settings, store, args.address)
     print(f"erased {report.address}:")
     print(
@@ -88,6 +86,11 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     )
     if not report.wal_truncated:
         print("  (a running worker holds the state's write-ahead log: its old pages are overwritten as it goes on)")
+    if report.rewritten:
+        print(
+            f"  rewrote {', '.join(report.rewritten)} (VACUUM FULL): the old rows left the database's files; the "
+            "server's write-ahead log, WAL archives, backups and replicas keep them for their own retention"
+        )
     for path, what, removed, scrubbed in report.files:
         print(f"  {path}: {removed} {what} removed" + (f", {scrubbed} scrubbed" if scrubbed else ""))
     print("  not touched: the bounce messages in the mailboxes, and what webhook consumers already received")

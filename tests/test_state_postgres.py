@@ -165,13 +165,3 @@ def test_a_read_only_state_reads_beside_the_writer_and_refuses_to_write(tmp_path
     finally:
         reader.close()
         writer.close()
-
-
-def test_commands_that_read_the_sqlite_file_refuse_a_postgresql_state_clearly(tmp_path, pg_database, capsys):
-    from dsnworker.cli import main
-
-    config = state_config(tmp_path, pg_database.url)
-    for command in (["erase", "-c", str(config), "a@example.jp"],):
-        assert main(command) != 0
-        said = capsys.readouterr().err
-        assert f"{command[0]} works on a SQLite state only for now, not on PostgreSQL ({pg_database.url})" in said

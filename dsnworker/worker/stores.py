@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dsnworker.errors import DsnworkerError
-from dsnworker.worker.settings import PostgresState, Settings
+from dsnworker.worker.settings import Settings
 from dsnworker.worker.state import Store
 
 
@@ -36,12 +36,3 @@ def open_read_only(settings: Settings) -> Store:
     from dsnworker.worker.state_pg import PostgresStore
 
     return PostgresStore.read_only(settings.state)
-
-
-def sqlite_state(settings: Settings, what: str) -> Path:
-    """The SQLite state file, for a command that reads the file itself; refused for PostgreSQL."""
-    if isinstance(settings.state, PostgresState):
-        raise DsnworkerError(
-            f"{settings.path}: state: {what} works on a SQLite state only for now, not on PostgreSQL ({settings.state})"
-        )
-    return settings.state
