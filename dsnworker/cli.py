@@ -1,5 +1,5 @@
 """The `dsnworker` command: parse, explain, rules check; run, poll, status, report, suppressions list/remove,
-erase."""
+erase, migrate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from dsnworker import cli_lifecycle
+from dsnworker import cli_lifecycle, cli_migrate
 from dsnworker.errors import DsnworkerError
 from dsnworker.report import command as report_command
 
@@ -148,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox_retry.set_defaults(run=_cmd_outbox_retry)
 
     report_command.add_parser(commands)
+    cli_migrate.register(commands)
 
     webhook = commands.add_parser("webhook", help="webhook tools")
     webhook_commands = webhook.add_subparsers(dest="webhook_command", metavar="SUBCOMMAND", required=True)
@@ -345,12 +346,12 @@ def _cmd_suppressions_list(args: argparse.Namespace) -> int:
 
 def _state(args: argparse.Namespace) -> tuple[Settings, Store]:
     from dsnworker.worker.config import load_settings
-    from dsnworker.worker.state import Store
+    from dsnworker.worker.stores import open_store
 
     settings = load_settings(args.config)
     if args.sink is not None:
         _webhook_sink(settings, args)
-    return settings, Store(settings.state)
+    return settings, open_store(settings)
 
 
 def _webhook_sink(settings: Settings, args: argparse.Namespace) -> SinkSettings:

@@ -35,12 +35,12 @@ def register(commands: Any, suppression_commands: Any) -> None:
 
 def _open(config: Path) -> tuple[Any, Any]:
     from dsnworker.worker.config import load_settings
-    from dsnworker.worker.state import Store
+    from dsnworker.worker.stores import open_store
 
     settings = load_settings(config)
-    if not settings.state.exists():
+    if isinstance(settings.state, Path) and not settings.state.exists():
         raise DsnworkerError(f"{config}: state file {settings.state} does not exist: nothing has run with it yet")
-    return settings, Store(settings.state)
+    return settings, open_store(settings)
 
 
 def _cmd_remove(args: argparse.Namespace) -> int:
@@ -86,6 +86,11 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     )
     if not report.wal_truncated:
         print("  (a running worker holds the state's write-ahead log: its old pages are overwritten as it goes on)")
+    if report.rewritten:
+        print(
+            f"  rewrote {', '.join(report.rewritten)} (VACUUM FULL): the old rows left the database's files; the "
+            "server's write-ahead log, WAL archives, backups and replicas keep them for their own retention"
+        )
     for path, what, removed, scrubbed in report.files:
         print(f"  {path}: {removed} {what} removed" + (f", {scrubbed} scrubbed" if scrubbed else ""))
     print("  not touched: the bounce messages in the mailboxes, and what webhook consumers already received")

@@ -144,6 +144,98 @@ def imap_account(dovecot):
     return dovecot.add_user()
 
 
+# -- a private PostgreSQL for the PostgreSQL state tests (tests/postgres.py) --------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL cluster on 127.0.0.1 for the whole session; skips where absent, fails under CI=true."""
+    from tests.postgres import Postgres, missing
+
+    problem = missing()
+    if problem:
+        if IN_CI:
+            pytest.fail(problem + "; under CI=true it must be there")
+        pytest.skip(problem)
+    server = Postgres(Path(tempfile.mkdtemp(prefix="dsnworker-postgres-")))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def pg_database(postgres, monkeypatch):
+    """A fresh database of the session's cluster (tests/postgres.py's Database), its password in the
+    environment variable that `state_password_env` names in the tests' configurations."""
+    from tests.postgres import PASSWORD_ENV
+
+    database = postgres.new_database()
+    monkeypatch.setenv(PASSWORD_ENV, database.password)
+    return database
+
+
+class StateBackend:
+    """Where a test's state lives: a SQLite file in its tmp_path, or a fresh PostgreSQL database (one per
+    folder the test keeps a state in, as each folder has its own SQLite file). The stores it opens are
+    closed when the test ends (a PostgreSQL one holds a pool of connections)."""
+
+    def __init__(self, name: str, server: Any = None, database: Any = None) -> None:
+        self.name, self.server, self.database = name, server, database
+        self._databases: dict[Path, Any] = {}
+        self._opened: list[Any] = []
+
+    def location(self, tmp: Path) -> Any:
+        if self.database is None:
+            return tmp / "state.sqlite"
+        from dsnworker.worker.state_url import parse_state_url
+        from tests.postgres import PASSWORD_ENV
+
+        if tmp not in self._databases:  # the same password for all: the cluster's one user
+            self._databases[tmp] = self.database if not self._databases else self.server.new_database()
+        return parse_state_url(self._databases[tmp].url, PASSWORD_ENV, None)
+
+    def open(self, tmp: Path, **options: Any) -> Any:
+        """A Store on this backend (reopened: the same state again)."""
+        from dsnworker.worker.state import Store
+
+        if self.database is None:
+            store = Store(self.location(tmp), **options)
+        else:
+            from dsnworker.worker.state_pg import PostgresStore
+
+            store = PostgresStore(self.location(tmp), **options)
+        self._opened.append(store)
+        return store
+
+    def read_only(self, tmp: Path) -> Any:
+        from dsnworker.worker.state import Store
+        from dsnworker.worker.state_pg import PostgresStore
+
+        cls = Store if self.database is None else PostgresStore
+        store = cls.read_only(self.location(tmp))
+        self._opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self._opened:
+            store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_backend(request):
+    """Each test that takes it runs on SQLite and on PostgreSQL (tests/postgres.py's private cluster)."""
+    if request.param == "sqlite":
+        backend = StateBackend("sqlite")
+    else:
+        backend = StateBackend(
+            "postgresql", request.getfixturevalue("postgres"), request.getfixturevalue("pg_database")
+        )
+    yield backend
+    backend.close()
+
+
 # -- headless Chromium, for the report's HTML page ---------------------------------------------------
 
 CHROMIUM_INSTALL = "apt-get install -y chromium"

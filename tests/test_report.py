@@ -40,9 +40,26 @@ def bounces() -> list[bytes]:
     return messages
 
 
-def polled(tmp_path: Path, messages: list[bytes]) -> Path:
-    make_maildir(tmp_path / "jp", messages)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> Any:
+    """None for a SQLite state; else a fresh database of the tests' private PostgreSQL (tests/postgres.py)."""
+    return request.getfixturevalue("pg_database") if request.param == "postgresql" else None
+
+
+def configured(tmp_path: Path, database: Any = None) -> Path:
+    """The config with its state in SQLite, or in `database` (its password in the tests' variable)."""
     config = write_config(tmp_path, ["jp"])
+    if database is not None:
+        from tests.postgres import PASSWORD_ENV
+
+        state = f'state = "{database.url}"\nstate_password_env = "{PASSWORD_ENV}"\n'
+        config.write_text(config.read_text().replace('state = "state.sqlite"\n', state))
+    return config
+
+
+def polled(tmp_path: Path, messages: list[bytes], database: Any = None) -> Path:
+    make_maildir(tmp_path / "jp", messages)
+    config = configured(tmp_path, database)
     result = dsnworker("poll", "-c", config)
     assert result.returncode == 0, result.stderr
     return config
@@ -58,8 +75,8 @@ def events(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
 
 
-def test_the_reports_counts_are_the_outcomes_in_the_events_file(tmp_path: Path) -> None:
-    config = polled(tmp_path, bounces())
+def test_the_reports_counts_are_the_outcomes_in_the_events_file(tmp_path: Path, database: Any) -> None:
+    config = polled(tmp_path, bounces(), database)
     report = report_json(config)
     written = events(tmp_path)
     per_recipient = [e["data"] for e in written if e["type"] in RECIPIENT_EVENTS]
@@ -82,8 +99,8 @@ def test_the_reports_counts_are_the_outcomes_in_the_events_file(tmp_path: Path) 
     assert incident["count"] == 3 and incident["provider"] == "microsoft" and incident["reason"] == "blocked"
 
 
-def test_a_second_poll_counts_nothing_twice(tmp_path: Path) -> None:
-    config = polled(tmp_path, bounces())
+def test_a_second_poll_counts_nothing_twice(tmp_path: Path, database: Any) -> None:
+    config = polled(tmp_path, bounces(), database)
     first = report_json(config)
     again = dsnworker("poll", "-c", config)
     assert "new=0" in again.stdout, again.stdout
@@ -127,8 +144,8 @@ def test_the_report_reads_a_state_a_worker_holds_and_leaves_no_file_behind(tmp_p
         holder.store.close()
 
 
-def test_the_table_names_each_column_once_and_the_incident(tmp_path: Path) -> None:
-    config = polled(tmp_path, bounces())
+def test_the_table_names_each_column_once_and_the_incident(tmp_path: Path, database: Any) -> None:
+    config = polled(tmp_path, bounces(), database)
     result = dsnworker("report", "-c", config, "--since", "1d")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -139,8 +156,8 @@ def test_the_table_names_each_column_once_and_the_incident(tmp_path: Path) -> No
     assert "Open incidents (1)" in lines and any("spamhaus" in line and "192.0.2.25" in line for line in lines)
 
 
-def test_an_empty_period_says_so(tmp_path: Path) -> None:
-    config = polled(tmp_path, [mailgen.personal(1)])
+def test_an_empty_period_says_so(tmp_path: Path, database: Any) -> None:
+    config = polled(tmp_path, [mailgen.personal(1)], database)
     result = dsnworker("report", "-c", config)
     assert result.returncode == 0 and "No bounces in this period." in result.stdout
     assert "Open incidents: none" in result.stdout
@@ -200,3 +217,35 @@ def test_since_is_a_duration_back_or_a_date(given: str, expected: date) -> None:
 def test_a_wrong_since_says_what_is_expected(given: str, said: str) -> None:
     with pytest.raises(DsnworkerError, match=said):
         since_day(given, datetime(2026, 12, 4, 18, 0, tzinfo=UTC))
+
+
+# -- a PostgreSQL state ------------------------------------------------------------------------------
+
+
+def test_a_postgresql_state_the_worker_never_ran_on_says_so(tmp_path: Path, pg_database: Any) -> None:
+    result = dsnworker("report", "-c", configured(tmp_path, pg_database))
+    assert result.returncode == 2
+    assert f"PostgreSQL state {pg_database.url} holds no dsnworker state yet: nothing to report yet" in result.stderr
+    with pg_database.connect() as db:  # a report creates nothing
+        assert db.execute("SELECT to_regclass('dsnworker_schema')").fetchone() == (None,)
+
+
+def test_a_postgresql_state_of_an_older_dsnworker_says_to_restart_the_worker(tmp_path: Path, pg_database: Any) -> None:
+    config = polled(tmp_path, [mailgen.dsn("gone@example.jp", serial=1)], pg_database)
+    with pg_database.connect() as db:
+        db.execute("DROP TABLE outcome_day")
+        db.execute("UPDATE dsnworker_schema SET version = 3")
+    result = dsnworker("report", "-c", config)
+    assert result.returncode == 2
+    assert f"PostgreSQL state {pg_database.url} was written by an older dsnworker (schema version 3)" in result.stderr
+
+
+def test_the_report_reads_a_postgresql_state_beside_the_worker_that_holds_it(tmp_path: Path, pg_database: Any) -> None:
+    config = polled(tmp_path, bounces(), pg_database)
+    holder = Worker(load_settings(config))  # holds the one-worker lock on the database
+    try:
+        assert dsnworker("poll", "-c", config).returncode == 2  # the lock holds
+        held = report_json(config)
+        assert held["total"]["bounces"] == 14 and held["state"] == pg_database.url
+    finally:
+        holder.store.close()

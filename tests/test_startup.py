@@ -29,6 +29,8 @@ NOT_FOR_A_PLAIN_PARSE = (
     "apscheduler",
     "urllib3",
     "prometheus_client",
+    "psycopg",
+    "psycopg_pool",
     "logging",
     "html",
     "tempfile",
@@ -91,3 +93,13 @@ def test_parse_prints_the_same_lines_with_the_rule_pack_cache_and_without(tmp_pa
     assert len(list(cache.glob("packs-*.pickle"))) == 1
     assert parse(str(cache)) == without
     assert len(without.splitlines()) >= len(list(MAILDIR.iterdir())) > 0
+
+
+def test_a_worker_on_a_sqlite_state_never_imports_psycopg(tmp_path: Path) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (tmp_path / "Maildir" / sub).mkdir(parents=True)
+    config = tmp_path / "config.toml"
+    config.write_text('state = "state.sqlite"\n[[mailbox]]\nname = "m"\nsource = "maildir:Maildir"\n')
+    modules = _modules_after(f"import dsnworker.cli\nassert dsnworker.cli.main(['poll', '-c', {str(config)!r}]) == 0")
+    assert "dsnworker.worker.runner" in modules  # the worker did run
+    assert [m for m in modules if _is_under(m, "psycopg") or _is_under(m, "psycopg_pool")] == []

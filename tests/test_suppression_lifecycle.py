@@ -245,9 +245,12 @@ def test_erase_removes_the_address_from_the_state_and_files_and_nothing_else(pol
     assert again.returncode == 0 and "0 soft bounce(s)" in again.stdout
 
 
-def test_erase_deletes_waiting_events_and_scrubs_mentions_elsewhere(tmp_path: Path) -> None:
+def test_erase_deletes_waiting_events_and_scrubs_mentions_elsewhere(
+    tmp_path: Path, state_backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.test_worker_pipeline import Harness
 
+    monkeypatch.setattr(Harness, "backend", state_backend)  # on SQLite and on PostgreSQL
     harness = Harness(tmp_path, [mailgen.dsn(FULL, "mailbox_full", 1), mailgen.dsn(GONE, "user_unknown", 2)])
     assert harness.mailbox_pass.run().errors == []
     store = harness.store

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +26,16 @@ from dsnworker.worker.settings import Disposition, MailboxSettings, Policy, Sett
 from dsnworker.worker.state import Store
 from tests import mailgen
 
+if TYPE_CHECKING:
+    from tests.conftest import StateBackend
+
 ANALYSER = Analyser.with_rules()
+
+
+@pytest.fixture(autouse=True)
+def _on_each_backend(state_backend, monkeypatch) -> None:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    monkeypatch.setattr(Harness, "backend", state_backend)
 
 
 def make_maildir(root: Path, messages: list[bytes]) -> Path:
@@ -42,7 +52,10 @@ def files_in(root: Path, folder: str | None = None) -> int:
 
 
 class Harness:
-    """One maildir mailbox with both file sinks, and a clock the test moves."""
+    """One maildir mailbox with both file sinks, and a clock the test moves. Its state is a SQLite file,
+    or where `backend` (tests/conftest.py's StateBackend) puts it: this module runs on both backends."""
+
+    backend: ClassVar[StateBackend | None] = None
 
     def __init__(self, tmp: Path, messages: list[bytes], **mailbox: object) -> None:
         self.tmp = tmp
@@ -55,7 +68,7 @@ class Harness:
         self.mailbox = MailboxSettings(name="bounces", source="maildir", path=self.maildir, **options)  # type: ignore[arg-type]
         self.settings = Settings(
             path=tmp / "config.toml",
-            state=tmp / "state.sqlite",
+            state=self.backend.location(tmp) if self.backend else tmp / "state.sqlite",
             mailboxes=(self.mailbox,),
             sinks=(
                 SinkSettings(name="suppressions", kind="suppression_file", path=tmp / "suppressions.csv"),
@@ -63,7 +76,7 @@ class Harness:
             ),
         )
         self.now = datetime(2026, 11, 1, tzinfo=UTC)
-        self.store = Store(self.settings.state)
+        self.store = self.backend.open(tmp) if self.backend else Store(self.settings.state)
         delivery = OutboxDelivery.for_settings(self.store, self.settings)
         clock = lambda: self.now  # noqa: E731
         self.mailbox_pass = MailboxPass(self.mailbox, self.store, ANALYSER, delivery, open_source, clock=clock)
@@ -276,18 +289,30 @@ def test_a_message_that_trips_the_recording_is_quarantined_and_the_batch_goes_on
     assert again.new == 0  # recorded once, as unparsed: no loop
 
 
-def test_a_batch_is_recorded_in_one_savepoint_and_its_messages_marked_in_one_statement(tmp_path: Path) -> None:
+def test_a_batch_is_recorded_in_one_savepoint_and_its_messages_marked_in_one_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a savepoint per message cost two statements and two copies of the tally a message: the batch
     # takes one, and only the one that trips the recording (above) takes the slow road
-    messages = [mailgen.dsn(f"u{n}@example.jp", serial=n) for n in range(40)]
-    harness = Harness(tmp_path, messages)
-    statements: list[str] = []
-    harness.store.db.set_trace_callback(statements.append)
+    from dsnworker.worker.state import Store
+
+    calls: list[str] = []
+    savepoint, mark_all_processed = Store.savepoint, Store.mark_all_processed
+
+    def counted_savepoint(self):
+        calls.append("savepoint")
+        return savepoint(self)
+
+    def counted_marks(self, mailbox, messages):
+        calls.append(f"mark {len(messages)}")
+        return mark_all_processed(self, mailbox, messages)
+
+    monkeypatch.setattr(Store, "savepoint", counted_savepoint)
+    monkeypatch.setattr(Store, "mark_all_processed", counted_marks)
+    harness = Harness(tmp_path, [mailgen.dsn(f"u{n}@example.jp", serial=n) for n in range(40)])
     summary = harness.mailbox_pass.run()
     assert (summary.new, summary.bounces, summary.errors) == (40, 40, [])
-    assert sum(s.startswith("SAVEPOINT") for s in statements) == 1
-    marks = [s for s in statements if s.startswith("INSERT OR IGNORE INTO processed")]
-    assert len(marks) == 40  # one statement, run for each row: SQLite traces every run
+    assert calls == ["savepoint", "mark 40"]
     assert harness.store.processed_count("bounces") == 40 and len(harness.events()) == 40
 
 

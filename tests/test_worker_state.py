@@ -25,20 +25,19 @@ def test_a_state_file_from_a_newer_dsnworker_is_refused_with_a_clear_message(tmp
         Store(path)
 
 
-def test_reopening_keeps_everything(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite"
-    store = Store(path)
+def test_reopening_keeps_everything(tmp_path: Path, state_backend) -> None:
+    store = state_backend.open(tmp_path)
     with store.transaction():
-        store.set_cursor("jp", Cursor(7, 42))
+        store.set_cursor("jp", Cursor(7, 4_294_967_295))  # IMAP UIDs are 32-bit unsigned
         store.mark_processed("jp", "k1", 42, "bounce", "2026-11-28T00:00:00Z")
     store.close()
-    again = Store(path)
-    assert again.cursor("jp") == Cursor(7, 42)
+    again = state_backend.open(tmp_path)
+    assert again.cursor("jp") == Cursor(7, 4_294_967_295)
     assert again.processed_categories("jp", ["k1", "k2"]) == {"k1": "bounce"}
 
 
-def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.sqlite")
+def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path, state_backend) -> None:
+    store = state_backend.open(tmp_path)
     with pytest.raises(RuntimeError), store.transaction():
         store.add_event("jp", {"id": "evt_1", "type": "recipient.bounced", "data": {}})
         store.set_cursor("jp", Cursor(1, 10))
@@ -47,8 +46,8 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     assert store.cursor("jp") == Cursor(None, 0)
 
 
-def test_the_outbox_keeps_order_and_refuses_an_id_twice(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.sqlite")
+def test_the_outbox_keeps_order_and_refuses_an_id_twice(tmp_path: Path, state_backend) -> None:
+    store = state_backend.open(tmp_path)
     with store.transaction():
         assert store.add_event("jp", {"id": "evt_b", "type": "recipient.bounced", "data": {"recipient": "b@x.jp"}})
         assert store.add_event("jp", {"id": "evt_a", "type": "recipient.bounced", "data": {"recipient": "a@x.jp"}})
@@ -58,8 +57,8 @@ def test_the_outbox_keeps_order_and_refuses_an_id_twice(tmp_path: Path) -> None:
     assert [e.id for e in store.events_after(first)] == ["evt_a"]
 
 
-def test_sink_progress_never_moves_back(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.sqlite")
+def test_sink_progress_never_moves_back(tmp_path: Path, state_backend) -> None:
+    store = state_backend.open(tmp_path)
     store.set_sink_progress("events", 10)
     store.set_sink_progress("events", 4)
     assert store.sink_progress("events") == 10
@@ -160,8 +159,8 @@ def test_a_state_from_before_the_marker_gets_one_and_is_then_guarded(tmp_path: P
     assert marker_path(path).exists()
 
 
-def test_the_last_pass_is_kept_per_mailbox_with_the_end_of_the_last_good_one(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.sqlite")
+def test_the_last_pass_is_kept_per_mailbox_with_the_end_of_the_last_good_one(tmp_path: Path, state_backend) -> None:
+    store = state_backend.open(tmp_path)
     store.record_pass("jp", 1000.0, 2.5, None)
     store.record_pass("jp", 2000.0, 1.0, "mailbox 'jp': connection refused")
     (jp,) = store.passes().values()
@@ -200,3 +199,82 @@ def test_a_read_only_state_of_an_older_schema_is_read_as_it_is(tmp_path: Path) -
     reader = Store.read_only(path)
     assert reader.passes() == {}
     assert reader.db.execute("PRAGMA user_version").fetchone()[0] == 3  # not migrated by a reader
+
+
+# -- the same queries on both backends: upserts, searches, savepoints, text SQLite takes and PostgreSQL would not
+
+
+def test_upserts_add_counts_keep_the_latest_time_and_replace_whole_rows(tmp_path: Path, state_backend) -> None:
+    from dsnworker.worker.state import Incident
+
+    store = state_backend.open(tmp_path)
+    kind = ("2026-11-01", "jp", None, "mailbox_full", "retry", False)
+    with store.transaction():
+        store.count_outcomes({kind: 2})
+        store.count_outcomes({kind: 3})
+        store.note_suppressed("jp", "a@x.jp", "2026-11-02T00:00:00Z")
+        store.note_suppressed("jp", "a@x.jp", "2026-11-01T00:00:00Z")  # older: kept out
+        store.add_pending("jp", 7, 42, "move:Processed")
+        store.add_pending("jp", 8, 42, "delete")
+        for count in (1, 2):
+            store.save_incident(
+                Incident("k", "jp", None, "blocklisted", "spamhaus", "192.0.2.1", {"n": count}, "a", "b", count, 0)
+            )
+    assert store.db.execute("SELECT count FROM outcome_day").fetchall() == [(5,)]
+    assert store.last_suppressed("jp", "a@x.jp") == "2026-11-02T00:00:00Z"
+    assert [(p.uidvalidity, p.disposition) for p in store.pending("jp")] == [(8, "delete")]
+    incident = store.incident("k")
+    assert incident is not None and (incident.count, incident.details) == (2, {"n": 2})
+
+
+def test_the_webhook_queue_keeps_each_recipients_order_and_its_mark_moves_one_way(
+    tmp_path: Path, state_backend
+) -> None:
+    store = state_backend.open(tmp_path)
+    with store.transaction():
+        for name, recipient in (("e1", "a@x.jp"), ("e2", "a@x.jp"), ("e3", "b@x.jp")):
+            store.add_event("jp", {"id": name, "type": "recipient.bounced", "data": {"recipient": recipient}})
+    seqs = [event.seq for event in store.events_after(0)]
+    store.queue_for_webhook("app", [(seqs[0], "a"), (seqs[1], "a"), (seqs[2], "b")], seqs[2], now=100.0)
+    store.queue_for_webhook("app", [(seqs[0], "a")], seqs[0], now=100.0)  # again: nothing doubled, mark kept
+    assert store.webhook_sink("app").queued_seq == seqs[2]
+    assert [event.seq for event in store.due_webhook_events("app", 100.0, 10)] == [seqs[0], seqs[2]]
+    store.webhook_failed("app", [(seqs[0], None, "HTTP 400")])  # a dead letter no longer holds up e2
+    assert [event.seq for event in store.due_webhook_events("app", 100.0, 10)] == [seqs[1], seqs[2]]
+    assert store.webhook_counts("app") == (2, 1)
+    assert store.webhook_retry("app", "e1", now=200.0) == 1
+    assert store.webhook_queue_rows(None, dead_only=True) == []
+
+
+def test_hostile_text_is_stored_and_found_again(tmp_path: Path, state_backend) -> None:
+    store = state_backend.open(tmp_path)
+    odd = "x\x00y\udce9@Example.JP"  # a NUL (PostgreSQL's text refuses it) and a lone surrogate
+    with store.transaction():
+        assert store.add_event("jp", {"id": "e1", "type": "recipient.bounced", "data": {"recipient": odd}})
+        store.add_soft_bounce("jp", "a@example.jp", 1.5)
+    store.record_pass("jp", 1000.0, 1.0, "server said \x00")
+    (event,) = store.events_mentioning("EXAMPLE.jp")
+    assert event.recipient == "x\\x00y\\udce9@Example.JP" and event.body["data"]["recipient"] == odd
+    assert store.passes()["jp"].error == "server said \\x00"
+    assert store.forget_recipient("A@EXAMPLE.JP") == (1, 0)
+
+
+def test_a_savepoint_undoes_one_message_and_keeps_the_batch(tmp_path: Path, state_backend) -> None:
+    store = state_backend.open(tmp_path)
+    with store.transaction():
+        store.mark_processed("jp", "k1", 1, "bounce", "2026-11-01T00:00:00Z")
+        with pytest.raises(RuntimeError), store.savepoint():
+            store.mark_processed("jp", "k2", 2, "bounce", "2026-11-01T00:00:00Z")
+            raise RuntimeError("this message trips the recording")
+        store.mark_processed("jp", "k3", 3, "bounce", "2026-11-01T00:00:00Z")
+    assert store.processed_categories("jp", ["k1", "k2", "k3"]) == {"k1": "bounce", "k3": "bounce"}
+
+
+def test_pruning_processed_messages_reads_the_sources_kind(tmp_path: Path, state_backend) -> None:
+    store = state_backend.open(tmp_path)
+    with store.transaction():
+        store.mark_processed("jp", "stays", 1, "bounce", "2026-01-01T00:00:00Z", stays=True)
+        store.mark_processed("jp", "moved", 2, "bounce", "2026-01-01T00:00:00Z", stays=False)
+    assert store.prune_processed("jp", "2026-06-01", every_pass_lists_all=False) == 1
+    assert store.prune_processed("jp", "2026-06-01", every_pass_lists_all=True) == 1
+    assert store.processed_count("jp") == 0

@@ -1,6 +1,7 @@
 """`dsnworker report -c FILE [--since 30d] [--format table|json|html] [-o FILE]`: the CLI's part.
 
-It reads the configuration's state read-only and takes no lock: it runs beside a running worker.
+It reads the configuration's state (a SQLite file or a PostgreSQL database) read-only and takes no
+lock: it runs beside a running worker.
 """
 
 from __future__ import annotations
@@ -37,12 +38,19 @@ def run(args: argparse.Namespace) -> int:
     from dsnworker.worker import events as ev
     from dsnworker.worker.config import load_settings
     from dsnworker.worker.retention import INCIDENT_QUIET
-    from dsnworker.worker.state_reader import read_report_data
 
     now = datetime.now(UTC)
     since = since_day(args.since, now)
     settings = load_settings(args.config)
-    data = read_report_data(settings.state, since.isoformat(), ev.timestamp(now - INCIDENT_QUIET))
+    incidents_since = ev.timestamp(now - INCIDENT_QUIET)
+    if isinstance(settings.state, Path):
+        from dsnworker.worker.state_reader import read_report_data
+
+        data = read_report_data(settings.state, since.isoformat(), incidents_since)
+    else:  # PostgreSQL: psycopg imported only for it
+        from dsnworker.worker import state_reader_pg
+
+        data = state_reader_pg.read_report_data(settings.state, since.isoformat(), incidents_since)
     report = summarise(str(settings.state), data, since, now.date())
     if args.format == "json":
         text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"

@@ -40,11 +40,13 @@ from dsnworker.worker.settings import (
     OAuth2Auth,
     PasswordAuth,
     Policy,
+    PostgresState,
     Schedule,
     ServerSettings,
     Settings,
     SinkSettings,
 )
+from dsnworker.worker.state_url import is_postgres_url, parse_state_url
 
 
 class ConfigError(DsnworkerError):
@@ -57,7 +59,9 @@ class ConfigError(DsnworkerError):
 
 # The keys each table accepts; anything else is refused as a likely typo.
 ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
-    "top": frozenset({"state", "jobs", "log", "metrics", "mailbox", "sink"}),
+    "top": frozenset(
+        {"state", "state_password_env", "state_password_file", "jobs", "log", "metrics", "mailbox", "sink"}
+    ),
     "log": frozenset({"format", "level"}),
     "metrics": frozenset({"listen", "allow_remote"}),
     "mailbox": frozenset(
@@ -430,7 +434,7 @@ class _Loader:
     def settings(self, raw: dict[str, Any]) -> Settings:
         top = _Table(raw, self.file, self.base, "")
         top.check_keys(ALLOWED_KEYS["top"])
-        state = top.output_file("state", top.get("state", "dsnworker.sqlite"))
+        state = self.state(top)
         jobs = self.jobs(top)
         log = top.table("log", ALLOWED_KEYS["log"])
         log_format = log.choice("format", ("text", "json"), "text")
@@ -439,7 +443,7 @@ class _Loader:
 
         sinks = tuple(self.sink(table) for table in self.tables(top, "sink", required=False))
         _unique(top, "sink", [sink.name for sink in sinks])
-        outputs: dict[Path, str] = {_same(state): "state"}
+        outputs: dict[Path, str] = {_same(state): "state"} if isinstance(state, Path) else {}
         for sink in sinks:
             if sink.path is not None:
                 other = outputs.setdefault(_same(sink.path), f'sink "{sink.name}"')
@@ -468,6 +472,26 @@ class _Loader:
             metrics=metrics,
             jobs=jobs,
         )
+
+    def state(self, top: _Table) -> Path | PostgresState:
+        """A SQLite file (a path, the default), or a PostgreSQL database (a postgresql:// URL)."""
+        value = top.get("state", "dsnworker.sqlite")
+        secret_keys = ("state_password_env", "state_password_file")
+        if not is_postgres_url(value):
+            for key in secret_keys:
+                if top.has(key):
+                    raise top.error(key, 'applies only with state = "postgresql://USER@HOST:PORT/DATABASE"')
+            return top.output_file("state", value)
+        if top.has(secret_keys[0]) and top.has(secret_keys[1]):
+            raise top.error(secret_keys[1], f"set only one of {secret_keys[0]} and {secret_keys[1]}")
+        try:
+            return parse_state_url(
+                value,
+                top.env_name(secret_keys[0]) if top.has(secret_keys[0]) else None,
+                top.secret_file(secret_keys[1]) if top.has(secret_keys[1]) else None,
+            )
+        except ValueError as problem:
+            raise top.error("state", str(problem)) from None
 
     def jobs(self, top: _Table) -> int:
         """Processes that analyse the messages: a number, or "auto" for the cores the worker may use."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from dsnworker.errors import DsnworkerError
 from dsnworker.worker import redaction
 from dsnworker.worker.config import secret_file_problem
-from dsnworker.worker.settings import OAuth2Auth, PasswordAuth, Settings
+from dsnworker.worker.settings import OAuth2Auth, PasswordAuth, PostgresState, Settings
 
 TOKEN_COMMAND_TIMEOUT = 30.0  # seconds
 TOKEN_REQUEST_TIMEOUT = 30.0  # seconds
@@ -58,6 +58,14 @@ def password(mailbox: str, auth: PasswordAuth) -> str:
     return _secret(mailbox, "password", auth.password_env, auth.password_file)
 
 
+def state_password(state: PostgresState) -> str | None:
+    """The PostgreSQL state's password (`state_password_env`, else `state_password_file`); None where
+    neither is set: libpq then logs in without one (trust, a client certificate, ~/.pgpass)."""
+    if not state.password_env and not state.password_file:
+        return None
+    return _secret("state", "state password", state.password_env, state.password_file)
+
+
 def access_token(mailbox: str, auth: OAuth2Auth) -> str:
     """An OAuth2 access token: `token_command`'s output, or one from the client credentials grant (cached)."""
     if auth.token_command:
@@ -76,6 +84,8 @@ def remember_configured(settings: Settings) -> None:
             where.append((mailbox.auth.password_env, mailbox.auth.password_file))
         elif isinstance(mailbox.auth, OAuth2Auth):
             where.append((mailbox.auth.client_secret_env, mailbox.auth.client_secret_file))
+    if isinstance(settings.state, PostgresState):
+        where.append((settings.state.password_env, settings.state.password_file))
     for sink in settings.sinks:
         where += [(name, None) for name in sink.secret_env] + [(None, path) for path in sink.secret_file]
     for env, file in where:

@@ -11,20 +11,15 @@ removal out of order.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from dsnworker.worker.faults import crash_point
 from dsnworker.worker.settings import Settings, SinkSettings
 from dsnworker.worker.state import Store
-from dsnworker.worker.state_file import state_problem
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +57,7 @@ class OutboxDelivery:
         written = 0
         if not self.routes:
             return 0
-        with delivery_lock(self.store.path):
+        with self.store.delivery_lock():
             for route in self.routes:
                 written += self._deliver_route(route, batch)
         return written
@@ -80,21 +75,6 @@ class OutboxDelivery:
                 seq = events[-1].seq
                 self.store.set_sink_progress(route.settings.name, seq)
         return written
-
-
-@contextmanager
-def delivery_lock(state: Path) -> Iterator[None]:
-    """Hold the exclusive flock on `STATE.delivery.lock` (beside the real state file) for the block."""
-    real = state.resolve()
-    try:
-        fd = os.open(real.with_name(real.name + ".delivery.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    except OSError as exc:
-        raise state_problem(state, exc) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def open_file_sink(settings: SinkSettings) -> Sink | None:

@@ -12,7 +12,8 @@ The address is matched in any case (local part included): a request is about a p
 towards removal is right here. Everything runs under the delivery lock (no worker delivers meanwhile,
 so none writes back an event it read before) and each file is rewritten under its own lock,
 atomically. The state's deletions overwrite the old content (`secure_delete`) and the write-ahead log
-is truncated when no reader holds it, so the address's bytes do not linger in the files. A kill at
+is truncated when no reader holds it, so the address's bytes do not linger in the files (on
+PostgreSQL the tables are rewritten instead: erasure_pg). A kill at
 any point leaves each place either done or untouched; running the command again finishes the job.
 Not touched: the bounce messages in the mailboxes (the operator's mail) and what webhook consumers
 already received.
@@ -28,9 +29,8 @@ from typing import Any
 
 from dsnworker.sinks.events_file import EventsFile, encode_event
 from dsnworker.sinks.suppression import SuppressionFile
-from dsnworker.worker.delivery import delivery_lock
 from dsnworker.worker.faults import crash_point
-from dsnworker.worker.settings import Settings
+from dsnworker.worker.settings import PostgresState, Settings
 from dsnworker.worker.state import Store
 
 ERASED = "[erased]"
@@ -50,6 +50,7 @@ class Erasure:
     suppression_history: int = 0
     incidents_scrubbed: int = 0
     wal_truncated: bool = True
+    rewritten: list[str] = field(default_factory=list)  # PostgreSQL: the tables VACUUM FULL rewrote
     files: list[tuple[Path, str, int, int]] = field(default_factory=list)  # path, what, removed, scrubbed
 
 
@@ -106,11 +107,14 @@ class Matcher:
 def erase(settings: Settings, store: Store, address: str) -> Erasure:
     matcher = Matcher(address)
     report = Erasure(matcher.address)
-    with delivery_lock(store.path):
-        store.db.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not left in free pages
+    on_postgres = isinstance(settings.state, PostgresState)
+    with store.delivery_lock():
+        if not on_postgres:
+            store.db.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not left in free pages
         with store.transaction():
             _erase_from_state(store, matcher, report)
-        report.wal_truncated = _truncate_wal(store)
+        if not on_postgres:
+            report.wal_truncated = _truncate_wal(store)
         crash_point("erase_after_state")
         for sink in settings.sinks:
             if sink.path is None or not sink.path.exists():
@@ -121,6 +125,10 @@ def erase(settings: Settings, store: Store, address: str) -> Erasure:
             elif sink.kind == "suppression_file":
                 rows = SuppressionFile(sink.path, sink.format).remove(lambda row: matcher.is_address(row.get("email")))
                 report.files.append((sink.path, "row(s)", len(rows), 0))
+    if on_postgres:  # after the delivery lock: the worker's delivery need not wait for the rewrite
+        from dsnworker.worker.erasure_pg import rewrite_tables
+
+        report.rewritten = rewrite_tables(store)
     return report
 
 

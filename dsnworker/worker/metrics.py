@@ -18,8 +18,8 @@ from prometheus_client.registry import Collector
 
 from dsnworker.worker.pipeline import Committed
 from dsnworker.worker.settings import Settings
-from dsnworker.worker.state import Store
 from dsnworker.worker.status import open_incidents, sink_statuses
+from dsnworker.worker.stores import open_read_only
 
 # a pass takes milliseconds when nothing is new, minutes on a backlog
 _PASS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
@@ -100,7 +100,7 @@ class StateCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = time.time()
-        store = Store.read_only(self.settings.state)
+        store = open_read_only(self.settings)
         try:
             passes = store.passes()
             sinks = sink_statuses(self.settings, store, now, count_suppressed=False)

@@ -20,7 +20,7 @@ from dsnworker.worker.settings import Settings
 def check_outputs(settings: Settings) -> None:
     """Make the folders of the state and of each file sink; raise ConfigError for one not writable."""
     config = Path(settings.path).absolute()
-    outputs = [("state", settings.state)]
+    outputs = [("state", settings.state)] if isinstance(settings.state, Path) else []
     outputs += [(f'sink "{sink.name}" path', sink.path) for sink in settings.sinks if sink.path is not None]
     for key, path in outputs:
         problem = _unwritable(path)

@@ -26,9 +26,10 @@ from dsnworker.worker.pipeline import MailboxPass, PassSummary
 from dsnworker.worker.retention import prune_state
 from dsnworker.worker.settings import MailboxSettings, Settings
 from dsnworker.worker.source import MailSource, SourceError
-from dsnworker.worker.state import StateError, Store
+from dsnworker.worker.state import StateError
 from dsnworker.worker.state_file import state_problem
 from dsnworker.worker.status import unhealthy_mailboxes
+from dsnworker.worker.stores import open_read_only, open_store
 from dsnworker.worker.webhooks import RoundSummary, WebhookDelivery
 
 if TYPE_CHECKING:  # prometheus_client is imported only where [metrics] is set
@@ -58,8 +59,9 @@ class Worker:
     def __init__(self, settings: Settings, *, new_state: bool = False) -> None:
         self.settings = settings
         self.stop = threading.Event()
-        self._state_lock = _lock_state(settings.state)
-        self.store = Store(settings.state, new_state=new_state)
+        # one worker per state: STATE.lock for SQLite, an advisory lock held by PostgresStore
+        self._state_lock = _lock_state(settings.state) if isinstance(settings.state, Path) else None
+        self.store = open_store(settings, new_state=new_state, exclusive=True)
         self.delivery = OutboxDelivery.for_settings(self.store, settings)
         analysers: dict[RuleSet, Analyser] = {}
         self.passes: dict[str, MailboxPass] = {}
@@ -282,7 +284,7 @@ class Worker:
             return bool(running) and time.monotonic() - self._heartbeat < _HEARTBEAT_SECONDS * 6
 
         def unready() -> dict[str, str]:
-            store = Store.read_only(self.settings.state)
+            store = open_read_only(self.settings)
             try:
                 return unhealthy_mailboxes(self.settings, store, time.time())
             finally:

@@ -114,9 +114,27 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class PostgresState:
+    """`state = "postgresql://USER@HOST:PORT/DB"`: the state in a PostgreSQL database. The password is
+    never here: only where it lives (an environment variable or a file), read when the worker connects."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    password_env: str | None = None
+    password_file: Path | None = None
+    options: tuple[tuple[str, str], ...] = ()  # libpq connection options from the URL (sslmode ...)
+
+    def __str__(self) -> str:
+        """As errors and `status` name it: never with a password (it has none)."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path  # the config file, for messages
-    state: Path  # the SQLite file
+    state: Path | PostgresState  # the SQLite file (the default), or a PostgreSQL database
     mailboxes: tuple[MailboxSettings, ...]
     sinks: tuple[SinkSettings, ...]
     log_format: Literal["text", "json"] = "text"

@@ -1,7 +1,9 @@
 """Durable state in SQLite: cursors, processed messages, the outbox, bounce history, incidents.
 
-Everything the worker must not forget goes through this one small interface (`Store`), so that a
-later backend (PostgreSQL, for several workers sharing mailboxes) replaces one module.
+Everything the worker must not forget goes through this one small interface (`Store`). Its SQL is
+written to run on SQLite and PostgreSQL alike (`ON CONFLICT` upserts, qualified columns in them, no
+integer used as a boolean), so `state_pg.PostgresStore` inherits every query and brings only its
+connections, placeholders, DDL and locks.
 WAL mode: readers never block the writer, and a commit survives a process kill (`synchronous=NORMAL`
 can lose the last commits on a power cut, never on a crash of the process; FULL is a config away).
 """
@@ -22,6 +24,7 @@ from typing import Any, NamedTuple, ParamSpec, TypeVar
 from dsnworker.worker.state_file import (
     StateError,
     check_existing,
+    delivery_lock,
     is_damaged,
     set_aside,
     state_problem,
@@ -159,8 +162,11 @@ _to_ascii_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _storable(text: str | None) -> str | None:
-    """SQLite stores UTF-8: a lone surrogate (from undecodable input) is written as its escape."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8") if text else text
+    """SQLite stores UTF-8: a lone surrogate (from undecodable input) is written as its escape; so is a
+    NUL character, which PostgreSQL's text refuses."""
+    if not text:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 _P = ParamSpec("_P")
@@ -168,16 +174,18 @@ _R = TypeVar("_R")
 
 
 def _reported(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """A Store method whose SQLite and OS errors become one StateError naming the file and what to do."""
+    """A Store method whose database and OS errors become one StateError naming the state and what to do."""
 
     @functools.wraps(method)
     def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(*args, **kwargs)
-        except (sqlite3.Error, OSError) as exc:
+        except Exception as exc:
             store = args[0]
             assert isinstance(store, Store)
-            raise state_problem(store.path, exc) from exc
+            if not isinstance(exc, store.database_errors):
+                raise
+            raise store.problem(exc) from exc
 
     return call
 
@@ -185,7 +193,7 @@ def _reported(method: Callable[_P, _R]) -> Callable[_P, _R]:
 def _reporting(cls: type[Store]) -> type[Store]:
     """Every public method of the Store reports its errors (the context managers do it themselves)."""
     for name, member in list(vars(cls).items()):
-        if callable(member) and not name.startswith("_") and name not in ("transaction", "savepoint"):
+        if callable(member) and not name.startswith("_") and name not in ("transaction", "savepoint", "delivery_lock"):
             setattr(cls, name, _reported(member))
     return cls
 
@@ -304,6 +312,9 @@ class Store:
     missing, empty or damaged (see `state_file`); on a usable state it is refused.
     """
 
+    database_errors: tuple[type[Exception], ...] = (sqlite3.Error, OSError)  # what `problem` explains
+    _begin: tuple[str, ...] = ("BEGIN IMMEDIATE",)  # one writer at a time: the outbox's seq is commit order
+
     def __init__(self, path: Path, *, new_state: bool = False) -> None:
         self.path = path
         self._local = threading.local()
@@ -361,6 +372,14 @@ class Store:
         store._version = version
         return store
 
+    def problem(self, exc: BaseException) -> StateError:
+        """The error to show for a database error met on this state: what happened and what to do."""
+        return state_problem(self.path, exc)
+
+    def delivery_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held while the file sinks are written, by the worker and by `erase` (one writer per sink file)."""
+        return delivery_lock(self.path)
+
     def _healthy(self) -> bool:
         (verdict,) = self.db.execute("PRAGMA quick_check(1)").fetchone()
         return bool(verdict == "ok")
@@ -401,29 +420,39 @@ class Store:
                         self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): all or nothing."""
-        try:
-            db = self.db
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise state_problem(self.path, exc) from exc
-        try:
-            yield db
-        except BaseException:
-            self._rollback(db)
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:  # a full disk, most often: nothing of the transaction is kept
-            self._rollback(db)
-            raise state_problem(self.path, exc) from exc
+    def _connection_held(self) -> contextlib.AbstractContextManager[object]:
+        """Keeps this thread on one connection for the block (SQLite's is the thread's own already)."""
+        return contextlib.nullcontext()
 
-    def _rollback(self, db: sqlite3.Connection) -> None:
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): all or nothing."""
+        with self._connection_held():
+            try:
+                db = self.db
+            except self.database_errors as exc:
+                raise self.problem(exc) from exc
+            try:
+                for statement in self._begin:
+                    db.execute(statement)
+            except self.database_errors as exc:
+                self._rollback(db)
+                raise self.problem(exc) from exc
+            try:
+                yield db
+            except BaseException:
+                self._rollback(db)
+                raise
+            try:
+                db.execute("COMMIT")
+            except self.database_errors as exc:  # a full disk, most often: nothing of the transaction is kept
+                self._rollback(db)
+                raise self.problem(exc) from exc
+
+    def _rollback(self, db: Any) -> None:
         # after SQLITE_FULL or an I/O error SQLite may have rolled back already; the first error is what counts
         if db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(*self.database_errors):
                 db.execute("ROLLBACK")
 
     @contextmanager
@@ -431,20 +460,20 @@ class Store:
         """Inside a transaction: on an exception, undo what was written since, then re-raise."""
         try:
             self.db.execute("SAVEPOINT message")
-        except sqlite3.Error as exc:
-            raise state_problem(self.path, exc) from exc
+        except self.database_errors as exc:
+            raise self.problem(exc) from exc
         try:
             yield
         except BaseException:
             if self.db.in_transaction:  # not when SQLite rolled the whole transaction back itself
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(*self.database_errors):
                     self.db.execute("ROLLBACK TO message")
                     self.db.execute("RELEASE message")
             raise
         try:
             self.db.execute("RELEASE message")
-        except sqlite3.Error as exc:
-            raise state_problem(self.path, exc) from exc
+        except self.database_errors as exc:
+            raise self.problem(exc) from exc
 
     # cursors and processed messages
 
@@ -480,8 +509,8 @@ class Store:
     def mark_all_processed(self, mailbox: str, messages: Sequence[Processed]) -> None:
         """`mark_processed` for each, in one statement run for every row (a batch's, at its end)."""
         self.db.executemany(
-            "INSERT OR IGNORE INTO processed (mailbox, key, uid, category, processed_at, seen_at, stays) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO processed (mailbox, key, uid, category, processed_at, seen_at, stays) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [(mailbox, m.key, m.uid, m.category, m.at, m.at, int(m.stays)) for m in messages],
         )
 
@@ -503,7 +532,7 @@ class Store:
         with self.transaction() as db:
             cursor = db.execute(
                 "DELETE FROM processed WHERE mailbox = ? AND coalesce(seen_at, processed_at) < ? "
-                "AND (? OR stays = 0) AND (uid IS NULL OR uid NOT IN "
+                "AND (? = 1 OR stays = 0) AND (uid IS NULL OR uid NOT IN "
                 "(SELECT uid FROM pending_disposition WHERE mailbox = ?))",
                 (mailbox, before, int(every_pass_lists_all), mailbox),
             )
@@ -520,7 +549,9 @@ class Store:
     def add_all_pending(self, mailbox: str, uidvalidity: int | None, dispositions: Sequence[tuple[int, str]]) -> None:
         """`add_pending` for each (UID, disposition), in order, in one statement run for every row."""
         self.db.executemany(
-            "INSERT OR REPLACE INTO pending_disposition (mailbox, uidvalidity, uid, disposition) VALUES (?, ?, ?, ?)",
+            "INSERT INTO pending_disposition (mailbox, uidvalidity, uid, disposition) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (mailbox, uid) DO UPDATE SET uidvalidity = excluded.uidvalidity, "
+            "disposition = excluded.disposition",
             [(mailbox, uidvalidity, uid, disposition) for uid, disposition in dispositions],
         )
 
@@ -547,7 +578,7 @@ class Store:
         except UnicodeEncodeError:  # a lone surrogate from undecodable input: JSON can escape it, UTF-8 cannot
             body = _to_ascii_json(event)
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO outbox (id, mailbox, type, recipient, body) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (id, mailbox, type, recipient, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (event["id"], mailbox, event["type"], _storable(data.get("recipient")), body),
         )
         return cursor.rowcount == 1
@@ -567,7 +598,8 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO sink_progress (sink, last_seq) VALUES (?, ?) "
-                "ON CONFLICT (sink) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+                "ON CONFLICT (sink) DO UPDATE SET last_seq = excluded.last_seq "
+                "WHERE excluded.last_seq > sink_progress.last_seq",
                 (sink, seq),
             )
 
@@ -614,7 +646,8 @@ class Store:
         self.db.executemany(
             "INSERT INTO outcome_day (day, mailbox, provider, reason, action, hard, count) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (day, mailbox, provider, reason, action, hard) DO UPDATE SET count = count + excluded.count",
+            "ON CONFLICT (day, mailbox, provider, reason, action, hard) "
+            "DO UPDATE SET count = outcome_day.count + excluded.count",
             [
                 (day, mailbox, _storable(provider) or "", reason, action, int(hard), count)
                 for (day, mailbox, provider, reason, action, hard), count in counts.items()
@@ -631,7 +664,8 @@ class Store:
     def note_suppressed(self, mailbox: str, recipient: str, at: str) -> None:
         self.db.execute(
             "INSERT INTO suppression_history (mailbox, recipient, last_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (mailbox, recipient) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
+            "ON CONFLICT (mailbox, recipient) DO UPDATE SET last_at = excluded.last_at "
+            "WHERE excluded.last_at > suppression_history.last_at",
             (mailbox, _storable(recipient), at),
         )
 
@@ -689,8 +723,12 @@ class Store:
 
     def save_incident(self, incident: Incident) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO incident (key, mailbox, provider, reason, blocklist, listed, details, first_seen, "
-            "last_seen, count, reported_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO incident (key, mailbox, provider, reason, blocklist, listed, details, first_seen, "
+            "last_seen, count, reported_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET mailbox = excluded.mailbox, provider = excluded.provider, "
+            "reason = excluded.reason, blocklist = excluded.blocklist, listed = excluded.listed, "
+            "details = excluded.details, first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
+            "count = excluded.count, reported_count = excluded.reported_count",
             (
                 incident.key,
                 incident.mailbox,
@@ -723,13 +761,14 @@ class Store:
         """Queue (seq, ordering key) rows and move the sink's outbox mark, in one transaction."""
         with self.transaction() as db:
             db.executemany(  # an event erased since it was read is not queued
-                "INSERT OR IGNORE INTO webhook_queue (sink, seq, ordering, next_at, first_at) "
-                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox WHERE seq = ?)",
+                "INSERT INTO webhook_queue (sink, seq, ordering, next_at, first_at) "
+                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox WHERE seq = ?) ON CONFLICT DO NOTHING",
                 [(sink, seq, ordering, now, now, seq) for seq, ordering in rows],
             )
             db.execute(
                 "INSERT INTO webhook_sink (sink, queued_seq) VALUES (?, ?) "
-                "ON CONFLICT (sink) DO UPDATE SET queued_seq = max(queued_seq, excluded.queued_seq)",
+                "ON CONFLICT (sink) DO UPDATE SET queued_seq = excluded.queued_seq "
+                "WHERE excluded.queued_seq > webhook_sink.queued_seq",
                 (sink, queued_seq),
             )
 
@@ -803,7 +842,7 @@ class Store:
                 "CASE WHEN :error IS NULL THEN :started + :seconds END) "
                 "ON CONFLICT (mailbox) DO UPDATE SET started_at = excluded.started_at, seconds = excluded.seconds, "
                 "outcome = excluded.outcome, error = excluded.error, "
-                "last_ok_at = coalesce(excluded.last_ok_at, last_ok_at)",
+                "last_ok_at = coalesce(excluded.last_ok_at, pass_log.last_ok_at)",
                 # named, not numbered: Python 3.14's sqlite3 refuses ?1 ... with a sequence
                 {
                     "mailbox": mailbox,
@@ -825,6 +864,8 @@ class Store:
 
     def outbox_backlog(self, after_seq: int, mailboxes: Sequence[str]) -> tuple[int, str | None]:
         """(how many events of these mailboxes come after `after_seq`, the timestamp of the oldest of them)."""
+        if not mailboxes:
+            return 0, None
         marks = ",".join("?" * len(mailboxes))
         count, oldest = self.db.execute(
             f"SELECT count(*), min(seq) FROM outbox WHERE seq > ? AND mailbox IN ({marks})", (after_seq, *mailboxes)

@@ -13,7 +13,10 @@ Every SQLite or OS error on the state becomes one `StateError` that names the fi
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,3 +131,18 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except FileNotFoundError:
         return None
+
+
+@contextmanager
+def delivery_lock(state: Path) -> Iterator[None]:
+    """Hold the exclusive flock on `STATE.delivery.lock` (beside the real state file) for the block."""
+    real = state.resolve()
+    try:
+        fd = os.open(real.with_name(real.name + ".delivery.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise state_problem(state, exc) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -1,4 +1,5 @@
 """The state opened read-only, for the commands that only look (the report): no lock, no write.
+(A PostgreSQL state is read by state_reader_pg, with the same queries.)
 
 The worker may be running: SQLite's WAL lets a reader see the last commit while it writes. A
 read-only connection still makes the `-wal` and `-shm` files when they are missing, and cannot delete
@@ -13,10 +14,11 @@ import contextlib
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dsnworker.worker.state import SCHEMA_VERSION
 from dsnworker.worker.state_file import StateError, state_problem
@@ -105,44 +107,54 @@ def _connection(path: Path, *, immutable: bool) -> Iterator[sqlite3.Connection]:
             db.close()
 
 
+# the report's two queries, one snapshot for both; state_reader_pg runs them on PostgreSQL
+OUTCOMES_QUERY = (
+    "SELECT day, mailbox, provider, reason, action, hard, count FROM outcome_day WHERE day >= ? "
+    "ORDER BY day, provider, reason, action"
+)
+INCIDENTS_QUERY = (
+    "SELECT key, mailbox, provider, reason, blocklist, listed, first_seen, last_seen, count "
+    "FROM incident WHERE last_seen >= ? ORDER BY last_seen DESC, key"
+)
+
+
+def report_data(outcomes: Iterable[Sequence[Any]], incidents: Iterable[Sequence[Any]]) -> ReportData:
+    """The rows of OUTCOMES_QUERY and INCIDENTS_QUERY as the report reads them."""
+    return ReportData(
+        [
+            OutcomeCount(day, mailbox, provider or None, reason, action, bool(hard), int(count))
+            for day, mailbox, provider, reason, action, hard, count in outcomes
+        ],
+        [OpenIncident(*row) for row in incidents],
+    )
+
+
 def _read(db: sqlite3.Connection, path: Path, since_day: str, incidents_since: str) -> ReportData:
     try:
         db.execute("BEGIN")  # one snapshot for both queries
         (version,) = db.execute("PRAGMA user_version").fetchone()
-        _check_version(path, version)
-        outcomes = [
-            OutcomeCount(day, mailbox, provider or None, reason, action, bool(hard), count)
-            for day, mailbox, provider, reason, action, hard, count in db.execute(
-                "SELECT day, mailbox, provider, reason, action, hard, count FROM outcome_day WHERE day >= ? "
-                "ORDER BY day, provider, reason, action",
-                (since_day,),
-            )
-        ]
-        incidents = [
-            OpenIncident(*row)
-            for row in db.execute(
-                "SELECT key, mailbox, provider, reason, blocklist, listed, first_seen, last_seen, count "
-                "FROM incident WHERE last_seen >= ? ORDER BY last_seen DESC, key",
-                (incidents_since,),
-            )
-        ]
+        check_version(f"state file {path}", version)
+        data = report_data(
+            db.execute(OUTCOMES_QUERY, (since_day,)).fetchall(),
+            db.execute(INCIDENTS_QUERY, (incidents_since,)).fetchall(),
+        )
         db.execute("COMMIT")
     except sqlite3.Error as exc:
         raise state_problem(path, exc) from exc
-    return ReportData(outcomes, incidents)
+    return data
 
 
-def _check_version(path: Path, version: int) -> None:
+def check_version(state: str, version: int) -> None:
+    """Whether the report can read a state of this schema version; `state` names it in the message."""
     if version == 0:
-        raise StateError(f"state file {path} is not a dsnworker state (it has no schema)")
+        raise StateError(f"{state} is not a dsnworker state (it has no schema)")
     if version > SCHEMA_VERSION:
         raise StateError(
-            f"state file {path} has schema version {version}, newer than this dsnworker ({SCHEMA_VERSION}): "
-            "upgrade dsnworker"
+            f"{state} has schema version {version}, newer than this dsnworker ({SCHEMA_VERSION}): upgrade dsnworker"
         )
     if version < _OUTCOME_DAYS_SINCE:
         raise StateError(
-            f"state file {path} was written by an older dsnworker (schema version {version}), which kept no "
+            f"{state} was written by an older dsnworker (schema version {version}), which kept no "
             "daily counts: restart the worker with this version (or run `dsnworker poll` once); the report "
             "counts the bounces read from then on"
         )

@@ -21,6 +21,7 @@ from dsnworker.worker.redaction import redact
 from dsnworker.worker.state import Store
 from dsnworker.worker.state_file import marker_path
 from dsnworker.worker.status import Status, collect_status, iso
+from dsnworker.worker.stores import open_read_only
 
 
 def status_command(config: Path, output_format: str) -> tuple[str, int]:
@@ -29,14 +30,18 @@ def status_command(config: Path, output_format: str) -> tuple[str, int]:
     credentials.remember_configured(settings)  # a server's error text could echo a secret: redacted below
     note = None
     with tempfile.TemporaryDirectory(prefix="dsnworker-status-") as scratch:
-        if not settings.state.exists() and not marker_path(settings.state).exists():
+        if (
+            isinstance(settings.state, Path)
+            and not settings.state.exists()
+            and not marker_path(settings.state).exists()
+        ):
             # the worker has never run with this configuration: what waits is still worth showing, read
             # against an empty state of our own (a state that existed and vanished stays an error)
             note = f"no state yet at {settings.state}: the worker has not run with this configuration"
             Store(Path(scratch) / "state.sqlite").close()
             store = Store.read_only(Path(scratch) / "state.sqlite")
         else:
-            store = Store.read_only(settings.state)
+            store = open_read_only(settings)
         try:
             status = collect_status(settings, store, time.time())
         finally:
