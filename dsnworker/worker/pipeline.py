@@ -147,6 +147,9 @@ class MailboxPass:
         self._refused_said: dict[str, str] = {}  # disposition -> the refusal logged at ERROR (its gist)
         self._source: MailSource | None = None
         self.on_commit: Callable[[Committed], None] | None = None  # the metrics' hook (`run` sets it)
+        # a shared PostgreSQL state: checks, inside each batch's transaction, that this worker still holds
+        # the mailbox's lease (raises LeaseLost, rolling the batch back: its messages stay for the owner)
+        self.fence: Callable[[], None] | None = None
 
     def run(self, dry_run: bool = False) -> PassSummary:
         summary = PassSummary(self.settings.name, started_at=time.time())
@@ -386,6 +389,8 @@ class MailboxPass:
         crash_point("before_commit")
         try:
             with self.store.transaction():
+                if self.fence is not None:
+                    self.fence()
                 tally = BatchTally()
                 moment = self.clock()
                 for item in analysed:

@@ -15,9 +15,7 @@ SQLite worker and `dsnworker parse` never load psycopg.
 - Locks, in place of SQLite's file locks: every transaction takes one transaction-level advisory lock
   (as BEGIN IMMEDIATE does: one writer at a time, so the outbox's seq is also commit order and a sink
   reading past a seq never misses a later commit of a lower one); the delivery lock is a session-level
-  advisory lock; a worker holds a session-level `pg_try_advisory_lock` for its life, so a second
-  worker on the same database is refused. That last one is for now: issue 12 part B replaces it with
-  a lease per mailbox, fenced by the lease's generation.
+  advisory lock. Several workers share the database: leases (`leases`) say which polls which mailbox.
 - Not needed here: the STATE.created marker and --new-state (a database does not vanish as a file
   does; to start afresh, drop and create it), the WAL checkpoint and the damaged-file handling
   (the server's own business).
@@ -40,6 +38,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from dsnworker.worker import credentials, redaction
 from dsnworker.worker.credentials import CredentialError
+from dsnworker.worker.leases import CLUSTER_DDL
 from dsnworker.worker.settings import PostgresState
 from dsnworker.worker.state import _MIGRATIONS, SCHEMA_VERSION, Store, _reporting
 from dsnworker.worker.state_file import StateError
@@ -47,7 +46,6 @@ from dsnworker.worker.state_file import StateError
 # advisory lock keys (64-bit, shared by every client of the database): 'dsnw' then a number
 _WRITER_LOCK = 0x64736E77_00000001
 _DELIVERY_LOCK = 0x64736E77_00000002
-_WORKER_LOCK = 0x64736E77_00000003
 CONNECT_TIMEOUT = 10  # seconds, unless the URL sets connect_timeout
 POOL_TIMEOUT = 30.0  # seconds a thread waits for a free connection (as SQLite's busy timeout)
 
@@ -156,13 +154,17 @@ def connect(state: PostgresState, options: dict[str, Any]) -> psycopg.Connection
 
 @_reporting
 class PostgresStore(Store):
-    """The state in one PostgreSQL database; `exclusive`: this process is the worker (one per database)."""
+    """The state in one PostgreSQL database, shared by any number of workers (see `leases`)."""
 
     database_errors = (psycopg.Error, PoolTimeout)
     _begin = ("BEGIN", f"SELECT pg_advisory_xact_lock({_WRITER_LOCK})")
 
     def __init__(
-        self, state: PostgresState, *, exclusive: bool = False, read_only: bool = False, max_connections: int = 8
+        self,
+        state: PostgresState,
+        *,
+        read_only: bool = False,
+        max_connections: int = 8,
     ) -> None:
         self.state = state
         self._local = threading.local()
@@ -170,10 +172,8 @@ class PostgresStore(Store):
         self._version = SCHEMA_VERSION
         options = connection_options(state, read_only=read_only)
         first = connect(state, options)  # says clearly what is wrong before the pool retries quietly
-        self._worker_lock: psycopg.Connection[Any] | None = None
+        first.close()
         try:
-            if exclusive:
-                self._lock_worker(first)
             self._pool = ConnectionPool(
                 kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor, **options},
                 min_size=1,
@@ -189,28 +189,12 @@ class PostgresStore(Store):
             else:
                 self._migrate()
         except BaseException:
-            if self._worker_lock is None:
-                first.close()
             self.close()
             raise
-        if self._worker_lock is None:
-            first.close()
 
     @classmethod
     def read_only(cls, state: PostgresState) -> PostgresStore:  # type: ignore[override]
         return cls(state, read_only=True, max_connections=2)
-
-    def _lock_worker(self, connection: psycopg.Connection[Any]) -> None:
-        """One worker per database for now (part B: a lease per mailbox); the server drops the lock
-        when the session ends, even when the worker was killed."""
-        (locked,) = connection.execute("SELECT pg_try_advisory_lock(%s)", (_WORKER_LOCK,)).fetchone() or (False,)
-        if not locked:
-            raise StateError(
-                f"PostgreSQL state {self.state} is in use by another dsnworker (run or poll): one worker per "
-                "database for now (several workers sharing one database, each mailbox leased to one of them, "
-                "come with issue 12 part B)"
-            )
-        self._worker_lock = connection
 
     def problem(self, exc: BaseException) -> StateError:
         if isinstance(exc, StateError):
@@ -267,13 +251,31 @@ class PostgresStore(Store):
                 with contextlib.suppress(*self.database_errors):
                     self.db.execute("SELECT pg_advisory_unlock(?)", (_DELIVERY_LOCK,))
 
+    @contextmanager
+    def side_transaction(self) -> Iterator[Any]:
+        """A transaction that does not take the writers' lock: for leases and webhook claims, which add
+        nothing to the outbox and must not wait behind (or hold up) the batches' commits."""
+        with self._connection_held():
+            db = self.db
+            try:
+                db.execute("BEGIN")
+            except self.database_errors as exc:
+                raise self.problem(exc) from exc
+            try:
+                yield db
+            except BaseException:
+                self._rollback(db)
+                raise
+            try:
+                db.execute("COMMIT")
+            except self.database_errors as exc:
+                self._rollback(db)
+                raise self.problem(exc) from exc
+
     def close(self) -> None:
         pool: ConnectionPool[Any] | None = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()
-        if self._worker_lock is not None:
-            self._worker_lock.close()
-            self._worker_lock = None
 
     def _read_version(self) -> int:
         try:
@@ -308,5 +310,7 @@ class PostgresStore(Store):
                     if statement.strip():
                         db.execute(statement)
             db.execute(_FUNCTIONS)
+            for statement in CLUSTER_DDL:
+                db.execute(statement)
             db.execute("DELETE FROM dsnworker_schema")
             db.execute("INSERT INTO dsnworker_schema (version) VALUES (?)", (SCHEMA_VERSION,))
