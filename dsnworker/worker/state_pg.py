@@ -15,7 +15,8 @@ SQLite worker and `dsnworker parse` never load psycopg.
 - Locks, in place of SQLite's file locks: every transaction takes one transaction-level advisory lock
   (as BEGIN IMMEDIATE does: one writer at a time, so the outbox's seq is also commit order and a sink
   reading past a seq never misses a later commit of a lower one); the delivery lock is a session-level
-  advisory lock. Several workers share the database: leases (`leases`) say which polls which mailbox.
+  advisory lock. Several workers share the database: leases (`leases`) say which polls which mailbox,
+  and webhook events are claimed row by row (`FOR UPDATE SKIP LOCKED`), so every worker delivers.
 - Not needed here: the STATE.created marker and --new-state (a database does not vanish as a file
   does; to start afresh, drop and create it), the WAL checkpoint and the damaged-file handling
   (the server's own business).
@@ -24,6 +25,7 @@ SQLite worker and `dsnworker parse` never load psycopg.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -40,7 +42,7 @@ from dsnworker.worker import credentials, redaction
 from dsnworker.worker.credentials import CredentialError
 from dsnworker.worker.leases import CLUSTER_DDL
 from dsnworker.worker.settings import PostgresState
-from dsnworker.worker.state import _MIGRATIONS, SCHEMA_VERSION, Store, _reporting
+from dsnworker.worker.state import _MIGRATIONS, SCHEMA_VERSION, QueuedEvent, Store, _reporting
 from dsnworker.worker.state_file import StateError
 
 # advisory lock keys (64-bit, shared by every client of the database): 'dsnw' then a number
@@ -54,6 +56,8 @@ _FUNCTIONS = (
     "CREATE OR REPLACE FUNCTION instr(text, text) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT strpos($1, $2)'"
 )
 _VERSION_TABLE = "CREATE TABLE IF NOT EXISTS dsnworker_schema (version BIGINT NOT NULL)"
+# a webhook event claimed by a worker delivering it: the others skip it until then (its own clock: the database's)
+_WEBHOOK_CLAIMS = "ALTER TABLE webhook_queue ADD COLUMN IF NOT EXISTS claimed_until TIMESTAMPTZ"
 
 
 def postgres_ddl(step: str) -> str:
@@ -154,7 +158,10 @@ def connect(state: PostgresState, options: dict[str, Any]) -> psycopg.Connection
 
 @_reporting
 class PostgresStore(Store):
-    """The state in one PostgreSQL database, shared by any number of workers (see `leases`)."""
+    """The state in one PostgreSQL database, shared by any number of workers (see `leases`).
+
+    `claim_seconds`: how long a webhook event taken for delivery stays this worker's (then another
+    worker may send it: at least once, as after a crash)."""
 
     database_errors = (psycopg.Error, PoolTimeout)
     _begin = ("BEGIN", f"SELECT pg_advisory_xact_lock({_WRITER_LOCK})")
@@ -165,8 +172,10 @@ class PostgresStore(Store):
         *,
         read_only: bool = False,
         max_connections: int = 8,
+        claim_seconds: float = 60.0,
     ) -> None:
         self.state = state
+        self.claim_seconds = claim_seconds
         self._local = threading.local()
         self._read_only = read_only
         self._version = SCHEMA_VERSION
@@ -272,6 +281,35 @@ class PostgresStore(Store):
                 self._rollback(db)
                 raise self.problem(exc) from exc
 
+    def due_webhook_events(self, sink: str, now: float, limit: int) -> list[QueuedEvent]:
+        """As Store's, and claimed: every worker delivers, none sends what another is sending. The rows are
+        taken with FOR UPDATE SKIP LOCKED (a row another worker is claiming is passed over, not waited
+        for) and marked claimed until `claim_seconds` from now. An event behind an earlier pending event
+        of its recipient, claimed or not, is not due: the recipient's events still go out in order."""
+        with self.side_transaction() as db:
+            rows = db.execute(
+                "UPDATE webhook_queue w SET claimed_until = clock_timestamp() + ? * interval '1 second' "
+                "FROM outbox o WHERE o.seq = w.seq AND (w.sink, w.seq) IN ("
+                "  SELECT q.sink, q.seq FROM webhook_queue q "
+                "  WHERE q.sink = ? AND q.state = 'pending' AND q.next_at <= ? "
+                "  AND (q.claimed_until IS NULL OR q.claimed_until <= clock_timestamp()) AND NOT EXISTS ("
+                "    SELECT 1 FROM webhook_queue p WHERE p.sink = q.sink AND p.ordering = q.ordering "
+                "    AND p.seq < q.seq AND p.state = 'pending') "
+                "  ORDER BY q.seq LIMIT ? FOR UPDATE OF q SKIP LOCKED) "
+                "RETURNING w.seq, w.attempts, w.first_at, o.body",
+                (self.claim_seconds, sink, now, limit),
+            ).fetchall()
+        return [QueuedEvent(row[0], row[1], row[2], json.loads(row[3])) for row in sorted(rows)]
+
+    def webhook_failed(self, sink: str, updates: Sequence[tuple[int, float | None, str]]) -> None:
+        """As Store's, and the claims given up: the next attempt is anyone's at its time."""
+        super().webhook_failed(sink, updates)
+        with self.side_transaction() as db:
+            db.executemany(
+                "UPDATE webhook_queue SET claimed_until = NULL WHERE sink = ? AND seq = ?",
+                [(sink, seq) for seq, _, _ in updates],
+            )
+
     def close(self) -> None:
         pool: ConnectionPool[Any] | None = getattr(self, "_pool", None)
         if pool is not None:
@@ -310,7 +348,7 @@ class PostgresStore(Store):
                     if statement.strip():
                         db.execute(statement)
             db.execute(_FUNCTIONS)
-            for statement in CLUSTER_DDL:
+            for statement in (*CLUSTER_DDL, _WEBHOOK_CLAIMS):
                 db.execute(statement)
             db.execute("DELETE FROM dsnworker_schema")
             db.execute("INSERT INTO dsnworker_schema (version) VALUES (?)", (SCHEMA_VERSION,))
