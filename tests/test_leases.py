@@ -5,7 +5,9 @@ past, so no test waits for a clock."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import threading
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from dsnworker.worker.cluster import Coordinator
 from dsnworker.worker.leases import FILE_SINKS, LeaseLost, Leases, all_leases, live_workers, mailbox_lease
 from dsnworker.worker.state import Cursor
 from tests import mailgen
+from tests.postgres import PASSWORD_ENV
 from tests.test_worker_pipeline import Harness, files_in
 
 
@@ -188,3 +191,32 @@ def test_a_pass_running_keeps_its_lease_when_workers_join(store) -> None:
     running.discard("b")
     busy.tick()
     assert busy.held_mailboxes() == ["a"]
+
+
+def test_status_shows_each_mailboxs_owner_and_lease_expiry_and_the_live_workers(tmp_path: Path, store, pg_database):
+    from dsnworker.worker.status_view import status_command
+    from tests.test_worker_pipeline import make_maildir
+
+    make_maildir(tmp_path / "mail", [])
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'state = "{pg_database.url}"\nstate_password_env = "{PASSWORD_ENV}"\n'
+        '[[mailbox]]\nname = "a"\nsource = "maildir:mail"\n[[mailbox]]\nname = "b"\nsource = "maildir:mail/.b"\n'
+        '[[sink]]\nname = "events"\ntype = "events_file"\npath = "events.jsonl"\n'
+    )
+    make_maildir(tmp_path / "mail" / ".b", [])
+    worker = Coordinator(Leases(store, "host1:42:abc", 60), ["a"], file_sinks=True, balance=True)
+    worker.tick()
+    text, _ = status_command(config, "json")
+    document = json.loads(text)
+    leases = {m["name"]: m["lease"] for m in document["mailboxes"]}
+    assert leases["b"] is None and leases["a"]["owner"] == "host1:42:abc" and leases["a"]["generation"] == 1
+    assert leases["a"]["expires_at"].endswith("Z") and document["file_sinks_lease"]["owner"] == "host1:42:abc"
+    (alive,) = document["workers"]
+    assert (alive["id"], alive["pid"]) == ("host1:42:abc", os.getpid())
+    table, _ = status_command(config, "table")
+    assert "OWNER" in table and "LEASE UNTIL" in table and "LAST HEARTBEAT" in table
+    assert "file sinks written by: host1:42:abc" in table
+    worker.stop()
+    document = json.loads(status_command(config, "json")[0])
+    assert document["workers"] == [] and all(m["lease"] is None for m in document["mailboxes"])
