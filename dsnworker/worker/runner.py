@@ -46,6 +46,7 @@ _IDLE_BACKOFF_MAX = 300.0
 _KEEP_SESSION_MAX = 600.0  # seconds between passes up to which the IMAP session is kept
 _WEBHOOK_INTERVAL = 1.0  # seconds between delivery rounds (a round sends everything due)
 _HEARTBEAT_SECONDS = 5.0  # /healthz: the scheduler is alive while this job keeps running
+_SIGNAL_CHECK = 1.0  # seconds between the main thread's looks at a pending SIGTERM
 _FILE_SINK_INTERVAL = 1.0  # seconds between the file-sinks holder's deliveries of the others' events
 
 
@@ -295,7 +296,10 @@ class Worker:
         for watcher in watchers:
             watcher.start()
         log.info("worker started: %d mailbox(es)", len(self.passes))
-        self.stop.wait()
+        # woken now and then: a signal the kernel handed to another thread (it may, e.g. after SIGSTOP and
+        # SIGCONT) runs its Python handler only when this thread runs, and a wait without a timeout never does
+        while not self.stop.wait(_SIGNAL_CHECK):
+            pass
         log.info("stopping: finishing the messages in hand")
         for source in list(self._idling.values()):
             source.interrupt()  # type: ignore[attr-defined]
