@@ -27,6 +27,7 @@ from dsnworker.worker.leases import FILE_SINKS, Leases, mailbox_lease
 from dsnworker.worker.state import StateError
 
 log = logging.getLogger("dsnworker.worker")
+_NAMES_SHOWN = 10  # mailboxes named in a log line; thousands would drown the log
 
 
 def worker_id() -> str:
@@ -128,7 +129,9 @@ class Coordinator:
                     self._held[mailbox_lease(name)] = generation
                 gained.append(name)
         if gained:
-            log.info("took %d mailbox lease(s): %s", len(gained), ", ".join(sorted(gained)))
+            shown = sorted(gained)[:_NAMES_SHOWN]
+            more = f" and {len(gained) - len(shown)} more" if len(gained) > len(shown) else ""
+            log.info("took %d mailbox lease(s): %s%s", len(gained), ", ".join(shown), more)
         return gained
 
     def start(self, period: float) -> None:

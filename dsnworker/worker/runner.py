@@ -216,6 +216,8 @@ class Worker:
         """Un-suppress the rows whose reason's `expire_after` has passed (`run` hourly, `poll` after its passes)."""
         from dsnworker.worker.lifecycle import expire
 
+        if not self.delivery.may_write():
+            return  # a shared state: the suppression file is the file-sinks writer's, and so is its expiry
         try:
             expired = expire(self.settings, self.store, self.delivery, now or datetime.now(UTC))
         except DsnworkerError as exc:  # a full disk, a sink that cannot be written: tried again next time
