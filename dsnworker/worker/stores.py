@@ -26,8 +26,9 @@ def open_store(settings: Settings, *, new_state: bool = False) -> Store:
 
     # a connection per thread that may use the state at once: the mailboxes' passes, the webhook sinks, the rest
     threads = len(settings.mailboxes) + len(settings.sinks) + 2
-    # + the heartbeat's thread; a webhook event claimed lasts a lease period, as a mailbox's lease does
-    return PostgresStore(settings.state, max_connections=threads + 1, claim_seconds=settings.cluster.lease)
+    # + the heartbeat's thread and the file sinks' writer; a webhook event claimed lasts a lease period, as a
+    # mailbox's lease does
+    return PostgresStore(settings.state, max_connections=threads + 2, claim_seconds=settings.cluster.lease)
 
 
 def open_read_only(settings: Settings) -> Store:
