@@ -304,21 +304,26 @@ def _cmd_poll(args: argparse.Namespace) -> int:
     unknown = [name for name in args.mailbox if name not in worker.passes]
     if unknown:
         raise DsnworkerError(f"{args.config}: no mailbox named {unknown[0]!r} (have: {', '.join(worker.passes)})")
+    if not args.dry_run:  # a shared PostgreSQL state: the mailboxes no other worker holds (a dry run commits nothing)
+        worker.join_cluster(balance=False)
     try:
-        summaries = worker.poll(args.mailbox, dry_run=args.dry_run)
+        try:
+            summaries = worker.poll(args.mailbox, dry_run=args.dry_run)
+        finally:
+            worker.close_pool()
+        to_json = json.JSONEncoder(ensure_ascii=False).encode
+        for summary in summaries:
+            for event in summary.dry_run_events:
+                sys.stdout.write(to_json(event) + "\n")
+            sys.stdout.write(("dry run: " if args.dry_run else "") + summary.line() + "\n")
+        if not args.dry_run:
+            # an endpoint that fails is retried later, from the outbox: not a failed poll
+            for webhook_round in worker.deliver_webhooks():
+                sys.stdout.write(webhook_round.line() + "\n")
+            worker.prune()
+            worker.expire_suppressions()
     finally:
-        worker.close_pool()
-    to_json = json.JSONEncoder(ensure_ascii=False).encode
-    for summary in summaries:
-        for event in summary.dry_run_events:
-            sys.stdout.write(to_json(event) + "\n")
-        sys.stdout.write(("dry run: " if args.dry_run else "") + summary.line() + "\n")
-    if not args.dry_run:
-        # an endpoint that fails is retried later, from the outbox: not a failed poll
-        for webhook_round in worker.deliver_webhooks():
-            sys.stdout.write(webhook_round.line() + "\n")
-        worker.prune()
-        worker.expire_suppressions()
+        worker.leave_cluster()
     return 1 if any(summary.errors for summary in summaries) else 0
 
 

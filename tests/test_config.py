@@ -785,7 +785,7 @@ def test_the_example_loads_without_its_secrets(monkeypatch):
 def test_the_example_documents_every_key():
     text = EXAMPLE.read_text(encoding="utf-8")
     written = set(re.findall(r"^#? ?([a-z_]+) = ", text, re.MULTILINE))
-    tables = {"mailbox", "sink", "log", "metrics", "server", "auth", "policy", "actions"}
+    tables = {"mailbox", "sink", "log", "metrics", "cluster", "server", "auth", "policy", "actions"}
     missing = {key for keys in ALLOWED_KEYS.values() for key in keys} - written - tables
     assert not missing, f"keys not shown in config.example.toml: {sorted(missing)}"
     for header in ("[log]", "[[mailbox]]", "[mailbox.server]", "[mailbox.auth]", "[mailbox.policy]", "[[sink]]"):

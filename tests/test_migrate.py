@@ -186,6 +186,24 @@ def test_a_source_a_worker_holds_is_refused(tmp_path, pg_database):
         assert db.execute("SELECT to_regclass('outbox')").fetchone() == (None,)
 
 
+def test_a_target_a_live_worker_is_registered_on_is_refused(tmp_path, pg_database):
+    from dsnworker.worker.leases import Leases
+    from dsnworker.worker.state_pg import PostgresStore
+
+    source = tmp_path / "state.sqlite"
+    filled_state(source)
+    store = PostgresStore(parse_state_url(pg_database.url, PASSWORD_ENV, None))
+    try:
+        Leases(store, "worker-elsewhere", period=600).beat("mail.example.jp", 4242)  # as a running worker does
+    finally:
+        store.close()
+    refused = migrate(source, pg_database)
+    assert refused.returncode == 2
+    assert f"PostgreSQL state {pg_database.url} is in use by 1 running dsnworker worker(s): stop them" in refused.stderr
+    with pg_database.connect() as db:  # nothing copied
+        assert db.execute("SELECT count(*) FROM cursor").fetchone() == (0,)
+
+
 def test_a_target_holding_a_state_is_refused_unless_replace(tmp_path, pg_database):
     source = tmp_path / "state.sqlite"
     filled_state(source)

@@ -52,11 +52,22 @@ def test_a_password_in_the_url_is_refused_naming_the_key_and_where_it_goes_witho
             "set only one of",
         ),
         ("postgresql://dsn@db.example/b", 'state_password_env = "not a name!"', "state_password_env", "not the secret"),
+        ("s.sqlite", '[cluster]\nlease = "30s"', "cluster", "a SQLite state has one worker"),
+        ("postgresql://dsn@db.example/b", '[cluster]\nlease = "soon"', "cluster.lease", "expected a duration"),
+        ("postgresql://dsn@db.example/b", '[cluster]\nlease = "0.5s"', "cluster.lease", "expected at least 1s"),
+        ("postgresql://dsn@db.example/b", '[cluster]\nlease = "2h"', "cluster.lease", "expected at most 1h"),
+        ("postgresql://dsn@db.example/b", '[cluster]\nleases = "2m"', "cluster.leases", "allowed here: lease"),
     ],
 )
 def test_a_bad_postgresql_state_names_the_key_and_what_is_expected(tmp_path, state, extra, key, expected):
     error = load_error(state_config(tmp_path, state, extra))
     assert error.key == key and expected in error.problem
+
+
+def test_the_lease_period_defaults_to_a_minute_and_heartbeats_come_at_a_third_of_it(tmp_path):
+    assert load_settings(state_config(tmp_path, "postgresql://dsn@db.example/b")).cluster.lease == 60.0
+    cluster = load_settings(state_config(tmp_path, "postgresql://dsn@db.example/b", '[cluster]\nlease = "90s"')).cluster
+    assert (cluster.lease, cluster.heartbeat) == (90.0, 30.0)
 
 
 def test_a_world_readable_password_file_is_refused(tmp_path):
@@ -108,14 +119,15 @@ def test_an_unreachable_server_is_one_clear_error(tmp_path, pg_database):
 # -- what is PostgreSQL's own -------------------------------------------------------------------------
 
 
-def test_a_second_worker_on_the_same_database_is_refused_until_the_first_stops(tmp_path, pg_database):
-    first = open_state(tmp_path, pg_database, exclusive=True)
-    with pytest.raises(StateError, match="in use by another dsnworker .* issue 12 part B"):
-        open_state(tmp_path, pg_database, exclusive=True)
-    reader = open_state(tmp_path, pg_database)  # `outbox list` and the like read beside the worker
-    reader.close()
-    first.close()
-    open_state(tmp_path, pg_database, exclusive=True).close()
+def test_several_workers_open_the_same_database_at_once(tmp_path, pg_database):
+    first = open_state(tmp_path, pg_database)
+    second = open_state(tmp_path, pg_database)  # leases, not a lock on the database, keep them apart
+    try:
+        first.set_sink_progress("events", 3)
+        assert second.sink_progress("events") == 3
+    finally:
+        second.close()
+        first.close()
 
 
 def test_new_state_is_refused_with_what_to_do_instead(tmp_path, pg_database):
@@ -155,7 +167,7 @@ def test_a_read_only_state_reads_beside_the_writer_and_refuses_to_write(tmp_path
     settings = load_settings(state_config(tmp_path, pg_database.url))
     with pytest.raises(StateError, match="holds no dsnworker state yet"):
         open_read_only(settings)
-    writer = open_state(tmp_path, pg_database, exclusive=True)
+    writer = open_state(tmp_path, pg_database)
     reader = open_read_only(settings)
     try:
         writer.record_pass("jp", 1000.0, 1.0, None)

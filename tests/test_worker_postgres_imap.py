@@ -15,10 +15,11 @@ from tests.postgres import PASSWORD_ENV
 from tests.test_worker_imap import event_ids, mixed_mailbox, passwords, poll, suppressed, write_config
 
 
-def postgres_config(root: Path, accounts: dict[str, object], database) -> Path:
-    config = write_config(root, accounts)
+def postgres_config(root: Path, accounts: dict[str, object], database, lease: str = "1s", extra: str = "") -> Path:
+    config = write_config(root, accounts, extra)
     text = config.read_text().replace(
-        'state = "state.sqlite"\n', f'state = "{database.url}"\nstate_password_env = "{PASSWORD_ENV}"\n'
+        'state = "state.sqlite"\n',
+        f'state = "{database.url}"\nstate_password_env = "{PASSWORD_ENV}"\n[cluster]\nlease = "{lease}"\n',
     )
     config.write_text(text)
     return config
@@ -26,6 +27,12 @@ def postgres_config(root: Path, accounts: dict[str, object], database) -> Path:
 
 def environment(accounts: dict[str, object], database) -> dict[str, str]:
     return passwords(accounts) | {PASSWORD_ENV: database.password}
+
+
+def unexpired_leases(database) -> list[str]:
+    with database.connect() as db:
+        rows = db.execute("SELECT name FROM dsnworker_lease WHERE owner IS NOT NULL AND expires_at > now()")
+        return sorted(name for (name,) in rows)
 
 
 def processed_keys(database) -> list[tuple[str, int]]:
@@ -76,7 +83,13 @@ def test_killed_mid_pass_on_a_postgresql_state_then_rerun_outputs_exactly_once(
     config = postgres_config(tmp_path, accounts, database)
     crashed = poll(config, environment(accounts, database), crash_at)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    resumed = poll(config, environment(accounts, database))  # the killed session's worker lock is gone
+    assert unexpired_leases(database) == ["file-sinks", "mailbox:jp"]  # the killed poll's: another poll skips them
+    skipped = poll(config, environment(accounts, database))
+    assert skipped.returncode == 0 and "skipped, its lease is another worker's" in skipped.stderr
+    # the lease runs out one lease period (1 s here) after the kill's last heartbeat; the watchdog only
+    # keeps a broken expiry from hanging the test
+    assert processes.wait_until(lambda: not unexpired_leases(database), timeout=30)
+    resumed = poll(config, environment(accounts, database))
     assert resumed.returncode == 0, resumed.stderr
 
     def comparable(root: Path) -> list[str]:  # incident updates come per batch; batches change on restart

@@ -240,7 +240,9 @@ def test_the_webhook_queue_keeps_each_recipients_order_and_its_mark_moves_one_wa
     assert store.webhook_sink("app").queued_seq == seqs[2]
     assert [event.seq for event in store.due_webhook_events("app", 100.0, 10)] == [seqs[0], seqs[2]]
     store.webhook_failed("app", [(seqs[0], None, "HTTP 400")])  # a dead letter no longer holds up e2
-    assert [event.seq for event in store.due_webhook_events("app", 100.0, 10)] == [seqs[1], seqs[2]]
+    due_again = [event.seq for event in store.due_webhook_events("app", 100.0, 10)]
+    # on PostgreSQL a due event is claimed by the worker that took it (e3, still being sent): not due again
+    assert due_again == ([seqs[1]] if state_backend.name == "postgresql" else [seqs[1], seqs[2]])
     assert store.webhook_counts("app") == (2, 1)
     assert store.webhook_retry("app", "e1", now=200.0) == 1
     assert store.webhook_queue_rows(None, dead_only=True) == []

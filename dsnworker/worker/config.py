@@ -34,6 +34,7 @@ from dsnworker.errors import DsnworkerError
 from dsnworker.verp import VerpPattern, VerpPatternError
 from dsnworker.work_split import available_cores
 from dsnworker.worker.settings import (
+    ClusterSettings,
     Disposition,
     MailboxSettings,
     MetricsSettings,
@@ -48,6 +49,11 @@ from dsnworker.worker.settings import (
 )
 from dsnworker.worker.state_url import is_postgres_url, parse_state_url
 
+# [cluster] lease: short enough that a dead worker's mailboxes are soon taken over, long enough that a
+# heartbeat (a third of it) survives a busy database; an hour at most
+MIN_LEASE: Final = 1.0
+MAX_LEASE: Final = 3600.0
+
 
 class ConfigError(DsnworkerError):
     """The configuration is unusable: names the file, the key (if any) and what is expected."""
@@ -60,9 +66,10 @@ class ConfigError(DsnworkerError):
 # The keys each table accepts; anything else is refused as a likely typo.
 ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "top": frozenset(
-        {"state", "state_password_env", "state_password_file", "jobs", "log", "metrics", "mailbox", "sink"}
+        {"state", "state_password_env", "state_password_file", "jobs", "log", "metrics", "cluster", "mailbox", "sink"}
     ),
     "log": frozenset({"format", "level"}),
+    "cluster": frozenset({"lease"}),
     "metrics": frozenset({"listen", "allow_remote"}),
     "mailbox": frozenset(
         [
@@ -440,6 +447,7 @@ class _Loader:
         log_format = log.choice("format", ("text", "json"), "text")
         log_level = log.choice("level", _LOG_LEVELS, "INFO", fold=True)
         metrics = self.metrics(top.table("metrics", ALLOWED_KEYS["metrics"])) if top.has("metrics") else None
+        cluster = self.cluster(top, state)
 
         sinks = tuple(self.sink(table) for table in self.tables(top, "sink", required=False))
         _unique(top, "sink", [sink.name for sink in sinks])
@@ -471,6 +479,7 @@ class _Loader:
             log_level=log_level,
             metrics=metrics,
             jobs=jobs,
+            cluster=cluster,
         )
 
     def state(self, top: _Table) -> Path | PostgresState:
@@ -492,6 +501,29 @@ class _Loader:
             )
         except ValueError as problem:
             raise top.error("state", str(problem)) from None
+
+    def cluster(self, top: _Table, state: Path | PostgresState) -> ClusterSettings:
+        """`[cluster] lease = "60s"`: how long a worker's lease on a mailbox lasts without a heartbeat. Only a
+        PostgreSQL state is shared by several workers; a SQLite file has one worker (its file lock)."""
+        if not top.has("cluster"):
+            return ClusterSettings()
+        if isinstance(state, Path):
+            raise top.error(
+                "cluster",
+                'applies only with state = "postgresql://USER@HOST:PORT/DATABASE": a SQLite state has one worker',
+            )
+        table = top.table("cluster", ALLOWED_KEYS["cluster"])
+        lease = table.duration(
+            "lease",
+            ClusterSettings.lease,
+            maximum=MAX_LEASE,
+            why=": a dead worker's mailboxes wait this long for another",
+        )
+        if lease < MIN_LEASE:
+            raise table.error(
+                "lease", f"expected at least {MIN_LEASE:g}s (heartbeats come every third of it), got {lease:g}s"
+            )
+        return ClusterSettings(lease=lease)
 
     def jobs(self, top: _Table) -> int:
         """Processes that analyse the messages: a number, or "auto" for the cores the worker may use."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +40,8 @@ class OutboxDelivery:
     def __init__(self, store: Store, routes: list[_Route]) -> None:
         self.store = store
         self.routes = routes
+        # a shared PostgreSQL state: whether this worker holds the file-sinks lease (one writer for the files)
+        self.may_write: Callable[[], bool] = lambda: True
 
     @classmethod
     def for_settings(cls, store: Store, settings: Settings) -> OutboxDelivery:
@@ -55,7 +57,7 @@ class OutboxDelivery:
     def deliver_pending(self, batch: int = 1000) -> int:
         """Deliver every event not yet delivered to each file sink; the number of events written."""
         written = 0
-        if not self.routes:
+        if not self.routes or not self.may_write():
             return 0
         with self.store.delivery_lock():
             for route in self.routes:

@@ -8,9 +8,9 @@ hand out a seq that a sink has already passed).
 
 Nothing may change the source meanwhile: the copy holds the worker's `STATE.lock` (a running `run` or
 `poll` refuses the migration, and none can start), the delivery lock (`erase`) and SQLite's write
-lock (`suppressions remove`); it changes nothing in the file itself. The target is opened as a worker
-opens it (its schema made or brought up to date, its one-worker lock held) and filled in one
-transaction: a failure or a kill leaves it without a row.
+lock (`suppressions remove`); it changes nothing in the file itself. The target is opened as a
+worker opens it (its schema made or brought up to date) and filled in one transaction: a failure or
+a kill leaves it without a row.
 """
 
 from __future__ import annotations
@@ -140,9 +140,16 @@ def _copy(source_db: sqlite3.Connection, source: Path, target: PostgresState, *,
 
     tables = schema_tables()
     done = Migration(source, target)
-    store = PostgresStore(target, exclusive=True, max_connections=2)  # a worker on the target is refused
+    store = PostgresStore(target, max_connections=2)
     try:
+        # the transaction holds the writers' lock: no worker commits meanwhile, and one alive is refused
         with store.transaction() as db:
+            alive = _live_workers(db)
+            if alive:
+                raise MigrationError(
+                    f"PostgreSQL state {target} is in use by {alive} running dsnworker worker(s): stop them, "
+                    "then migrate (it fills a database no worker uses)"
+                )
             held = {table.name: _count(db, table.name) for table in tables}
             held = {name: count for name, count in held.items() if count}
             if held and not replace:
@@ -171,6 +178,13 @@ def _copy(source_db: sqlite3.Connection, source: Path, target: PostgresState, *,
     finally:
         store.close()
     return done
+
+
+def _live_workers(db: Any) -> int:
+    """How many workers are registered and alive on the target (leases.py's table, once a worker ran)."""
+    if db.execute("SELECT to_regclass('dsnworker_worker') IS NULL").fetchone()[0]:
+        return 0
+    return int(db.execute("SELECT count(*) FROM dsnworker_worker WHERE expires_at > clock_timestamp()").fetchone()[0])
 
 
 def _count(db: Any, table: str) -> int:

@@ -150,6 +150,9 @@ class MailboxPass:
         self._refused_said: dict[str, str] = {}  # disposition -> the refusal logged at ERROR (its gist)
         self._source: MailSource | None = None
         self.on_commit: Callable[[Committed], None] | None = None  # the metrics' hook (`run` sets it)
+        # a shared PostgreSQL state: checks, inside each batch's transaction, that this worker still holds
+        # the mailbox's lease (raises LeaseLost, rolling the batch back: its messages stay for the owner)
+        self.fence: Callable[[], None] | None = None
 
     def run(self, dry_run: bool = False) -> PassSummary:
         summary = PassSummary(self.settings.name, started_at=time.time())
@@ -393,6 +396,8 @@ class MailboxPass:
         crash_point("before_commit")
         try:
             with self.store.transaction():
+                if self.fence is not None:
+                    self.fence()
                 moment = self.clock()
                 tally = self._record_all(analysed, validity, moment, summary, dispositions)
                 if repeats:  # still in the folder: their keys must outlive the retention bound

@@ -6,6 +6,7 @@ finish the message in hand, commit, log out and return.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gc
 import logging
@@ -21,10 +22,12 @@ from typing import IO, TYPE_CHECKING
 from dsnworker.analyser import Analyser
 from dsnworker.errors import DsnworkerError
 from dsnworker.pool import AnalysisPool, RuleSet, start_fork_server
+from dsnworker.worker.cluster import Coordinator, worker_id
 from dsnworker.worker.delivery import OutboxDelivery
+from dsnworker.worker.leases import LeaseLost
 from dsnworker.worker.pipeline import MailboxPass, PassSummary
 from dsnworker.worker.retention import prune_state
-from dsnworker.worker.settings import MailboxSettings, Settings
+from dsnworker.worker.settings import MailboxSettings, PostgresState, Settings
 from dsnworker.worker.source import MailSource, SourceError
 from dsnworker.worker.state import StateError
 from dsnworker.worker.state_file import state_problem
@@ -43,6 +46,8 @@ _IDLE_BACKOFF_MAX = 300.0
 _KEEP_SESSION_MAX = 600.0  # seconds between passes up to which the IMAP session is kept
 _WEBHOOK_INTERVAL = 1.0  # seconds between delivery rounds (a round sends everything due)
 _HEARTBEAT_SECONDS = 5.0  # /healthz: the scheduler is alive while this job keeps running
+_SIGNAL_CHECK = 1.0  # seconds between the main thread's looks at a pending SIGTERM
+_FILE_SINK_INTERVAL = 1.0  # seconds between the file-sinks holder's deliveries of the others' events
 
 
 def open_source(settings: MailboxSettings) -> MailSource:
@@ -59,9 +64,9 @@ class Worker:
     def __init__(self, settings: Settings, *, new_state: bool = False) -> None:
         self.settings = settings
         self.stop = threading.Event()
-        # one worker per state: STATE.lock for SQLite, an advisory lock held by PostgresStore
+        # one worker per SQLite state (STATE.lock); on PostgreSQL, any number, each mailbox leased to one
         self._state_lock = _lock_state(settings.state) if isinstance(settings.state, Path) else None
-        self.store = open_store(settings, new_state=new_state, exclusive=True)
+        self.store = open_store(settings, new_state=new_state)
         self.delivery = OutboxDelivery.for_settings(self.store, settings)
         analysers: dict[RuleSet, Analyser] = {}
         self.passes: dict[str, MailboxPass] = {}
@@ -72,6 +77,7 @@ class Worker:
         self._again: set[str] = set()  # mailboxes to pass again when the running pass ends
         self.metrics: Metrics | None = None  # `run` with [metrics]
         self._heartbeat = 0.0  # monotonic time of the scheduler's last heartbeat job
+        self.cluster: Coordinator | None = None  # a PostgreSQL state: this worker's leases (`join_cluster`)
         for mailbox in settings.mailboxes:
             # mailboxes with the same rules and action map share one loaded rule set
             rules = RuleSet(mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
@@ -97,12 +103,64 @@ class Worker:
         # the rules live as long as the process: the collector's full passes need not walk them again
         gc.freeze()
 
+    def join_cluster(self, *, balance: bool) -> None:
+        """A PostgreSQL state: register, take leases (`run` its share, `poll` what is free) and keep them
+        with a heartbeat; only a mailbox whose lease this worker holds is passed. SQLite: nothing to do."""
+        if not isinstance(self.settings.state, PostgresState):
+            return
+        from dsnworker.worker.leases import Leases
+        from dsnworker.worker.state_pg import PostgresStore
+
+        assert isinstance(self.store, PostgresStore)
+        cluster = self.cluster = Coordinator(
+            Leases(self.store, worker_id(), self.settings.cluster.lease),
+            list(self.passes),
+            file_sinks=bool(self.delivery.routes),
+            balance=balance,
+            guard=self._guard,
+            busy=lambda: self._running,
+        )
+        self.delivery.may_write = cluster.writes_file_sinks
+        log.info("worker %s joins the workers of %s", cluster.owner, self.settings.state)
+        cluster.start(self.settings.cluster.heartbeat)
+
+    def leave_cluster(self) -> None:
+        """Release the leases and unregister (a clean stop); the others take the mailboxes at once."""
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+
+    def _leased(self, name: str) -> bool:
+        """Whether this worker may pass the mailbox now (its lease held: the pass is fenced by its
+        generation); always, on SQLite. Call under `_guard`."""
+        if self.cluster is None:
+            return True
+        generation = self.cluster.generation(name)
+        if generation is None:
+            return False
+        self.passes[name].fence = self.cluster.fence(name, generation)
+        return True
+
     def poll(self, names: Sequence[str] = (), dry_run: bool = False) -> list[PassSummary]:
         summaries = []
         for name, mailbox_pass in self.passes.items():
             if names and name not in names:
                 continue
-            summary = mailbox_pass.run(dry_run=dry_run)
+            with self._guard:
+                leased = self._leased(name)
+                if leased:
+                    self._running.add(name)
+            if not leased:
+                log.info("mailbox %r: skipped, its lease is another worker's", name)
+                continue
+            try:
+                summary = mailbox_pass.run(dry_run=dry_run)
+            except LeaseLost as exc:
+                log.warning("mailbox %r: %s", name, exc)
+                continue
+            finally:
+                with self._guard:
+                    self._running.discard(name)
             _log_summary(summary)
             if not dry_run:
                 self._passed(name, summary.started_at, summary.seconds, summary.errors[0] if summary.errors else None)
@@ -158,6 +216,8 @@ class Worker:
         """Un-suppress the rows whose reason's `expire_after` has passed (`run` hourly, `poll` after its passes)."""
         from dsnworker.worker.lifecycle import expire
 
+        if not self.delivery.may_write():
+            return  # a shared state: the suppression file is the file-sinks writer's, and so is its expiry
         try:
             expired = expire(self.settings, self.store, self.delivery, now or datetime.now(UTC))
         except DsnworkerError as exc:  # a full disk, a sink that cannot be written: tried again next time
@@ -182,7 +242,8 @@ class Worker:
             executors={
                 "default": ThreadPoolExecutor(max(1, len(self.passes))),
                 # webhooks have threads of their own: a slow endpoint never holds up a mailbox
-                "webhooks": ThreadPoolExecutor(len(self.webhooks) + 2),  # + the hourly pruning and expiry
+                # + the hourly pruning and expiry, and the file sinks' writer on a shared state
+                "webhooks": ThreadPoolExecutor(len(self.webhooks) + 3),
             },
             # one pass per mailbox at a time; runs missed while one was busy collapse into one
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
@@ -217,6 +278,8 @@ class Worker:
             executor="webhooks",
             next_run_time=datetime.now(UTC),
         )
+        if isinstance(self.settings.state, PostgresState):
+            self._cluster_jobs(scheduler)
         server = self._serve_metrics(scheduler)
         for mailbox_pass in self.passes.values():
             # one IMAP session from pass to pass, when passes come often enough that the server does
@@ -235,11 +298,15 @@ class Worker:
         for watcher in watchers:
             watcher.start()
         log.info("worker started: %d mailbox(es)", len(self.passes))
-        self.stop.wait()
+        # woken now and then: a signal the kernel handed to another thread (it may, e.g. after SIGSTOP and
+        # SIGCONT) runs its Python handler only when this thread runs, and a wait without a timeout never does
+        while not self.stop.wait(_SIGNAL_CHECK):
+            pass
         log.info("stopping: finishing the messages in hand")
         for source in list(self._idling.values()):
             source.interrupt()  # type: ignore[attr-defined]
         scheduler.shutdown(wait=True)
+        self.leave_cluster()
         if server is not None:
             server.close()
         for mailbox_pass in self.passes.values():
@@ -249,6 +316,36 @@ class Worker:
         self.close_pool()
         self.store.close()
         log.info("worker stopped")
+
+    def _cluster_jobs(self, scheduler: object) -> None:
+        """Join the other workers; a mailbox whose lease is gained is passed at once (a dead worker's backlog
+        does not wait for the interval), and the holder of the file-sinks lease writes the files every
+        second (the events the other workers committed too)."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        def passes_now(names: list[str]) -> None:
+            for name in names:
+                with contextlib.suppress(Exception):  # not scheduled yet (the first tick) or stopping
+                    scheduler.modify_job(name, next_run_time=datetime.now(UTC))  # type: ignore[attr-defined]
+
+        self.join_cluster(balance=True)
+        assert self.cluster is not None
+        self.cluster.on_gained = passes_now
+        if self.delivery.routes:
+            scheduler.add_job(  # type: ignore[attr-defined]
+                self._deliver_files,
+                IntervalTrigger(seconds=_FILE_SINK_INTERVAL, timezone=UTC),
+                id="file sinks",
+                executor="webhooks",
+            )
+
+    def _deliver_files(self) -> None:
+        try:
+            self.delivery.deliver_pending()  # nothing unless this worker holds the file-sinks lease
+        except DsnworkerError as exc:  # a full disk: said, and tried again in a second
+            log.error("delivering to the file sinks: %s", exc)
+        except OSError as exc:
+            log.error("delivering to the file sinks: %s", exc)
 
     def _serve_metrics(self, scheduler: object) -> MetricsServer | None:
         """With [metrics]: count, and serve /metrics, /healthz and /readyz (started before the first pass)."""
@@ -297,6 +394,8 @@ class Worker:
 
     def _scheduled_pass(self, name: str) -> None:
         with self._guard:
+            if not self._leased(name):
+                return  # another worker's mailbox now
             self._running.add(name)
         try:
             while not self.stop.is_set():
@@ -305,6 +404,10 @@ class Worker:
                     summary = self.passes[name].run()
                     _log_summary(summary)
                     self._passed(name, started_at, summary.seconds, summary.errors[0] if summary.errors else None)
+                except LeaseLost as exc:  # paused or cut off past the lease: the new owner does the batch
+                    log.warning("mailbox %r: %s", name, exc)
+                    self.passes[name].close()
+                    break
                 except DsnworkerError as exc:  # a full disk, an unwritable state: said in one line, retried
                     log.error("mailbox %r: pass stopped: %s", name, exc)
                     self._passed(name, started_at, time.monotonic() - started, f"pass stopped: {exc}")
@@ -312,7 +415,7 @@ class Worker:
                     log.exception("mailbox %r: pass failed", name)
                     self._passed(name, started_at, time.monotonic() - started, f"internal error: {exc!r}")
                 with self._guard:
-                    if name not in self._again:
+                    if name not in self._again or not self._leased(name):
                         break
                     self._again.discard(name)  # IDLE said "new mail" during the pass: one more
         finally:

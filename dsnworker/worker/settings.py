@@ -114,6 +114,19 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """`[cluster]`: several workers on one PostgreSQL state. A mailbox's lease lasts `lease` seconds past
+    its holder's last heartbeat (heartbeats every third of it): a dead worker's mailboxes are taken over
+    after that long."""
+
+    lease: float = 60.0
+
+    @property
+    def heartbeat(self) -> float:
+        return self.lease / 3
+
+
+@dataclass(frozen=True)
 class PostgresState:
     """`state = "postgresql://USER@HOST:PORT/DB"`: the state in a PostgreSQL database. The password is
     never here: only where it lives (an environment variable or a file), read when the worker connects."""
@@ -141,6 +154,7 @@ class Settings:
     log_level: str = "INFO"
     metrics: MetricsSettings | None = None  # off by default
     jobs: int = 1  # processes that analyse the messages; 1: in the worker's own process
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)  # PostgreSQL: leases among workers
 
     def mailbox(self, name: str) -> MailboxSettings:
         for mailbox in self.mailboxes:

@@ -760,10 +760,13 @@ class Store:
     def queue_for_webhook(self, sink: str, rows: Sequence[tuple[int, str]], queued_seq: int, now: float) -> None:
         """Queue (seq, ordering key) rows and move the sink's outbox mark, in one transaction."""
         with self.transaction() as db:
-            db.executemany(  # an event erased since it was read is not queued
+            # an event erased since it was read is not queued; nor one past the sink's mark, queued by another
+            # worker of a shared state meanwhile (and maybe delivered and deleted already: sent twice, else)
+            db.executemany(
                 "INSERT INTO webhook_queue (sink, seq, ordering, next_at, first_at) "
-                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox WHERE seq = ?) ON CONFLICT DO NOTHING",
-                [(sink, seq, ordering, now, now, seq) for seq, ordering in rows],
+                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox WHERE seq = ?) "
+                "AND ? > coalesce((SELECT queued_seq FROM webhook_sink WHERE sink = ?), 0) ON CONFLICT DO NOTHING",
+                [(sink, seq, ordering, now, now, seq, seq, sink) for seq, ordering in rows],
             )
             db.execute(
                 "INSERT INTO webhook_sink (sink, queued_seq) VALUES (?, ?) "

@@ -15,9 +15,8 @@ SQLite worker and `dsnworker parse` never load psycopg.
 - Locks, in place of SQLite's file locks: every transaction takes one transaction-level advisory lock
   (as BEGIN IMMEDIATE does: one writer at a time, so the outbox's seq is also commit order and a sink
   reading past a seq never misses a later commit of a lower one); the delivery lock is a session-level
-  advisory lock; a worker holds a session-level `pg_try_advisory_lock` for its life, so a second
-  worker on the same database is refused. That last one is for now: issue 12 part B replaces it with
-  a lease per mailbox, fenced by the lease's generation.
+  advisory lock. Several workers share the database: leases (`leases`) say which polls which mailbox,
+  and webhook events are claimed row by row (`FOR UPDATE SKIP LOCKED`), so every worker delivers.
 - Not needed here: the STATE.created marker and --new-state (a database does not vanish as a file
   does; to start afresh, drop and create it), the WAL checkpoint and the damaged-file handling
   (the server's own business).
@@ -26,6 +25,7 @@ SQLite worker and `dsnworker parse` never load psycopg.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -40,14 +40,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from dsnworker.worker import credentials, redaction
 from dsnworker.worker.credentials import CredentialError
+from dsnworker.worker.leases import CLUSTER_DDL
 from dsnworker.worker.settings import PostgresState
-from dsnworker.worker.state import _MIGRATIONS, SCHEMA_VERSION, Store, _reporting
+from dsnworker.worker.state import _MIGRATIONS, SCHEMA_VERSION, QueuedEvent, Store, _reporting
 from dsnworker.worker.state_file import StateError
 
 # advisory lock keys (64-bit, shared by every client of the database): 'dsnw' then a number
 _WRITER_LOCK = 0x64736E77_00000001
 _DELIVERY_LOCK = 0x64736E77_00000002
-_WORKER_LOCK = 0x64736E77_00000003
 CONNECT_TIMEOUT = 10  # seconds, unless the URL sets connect_timeout
 POOL_TIMEOUT = 30.0  # seconds a thread waits for a free connection (as SQLite's busy timeout)
 
@@ -56,6 +56,8 @@ _FUNCTIONS = (
     "CREATE OR REPLACE FUNCTION instr(text, text) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT strpos($1, $2)'"
 )
 _VERSION_TABLE = "CREATE TABLE IF NOT EXISTS dsnworker_schema (version BIGINT NOT NULL)"
+# a webhook event claimed by a worker delivering it: the others skip it until then (its own clock: the database's)
+_WEBHOOK_CLAIMS = "ALTER TABLE webhook_queue ADD COLUMN IF NOT EXISTS claimed_until TIMESTAMPTZ"
 
 
 def postgres_ddl(step: str) -> str:
@@ -156,24 +158,31 @@ def connect(state: PostgresState, options: dict[str, Any]) -> psycopg.Connection
 
 @_reporting
 class PostgresStore(Store):
-    """The state in one PostgreSQL database; `exclusive`: this process is the worker (one per database)."""
+    """The state in one PostgreSQL database, shared by any number of workers (see `leases`).
+
+    `claim_seconds`: how long a webhook event taken for delivery stays this worker's (then another
+    worker may send it: at least once, as after a crash)."""
 
     database_errors = (psycopg.Error, PoolTimeout)
     _begin = ("BEGIN", f"SELECT pg_advisory_xact_lock({_WRITER_LOCK})")
 
     def __init__(
-        self, state: PostgresState, *, exclusive: bool = False, read_only: bool = False, max_connections: int = 8
+        self,
+        state: PostgresState,
+        *,
+        read_only: bool = False,
+        max_connections: int = 8,
+        claim_seconds: float = 60.0,
     ) -> None:
         self.state = state
+        self.claim_seconds = claim_seconds
         self._local = threading.local()
         self._read_only = read_only
         self._version = SCHEMA_VERSION
         options = connection_options(state, read_only=read_only)
         first = connect(state, options)  # says clearly what is wrong before the pool retries quietly
-        self._worker_lock: psycopg.Connection[Any] | None = None
+        first.close()
         try:
-            if exclusive:
-                self._lock_worker(first)
             self._pool = ConnectionPool(
                 kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor, **options},
                 min_size=1,
@@ -189,28 +198,12 @@ class PostgresStore(Store):
             else:
                 self._migrate()
         except BaseException:
-            if self._worker_lock is None:
-                first.close()
             self.close()
             raise
-        if self._worker_lock is None:
-            first.close()
 
     @classmethod
     def read_only(cls, state: PostgresState) -> PostgresStore:  # type: ignore[override]
         return cls(state, read_only=True, max_connections=2)
-
-    def _lock_worker(self, connection: psycopg.Connection[Any]) -> None:
-        """One worker per database for now (part B: a lease per mailbox); the server drops the lock
-        when the session ends, even when the worker was killed."""
-        (locked,) = connection.execute("SELECT pg_try_advisory_lock(%s)", (_WORKER_LOCK,)).fetchone() or (False,)
-        if not locked:
-            raise StateError(
-                f"PostgreSQL state {self.state} is in use by another dsnworker (run or poll): one worker per "
-                "database for now (several workers sharing one database, each mailbox leased to one of them, "
-                "come with issue 12 part B)"
-            )
-        self._worker_lock = connection
 
     def problem(self, exc: BaseException) -> StateError:
         if isinstance(exc, StateError):
@@ -267,13 +260,60 @@ class PostgresStore(Store):
                 with contextlib.suppress(*self.database_errors):
                     self.db.execute("SELECT pg_advisory_unlock(?)", (_DELIVERY_LOCK,))
 
+    @contextmanager
+    def side_transaction(self) -> Iterator[Any]:
+        """A transaction that does not take the writers' lock: for leases and webhook claims, which add
+        nothing to the outbox and must not wait behind (or hold up) the batches' commits."""
+        with self._connection_held():
+            db = self.db
+            try:
+                db.execute("BEGIN")
+            except self.database_errors as exc:
+                raise self.problem(exc) from exc
+            try:
+                yield db
+            except BaseException:
+                self._rollback(db)
+                raise
+            try:
+                db.execute("COMMIT")
+            except self.database_errors as exc:
+                self._rollback(db)
+                raise self.problem(exc) from exc
+
+    def due_webhook_events(self, sink: str, now: float, limit: int) -> list[QueuedEvent]:
+        """As Store's, and claimed: every worker delivers, none sends what another is sending. The rows are
+        taken with FOR UPDATE SKIP LOCKED (a row another worker is claiming is passed over, not waited
+        for) and marked claimed until `claim_seconds` from now. An event behind an earlier pending event
+        of its recipient, claimed or not, is not due: the recipient's events still go out in order."""
+        with self.side_transaction() as db:
+            rows = db.execute(
+                "UPDATE webhook_queue w SET claimed_until = clock_timestamp() + ? * interval '1 second' "
+                "FROM outbox o WHERE o.seq = w.seq AND (w.sink, w.seq) IN ("
+                "  SELECT q.sink, q.seq FROM webhook_queue q "
+                "  WHERE q.sink = ? AND q.state = 'pending' AND q.next_at <= ? "
+                "  AND (q.claimed_until IS NULL OR q.claimed_until <= clock_timestamp()) AND NOT EXISTS ("
+                "    SELECT 1 FROM webhook_queue p WHERE p.sink = q.sink AND p.ordering = q.ordering "
+                "    AND p.seq < q.seq AND p.state = 'pending') "
+                "  ORDER BY q.seq LIMIT ? FOR UPDATE OF q SKIP LOCKED) "
+                "RETURNING w.seq, w.attempts, w.first_at, o.body",
+                (self.claim_seconds, sink, now, limit),
+            ).fetchall()
+        return [QueuedEvent(row[0], row[1], row[2], json.loads(row[3])) for row in sorted(rows)]
+
+    def webhook_failed(self, sink: str, updates: Sequence[tuple[int, float | None, str]]) -> None:
+        """As Store's, and the claims given up: the next attempt is anyone's at its time."""
+        super().webhook_failed(sink, updates)
+        with self.side_transaction() as db:
+            db.executemany(
+                "UPDATE webhook_queue SET claimed_until = NULL WHERE sink = ? AND seq = ?",
+                [(sink, seq) for seq, _, _ in updates],
+            )
+
     def close(self) -> None:
         pool: ConnectionPool[Any] | None = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()
-        if self._worker_lock is not None:
-            self._worker_lock.close()
-            self._worker_lock = None
 
     def _read_version(self) -> int:
         try:
@@ -308,5 +348,7 @@ class PostgresStore(Store):
                     if statement.strip():
                         db.execute(statement)
             db.execute(_FUNCTIONS)
+            for statement in (*CLUSTER_DDL, _WEBHOOK_CLAIMS):
+                db.execute(statement)
             db.execute("DELETE FROM dsnworker_schema")
             db.execute("INSERT INTO dsnworker_schema (version) VALUES (?)", (SCHEMA_VERSION,))

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 from dsnworker.sinks.suppression import iter_suppressions
 from dsnworker.worker import events as ev
+from dsnworker.worker.leases import Lease, LiveWorker, all_leases, live_workers
 from dsnworker.worker.retention import INCIDENT_QUIET
-from dsnworker.worker.settings import MailboxSettings, Settings, SinkSettings
+from dsnworker.worker.settings import MailboxSettings, PostgresState, Settings, SinkSettings
 from dsnworker.worker.source import SourceError
 from dsnworker.worker.state import Cursor, PassRecord, Store
 
@@ -44,11 +45,25 @@ class SinkStatus:
 
 
 @dataclass(frozen=True)
+class ClusterStatus:
+    """A PostgreSQL state shared by workers: who holds which lease (by lease name), and who is alive."""
+
+    leases: dict[str, Lease]
+    workers: tuple[LiveWorker, ...]
+
+    def holder(self, lease: str, now: float) -> Lease | None:
+        """The lease if someone holds it now (not released, not expired)."""
+        found = self.leases.get(lease)
+        return found if found is not None and found.owner is not None and found.expires_at > now else None
+
+
+@dataclass(frozen=True)
 class Status:
     at: float  # unix time
     mailboxes: tuple[MailboxStatus, ...]
     sinks: tuple[SinkStatus, ...]
     open_incidents: int
+    cluster: ClusterStatus | None = None  # PostgreSQL only
 
     @property
     def healthy(self) -> bool:
@@ -149,7 +164,17 @@ def collect_status(settings: Settings, store: Store, now: float, *, look: bool =
         if problem is None and error is not None:
             problem = f"cannot be looked at: {error}"
         mailboxes.append(MailboxStatus(mailbox.name, last, cursor, waiting, error, problem))
-    return Status(now, tuple(mailboxes), tuple(sink_statuses(settings, store, now)), open_incidents(store, now))
+    cluster = cluster_status(store) if isinstance(settings.state, PostgresState) else None
+    sinks = tuple(sink_statuses(settings, store, now))
+    return Status(now, tuple(mailboxes), sinks, open_incidents(store, now), cluster)
+
+
+def cluster_status(store: Store) -> ClusterStatus:
+    """The leases and the live workers (none before a worker of this version has run on the database)."""
+    try:
+        return ClusterStatus({lease.name: lease for lease in all_leases(store)}, tuple(live_workers(store)))
+    except store.database_errors:  # no lease table yet: no worker has shared this state
+        return ClusterStatus({}, ())
 
 
 def waiting_messages(mailbox: MailboxSettings, cursor: Cursor, store: Store) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 from dsnworker.tables import Column, render
 from dsnworker.worker import credentials
 from dsnworker.worker.config import load_settings
+from dsnworker.worker.leases import FILE_SINKS, mailbox_lease
 from dsnworker.worker.redaction import redact
 from dsnworker.worker.state import Store
 from dsnworker.worker.state_file import marker_path
@@ -79,7 +80,35 @@ def as_json(status: Status, note: str | None = None) -> str:
                 "problem": mailbox.problem,
             }
         )
+    if status.cluster is not None:
+        _cluster_json(document, status)
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _cluster_json(document: dict[str, Any], status: Status) -> None:
+    """A shared PostgreSQL state: each mailbox's lease, the file sinks' writer, the workers alive."""
+    cluster = status.cluster
+    assert cluster is not None
+
+    def lease(name: str) -> dict[str, Any] | None:
+        held = cluster.holder(name, status.at)
+        if held is None:
+            return None
+        return {"owner": held.owner, "generation": held.generation, "expires_at": iso(held.expires_at)}
+
+    for mailbox in document["mailboxes"]:
+        mailbox["lease"] = lease(mailbox_lease(mailbox["name"]))
+    document["file_sinks_lease"] = lease(FILE_SINKS)
+    document["workers"] = [
+        {
+            "id": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "started_at": iso(worker.started_at),
+            "last_heartbeat": iso(worker.heartbeat_at),
+        }
+        for worker in cluster.workers
+    ]
 
 
 _WHOLE = 100_000  # status cells are never cut: a problem's whole text is what the operator needs
@@ -96,6 +125,11 @@ _MAILBOX_COLUMNS = [
         ("problem", "PROBLEM"),
     )
 ]
+_LEASE_COLUMNS = [Column("owner", "OWNER", _WHOLE), Column("until", "LEASE UNTIL", _WHOLE)]
+_WORKER_COLUMNS = [
+    Column(key, title, _WHOLE)
+    for key, title in (("id", "WORKER"), ("host", "HOST"), ("pid", "PID"), ("heartbeat", "LAST HEARTBEAT"))
+]
 _SINK_COLUMNS = [
     Column(key, title, _WHOLE)
     for key, title in (
@@ -111,20 +145,24 @@ _SINK_COLUMNS = [
 
 def as_table(status: Status, note: str | None = None) -> str:
     mailboxes: list[dict[str, object]] = []
+    cluster = status.cluster
     for mailbox in status.mailboxes:
         last = mailbox.last_pass
         cursor = mailbox.cursor
-        mailboxes.append(
-            {
-                "name": mailbox.name,
-                "last": _ago(last.started_at, status.at) if last else "never",
-                "took": f"{last.seconds:.2f}s" if last else None,
-                "outcome": last.outcome if last else None,
-                "cursor": f"{cursor.uidvalidity}/{cursor.last_uid}" if cursor.uidvalidity is not None else None,
-                "waiting": mailbox.waiting if mailbox.waiting is not None else "?",
-                "problem": mailbox.problem,
-            }
-        )
+        row: dict[str, object] = {
+            "name": mailbox.name,
+            "last": _ago(last.started_at, status.at) if last else "never",
+            "took": f"{last.seconds:.2f}s" if last else None,
+            "outcome": last.outcome if last else None,
+            "cursor": f"{cursor.uidvalidity}/{cursor.last_uid}" if cursor.uidvalidity is not None else None,
+            "waiting": mailbox.waiting if mailbox.waiting is not None else "?",
+            "problem": mailbox.problem,
+        }
+        if cluster is not None:
+            held = cluster.holder(mailbox_lease(mailbox.name), status.at)
+            row |= {"owner": held.owner if held else None, "until": iso(held.expires_at) if held else None}
+        mailboxes.append(row)
+    columns = _MAILBOX_COLUMNS if cluster is None else [*_MAILBOX_COLUMNS[:-1], *_LEASE_COLUMNS, _MAILBOX_COLUMNS[-1]]
     sinks: list[dict[str, object]] = []
     for sink in status.sinks:
         sink_note = f"endpoint gone: {sink.gone}" if sink.gone else None
@@ -144,11 +182,26 @@ def as_table(status: Status, note: str | None = None) -> str:
     verdict = "healthy" if status.healthy else "UNHEALTHY"
     return (
         (f"{note}\n\n" if note else "")
-        + "".join(line + "\n" for line in render(_MAILBOX_COLUMNS, mailboxes))
+        + "".join(line + "\n" for line in render(columns, mailboxes))
         + "\n"
         + "".join(line + "\n" for line in render(_SINK_COLUMNS, sinks))
+        + (_workers_table(status) if cluster is not None else "")
         + f"\nopen incidents: {status.open_incidents}\nstatus: {verdict} at {iso(status.at)}\n"
     )
+
+
+def _workers_table(status: Status) -> str:
+    """The workers alive and which one writes the file sinks (a shared PostgreSQL state)."""
+    assert status.cluster is not None
+    workers = [
+        {"id": w.id, "host": w.host, "pid": w.pid, "heartbeat": _ago(w.heartbeat_at, status.at)}
+        for w in status.cluster.workers
+    ]
+    writer = status.cluster.holder(FILE_SINKS, status.at)
+    said = f"file sinks written by: {writer.owner if writer else 'no worker now'}\n"
+    if not workers:
+        return f"\nworkers alive: none\n{said}"
+    return "\n" + "".join(line + "\n" for line in render(_WORKER_COLUMNS, workers)) + said
 
 
 def _ago(moment: float, now: float) -> str:

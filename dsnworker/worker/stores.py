@@ -12,9 +12,9 @@ from dsnworker.worker.settings import Settings
 from dsnworker.worker.state import Store
 
 
-def open_store(settings: Settings, *, new_state: bool = False, exclusive: bool = False) -> Store:
-    """The state to read and write. `exclusive`: the caller is the worker, one per PostgreSQL database
-    (for SQLite the runner holds STATE.lock itself, before the file is opened)."""
+def open_store(settings: Settings, *, new_state: bool = False) -> Store:
+    """The state to read and write. A SQLite file has one worker (the runner holds STATE.lock itself,
+    before the file is opened); a PostgreSQL database is shared by any number of them (`leases`)."""
     if isinstance(settings.state, Path):
         return Store(settings.state, new_state=new_state)
     if new_state:
@@ -26,7 +26,9 @@ def open_store(settings: Settings, *, new_state: bool = False, exclusive: bool =
 
     # a connection per thread that may use the state at once: the mailboxes' passes, the webhook sinks, the rest
     threads = len(settings.mailboxes) + len(settings.sinks) + 2
-    return PostgresStore(settings.state, exclusive=exclusive, max_connections=threads)
+    # + the heartbeat's thread and the file sinks' writer; a webhook event claimed lasts a lease period, as a
+    # mailbox's lease does
+    return PostgresStore(settings.state, max_connections=threads + 2, claim_seconds=settings.cluster.lease)
 
 
 def open_read_only(settings: Settings) -> Store:
