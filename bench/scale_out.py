@@ -276,6 +276,7 @@ class Round:
     growth: int  # bytes the database grew by over the load
     lock_busy: float  # share of the load's samples in which a transaction held the writers' lock
     idle_lock_busy: float  # the same while the mailboxes were empty
+    idle_cpu: tuple[float, ...]  # CPU seconds of the workers, PostgreSQL, Dovecot while they were
     lock_queue: float  # threads waiting for it, on average over the samples
     wal_syncs: int
     wal_sync_ms: float
@@ -320,6 +321,7 @@ class Bench:
                 raise RuntimeError(f"the mailboxes were not spread over {workers} worker(s): see {work}/worker*.log")
 
             wal, _ = observer.reset()
+            idle_cpu = self._cpu(running)
             idle_started = time.perf_counter()
             idle_samples = []
             while time.perf_counter() - idle_started < self.args.idle_seconds:
@@ -327,6 +329,7 @@ class Bench:
                 time.sleep(SAMPLE_EVERY)
             idle = Work(observer.statements(), observer.wal() - wal)
             idle_seconds = time.perf_counter() - idle_started
+            idle_cpu = tuple(after - before for before, after in zip(idle_cpu, self._cpu(running), strict=True))
 
             wal, size = observer.reset()
             cpu = self._cpu(running)
@@ -360,6 +363,7 @@ class Bench:
             growth=growth,
             lock_busy=statistics.fmean(held for held, _ in samples),
             idle_lock_busy=statistics.fmean(held for held, _ in idle_samples),
+            idle_cpu=idle_cpu,
             lock_queue=statistics.fmean(waiting for _, waiting in samples),
             wal_syncs=syncs,
             wal_sync_ms=sync_ms,
@@ -490,13 +494,14 @@ def print_idle(rounds: list[Round], mailboxes: int) -> None:
         stmts = statistics.median(r.idle.calls / max(1, r.idle.passes) for r in mine)
         wal = statistics.median(r.idle.wal_bytes / max(1, r.idle.passes) for r in mine)
         busy = statistics.median(r.idle_lock_busy for r in mine)
+        cpu = [statistics.median(r.idle_cpu[n] * 1000 / max(1, r.idle.passes) for r in mine) for n in range(3)]
         held = statistics.median(
             r.idle_lock_busy * r.idle_seconds * 1000 / max(1, r.idle.write_transactions) for r in mine
         )
         print(
             f"  W={w}: {passes:5.1f} passes/s, {commits:5.1f} write txns/s, writers' lock busy {busy:.0%}, held "
             f"{held:.2f} ms per write txn; per pass: DB exec {per_pass:.3f} ms, {stmts:.1f} statements, "
-            f"{wal:,.0f} B WAL"
+            f"{wal:,.0f} B WAL, CPU ms workers {cpu[0]:.2f}, postgres {cpu[1]:.2f}, dovecot {cpu[2]:.2f}"
         )
 
 
