@@ -7,7 +7,9 @@ in `root` too, never in the system's /var/run/postgresql. `new_database()` gives
 of its own (CREATE DATABASE is a file copy of template1: a few milliseconds).
 
 Durability is off (fsync, synchronous_commit, full_page_writes): a test cluster never outlives a power
-cut, and the crash tests kill dsnworker, never the server.
+cut, and the crash tests kill dsnworker, never the server. A benchmark asks for `durable=True` (a real
+server's defaults: every commit flushed to disk), and may add server settings (`settings`), such as
+`shared_preload_libraries`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,8 @@ USER = "dsnworker_test"
 PASSWORD_ENV = "DSNWORKER_TEST_PG_PASSWORD"
 START_TIMEOUT = 30  # seconds: pg_ctl's own wait; a watchdog, not an assertion
 POSTGRES_INSTALL = "apt-get install -y postgresql"
+# what a test cluster turns off; a durable one leaves them at the server's defaults (on)
+NOT_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 def find_bin() -> Path | None:
@@ -76,8 +81,13 @@ class Database:
 
 
 class Postgres:
-    def __init__(self, root: Path) -> None:
+    """`durable`: commits flushed to disk as on a real server (slower; for benchmarks). `settings`: more
+    server settings (`-c NAME=VALUE`), after the harness's own."""
+
+    def __init__(self, root: Path, *, durable: bool = False, settings: Mapping[str, str] | None = None) -> None:
         self.root = root
+        self.durable = durable
+        self.settings = {"max_connections": "200", **({} if durable else NOT_DURABLE), **dict(settings or {})}
         self.data = root / "data"
         self.log = root / "server.log"
         self.bin = find_bin()
@@ -125,13 +135,16 @@ class Postgres:
             "--no-sync",
         )
         password_file.unlink()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", str(START_TIMEOUT), "-o", options, "start"
         )
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its children are the server's other processes)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
