@@ -220,3 +220,79 @@ def test_status_shows_each_mailboxs_owner_and_lease_expiry_and_the_live_workers(
     worker.stop()
     document = json.loads(status_command(config, "json")[0])
     assert document["workers"] == [] and all(m["lease"] is None for m in document["mailboxes"])
+
+
+def test_the_heartbeat_keeps_its_leases_while_the_passes_hold_every_connection(postgres, pg_database) -> None:
+    """Passes queued behind the writers' lock hold all of the worker's connections; the lease operations
+    have connections of their own, so the heartbeat still renews instead of waiting for one (and losing
+    its leases once they expire)."""
+    from dsnworker.worker.state_pg import PostgresStore
+    from dsnworker.worker.state_url import parse_state_url
+
+    store = PostgresStore(parse_state_url(pg_database.url, PASSWORD_ENV, None), max_connections=2)
+    leases = Leases(store, "busy", 60)
+    holding, done = threading.Barrier(3), threading.Event()
+
+    def pass_holding_a_connection() -> None:
+        with store.side_transaction():  # as a batch's transaction: a connection held until it ends
+            holding.wait()
+            done.wait(60)  # a watchdog, not a timing
+
+    passes = [threading.Thread(target=pass_holding_a_connection) for _ in range(2)]
+    for thread in passes:
+        thread.start()
+    try:
+        holding.wait(30)
+        renewed: list[object] = []
+        heartbeat = threading.Thread(
+            target=lambda: renewed.extend(
+                [leases.claim("mailbox:jp"), leases.beat("host", 1), leases.renew({"mailbox:jp": 1})]
+            )
+        )
+        heartbeat.start()
+        heartbeat.join(20)  # a watchdog: on the passes' pool it would wait for a connection (30 s), then fail
+        assert renewed == [1, 1, {"mailbox:jp": 1}]
+    finally:
+        done.set()
+        for thread in passes:
+            thread.join(30)
+        store.close()
+
+
+def test_a_worker_frozen_inside_a_transaction_loses_its_session_and_the_others_go_on(postgres, pg_database) -> None:
+    """A worker stopped (SIGSTOP, a long pause) while a thread held the writers' lock would hold it, and
+    stall every other worker's commits, as long as it stays stopped. Its sessions end after a lease period
+    idle in a transaction: the server rolls back what it wrote and frees the lock."""
+    from dsnworker.worker.state_pg import PostgresStore
+    from dsnworker.worker.state_url import parse_state_url
+
+    state = parse_state_url(pg_database.url, PASSWORD_ENV, None)
+    frozen, other = PostgresStore(state, stall_seconds=1.0), PostgresStore(state, stall_seconds=1.0)
+    inside, thawed = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def freezes_in_a_batch() -> None:
+        try:
+            with frozen.transaction():  # the writers' lock, held until this transaction ends
+                frozen.set_cursor("frozen", Cursor(1, 10))
+                inside.set()
+                thawed.wait(60)  # "stopped": no statement, as a SIGSTOPped process sends none
+                frozen.set_cursor("frozen", Cursor(1, 20))
+        except BaseException as exc:  # noqa: BLE001 - the outcome is what the test reads
+            outcome.append(exc)
+
+    thread = threading.Thread(target=freezes_in_a_batch)
+    thread.start()
+    try:
+        assert inside.wait(30)
+        with other.transaction():  # waits for the writers' lock: until the server ends the frozen session
+            other.set_cursor("other", Cursor(1, 5))
+        thawed.set()
+        thread.join(30)
+        assert outcome and "stalled inside a transaction for longer than its lease period" in str(outcome[0])
+        assert (other.cursor("frozen"), other.cursor("other")) == (Cursor(None, 0), Cursor(1, 5))
+    finally:
+        thawed.set()
+        thread.join(30)
+        frozen.close()
+        other.close()

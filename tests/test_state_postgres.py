@@ -56,7 +56,9 @@ def test_a_password_in_the_url_is_refused_naming_the_key_and_where_it_goes_witho
         ("postgresql://dsn@db.example/b", '[cluster]\nlease = "soon"', "cluster.lease", "expected a duration"),
         ("postgresql://dsn@db.example/b", '[cluster]\nlease = "0.5s"', "cluster.lease", "expected at least 1s"),
         ("postgresql://dsn@db.example/b", '[cluster]\nlease = "2h"', "cluster.lease", "expected at most 1h"),
-        ("postgresql://dsn@db.example/b", '[cluster]\nleases = "2m"', "cluster.leases", "allowed here: lease"),
+        ("postgresql://dsn@db.example/b", '[cluster]\nleases = "2m"', "cluster.leases", "allowed here: "),
+        ("postgresql://dsn@db.example/b", "[cluster]\nconnections = 1", "cluster.connections", "integer 2-1000"),
+        ("postgresql://dsn@db.example/b", '[cluster]\nconnections = "ten"', "cluster.connections", "integer 2-1000"),
     ],
 )
 def test_a_bad_postgresql_state_names_the_key_and_what_is_expected(tmp_path, state, extra, key, expected):
@@ -68,6 +70,23 @@ def test_the_lease_period_defaults_to_a_minute_and_heartbeats_come_at_a_third_of
     assert load_settings(state_config(tmp_path, "postgresql://dsn@db.example/b")).cluster.lease == 60.0
     cluster = load_settings(state_config(tmp_path, "postgresql://dsn@db.example/b", '[cluster]\nlease = "90s"')).cluster
     assert (cluster.lease, cluster.heartbeat) == (90.0, 30.0)
+
+
+def test_a_worker_opens_at_most_cluster_connections_whatever_its_mailboxes(tmp_path, postgres, pg_database):
+    from dsnworker.worker.stores import open_store
+
+    many = "".join(f'[[mailbox]]\nname = "m{n}"\nsource = "maildir:m{n}"\n' for n in range(40))
+    config = state_config(
+        tmp_path, pg_database.url, f'state_password_env = "{PASSWORD_ENV}"\n[cluster]\nconnections = 4\n'
+    )
+    config.write_text(config.read_text() + many)
+    settings = load_settings(config)
+    assert len(settings.mailboxes) > 40
+    store = open_store(settings)
+    try:
+        assert store._pool.max_size == 4  # was one per mailbox: 40 mailboxes, 40-odd connections
+    finally:
+        store.close()
 
 
 def test_a_world_readable_password_file_is_refused(tmp_path):

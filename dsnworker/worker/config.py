@@ -49,6 +49,10 @@ from dsnworker.worker.settings import (
 )
 from dsnworker.worker.state_url import is_postgres_url, parse_state_url
 
+# [cluster] connections: a worker's database connections (besides the leases' two); 2 let one pass
+# commit while another thread reads
+MIN_CONNECTIONS: Final = 2
+MAX_CONNECTIONS: Final = 1000
 # [cluster] lease: short enough that a dead worker's mailboxes are soon taken over, long enough that a
 # heartbeat (a third of it) survives a busy database; an hour at most
 MIN_LEASE: Final = 1.0
@@ -69,7 +73,7 @@ ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
         {"state", "state_password_env", "state_password_file", "jobs", "log", "metrics", "cluster", "mailbox", "sink"}
     ),
     "log": frozenset({"format", "level"}),
-    "cluster": frozenset({"lease"}),
+    "cluster": frozenset({"lease", "connections"}),
     "metrics": frozenset({"listen", "allow_remote"}),
     "mailbox": frozenset(
         [
@@ -503,7 +507,8 @@ class _Loader:
             raise top.error("state", str(problem)) from None
 
     def cluster(self, top: _Table, state: Path | PostgresState) -> ClusterSettings:
-        """`[cluster] lease = "60s"`: how long a worker's lease on a mailbox lasts without a heartbeat. Only a
+        """`[cluster] lease = "60s"`: how long a worker's lease on a mailbox lasts without a heartbeat;
+        `connections = 10`: how many database connections the worker opens at most. Only a
         PostgreSQL state is shared by several workers; a SQLite file has one worker (its file lock)."""
         if not top.has("cluster"):
             return ClusterSettings()
@@ -523,7 +528,8 @@ class _Loader:
             raise table.error(
                 "lease", f"expected at least {MIN_LEASE:g}s (heartbeats come every third of it), got {lease:g}s"
             )
-        return ClusterSettings(lease=lease)
+        connections = table.integer("connections", ClusterSettings.connections, MIN_CONNECTIONS, MAX_CONNECTIONS)
+        return ClusterSettings(lease=lease, connections=connections)
 
     def jobs(self, top: _Table) -> int:
         """Processes that analyse the messages: a number, or "auto" for the cores the worker may use."""

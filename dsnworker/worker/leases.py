@@ -84,7 +84,7 @@ class Leases:
 
     def claim(self, name: str) -> int | None:
         """Take the lease if it is free, released or expired: its new generation; None if another holds it."""
-        with self.store.side_transaction() as db:
+        with self.store.side_transaction(leases=True) as db:
             row = db.execute(
                 "INSERT INTO dsnworker_lease (name, owner, generation, expires_at) "
                 "VALUES (?, ?, 1, clock_timestamp() + ? * interval '1 second') "
@@ -101,7 +101,7 @@ class Leases:
         An expired lease is not renewed, even if nobody took it: it was lost, and a claim starts anew."""
         if not held:
             return {}
-        with self.store.side_transaction() as db:
+        with self.store.side_transaction(leases=True) as db:
             rows = db.execute(
                 "UPDATE dsnworker_lease SET expires_at = clock_timestamp() + ? * interval '1 second' "
                 "WHERE owner = ? AND expires_at > clock_timestamp() RETURNING name, generation",
@@ -114,7 +114,7 @@ class Leases:
         """Give leases up now (another worker need not wait for their expiry)."""
         if not names:
             return
-        with self.store.side_transaction() as db:
+        with self.store.side_transaction(leases=True) as db:
             db.executemany(
                 "UPDATE dsnworker_lease SET owner = NULL, expires_at = clock_timestamp() "
                 "WHERE name = ? AND owner = ? AND generation = ?",
@@ -145,7 +145,7 @@ class Leases:
 
     def beat(self, host: str, pid: int) -> int:
         """Say this worker is alive (registering it the first time); how many workers are alive now."""
-        with self.store.side_transaction() as db:
+        with self.store.side_transaction(leases=True) as db:
             db.execute(
                 "INSERT INTO dsnworker_worker (id, host, pid, started_at, heartbeat_at, expires_at) "
                 "VALUES (?, ?, ?, clock_timestamp(), clock_timestamp(), clock_timestamp() + ? * interval '1 second') "
@@ -163,7 +163,7 @@ class Leases:
 
     def leave(self) -> None:
         """A clean stop: this worker is no longer counted (its leases are released by the caller)."""
-        with self.store.side_transaction() as db:
+        with self.store.side_transaction(leases=True) as db:
             db.execute("DELETE FROM dsnworker_worker WHERE id = ?", (self.owner,))
 
 

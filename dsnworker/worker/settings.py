@@ -120,6 +120,9 @@ class ClusterSettings:
     after that long."""
 
     lease: float = 60.0
+    # database connections of a worker's passes, sinks and heartbeat at most (two more are kept for the
+    # leases): a worker with thousands of mailboxes must not take the server's `max_connections`
+    connections: int = 10
 
     @property
     def heartbeat(self) -> float:

@@ -50,6 +50,9 @@ _WRITER_LOCK = 0x64736E77_00000001
 _DELIVERY_LOCK = 0x64736E77_00000002
 CONNECT_TIMEOUT = 10  # seconds, unless the URL sets connect_timeout
 POOL_TIMEOUT = 30.0  # seconds a thread waits for a free connection (as SQLite's busy timeout)
+# connections kept apart for the leases (claims, renewals, the heartbeat): with every other connection
+# busy (passes queued behind the writers' lock), a worker must still keep its leases, or it loses them
+LEASE_CONNECTIONS = 2
 
 # SQLite's lower()/instr() search (erasure): PostgreSQL calls instr strpos
 _FUNCTIONS = (
@@ -119,8 +122,15 @@ class _Held:
     depth: int
 
 
-def connection_options(state: PostgresState, *, read_only: bool = False) -> dict[str, Any]:
-    """psycopg.connect's keyword arguments for the state: the password read now, from where it lives."""
+def connection_options(
+    state: PostgresState, *, read_only: bool = False, stall_seconds: float | None = None
+) -> dict[str, Any]:
+    """psycopg.connect's keyword arguments for the state: the password read now, from where it lives.
+
+    `stall_seconds`: a session of this process that sits idle that long (in a transaction or not) is
+    ended by the server. A worker frozen (SIGSTOP, a long pause) while one of its threads held the
+    writers' lock or the delivery lock would otherwise hold it, and stall every other worker, for as
+    long as it stays frozen; a lease period is as long as its mailboxes wait anyway."""
     try:
         password = credentials.state_password(state)
     except CredentialError as exc:
@@ -136,8 +146,14 @@ def connection_options(state: PostgresState, *, read_only: bool = False) -> dict
     }
     if password is not None:
         options["password"] = password
+    settings = []
     if read_only:  # `status` and /readyz read beside the worker: never a write, as SQLite's mode=ro
-        options["options"] = "-c default_transaction_read_only=on"
+        settings.append("-c default_transaction_read_only=on")
+    if stall_seconds is not None:
+        idle = max(1, round(stall_seconds * 1000))
+        settings.append(f"-c idle_in_transaction_session_timeout={idle}")
+    if settings:
+        options["options"] = " ".join(settings)
     return options
 
 
@@ -173,13 +189,14 @@ class PostgresStore(Store):
         read_only: bool = False,
         max_connections: int = 8,
         claim_seconds: float = 60.0,
+        stall_seconds: float | None = None,
     ) -> None:
         self.state = state
         self.claim_seconds = claim_seconds
         self._local = threading.local()
         self._read_only = read_only
         self._version = SCHEMA_VERSION
-        options = connection_options(state, read_only=read_only)
+        options = connection_options(state, read_only=read_only, stall_seconds=stall_seconds)
         first = connect(state, options)  # says clearly what is wrong before the pool retries quietly
         first.close()
         try:
@@ -193,6 +210,18 @@ class PostgresStore(Store):
                 open=False,
             )
             self._pool.open()
+            # opened empty: a connection is made on the first lease operation (none in read-only use)
+            self._lease_pool = ConnectionPool(
+                kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor, **options},
+                min_size=0,
+                max_size=LEASE_CONNECTIONS,
+                timeout=POOL_TIMEOUT,
+                check=ConnectionPool.check_connection,
+                name="dsnworker-leases",
+                open=False,
+            )
+            if not read_only:
+                self._lease_pool.open()
             if read_only:
                 self._version = self._read_version()
             else:
@@ -209,7 +238,13 @@ class PostgresStore(Store):
         if isinstance(exc, StateError):
             return exc
         detail = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, psycopg.OperationalError | PoolTimeout):
+        if isinstance(exc, psycopg.errors.IdleInTransactionSessionTimeout):
+            action = (
+                "this worker stalled inside a transaction for longer than its lease period (frozen, paused, starved "
+                "of CPU), and the server ended its session so that the other workers could go on: the batch in hand "
+                "was rolled back and is done again, so nothing is lost or doubled"
+            )
+        elif isinstance(exc, psycopg.OperationalError | PoolTimeout):
             action = (
                 f"cannot be reached or used now ({detail}): the batch in hand was rolled back and is done again "
                 "once the server answers, so nothing is lost or doubled"
@@ -227,7 +262,9 @@ class PostgresStore(Store):
         return held
 
     @contextmanager
-    def _connection_held(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection_held(self, pool: ConnectionPool[Any] | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """The thread's connection for the block: the one it holds already, or one from `pool` (the main
+        pool by default), put back when the block ends."""
         held = self._held()
         if held is not None:
             held.depth += 1
@@ -236,7 +273,8 @@ class PostgresStore(Store):
             finally:
                 held.depth -= 1
             return
-        connection = self._pool.getconn()
+        source = pool if pool is not None else self._pool
+        connection = source.getconn()
         self._local.held = _Held(connection, 1)
         try:
             yield connection
@@ -245,7 +283,7 @@ class PostgresStore(Store):
             if connection.info.transaction_status != pq.TransactionStatus.IDLE:
                 with contextlib.suppress(psycopg.Error):
                     connection.rollback()
-            self._pool.putconn(connection)
+            source.putconn(connection)
 
     @contextmanager
     def delivery_lock(self) -> Iterator[None]:
@@ -261,10 +299,11 @@ class PostgresStore(Store):
                     self.db.execute("SELECT pg_advisory_unlock(?)", (_DELIVERY_LOCK,))
 
     @contextmanager
-    def side_transaction(self) -> Iterator[Any]:
+    def side_transaction(self, *, leases: bool = False) -> Iterator[Any]:
         """A transaction that does not take the writers' lock: for leases and webhook claims, which add
-        nothing to the outbox and must not wait behind (or hold up) the batches' commits."""
-        with self._connection_held():
+        nothing to the outbox and must not wait behind (or hold up) the batches' commits. `leases`: on a
+        connection kept for the leases, never waiting for one the passes hold."""
+        with self._connection_held(self._lease_pool if leases else None):
             db = self.db
             try:
                 db.execute("BEGIN")
@@ -311,9 +350,10 @@ class PostgresStore(Store):
             )
 
     def close(self) -> None:
-        pool: ConnectionPool[Any] | None = getattr(self, "_pool", None)
-        if pool is not None:
-            pool.close()
+        for name in ("_pool", "_lease_pool"):
+            pool: ConnectionPool[Any] | None = getattr(self, name, None)
+            if pool is not None:
+                pool.close()
 
     def _read_version(self) -> int:
         try:

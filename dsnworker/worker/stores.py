@@ -24,11 +24,15 @@ def open_store(settings: Settings, *, new_state: bool = False) -> Store:
         )
     from dsnworker.worker.state_pg import PostgresStore
 
-    # a connection per thread that may use the state at once: the mailboxes' passes, the webhook sinks, the rest
-    threads = len(settings.mailboxes) + len(settings.sinks) + 2
-    # + the heartbeat's thread and the file sinks' writer; a webhook event claimed lasts a lease period, as a
-    # mailbox's lease does
-    return PostgresStore(settings.state, max_connections=threads + 2, claim_seconds=settings.cluster.lease)
+    # a connection per thread that may use the state at once: the mailboxes' passes, the webhook sinks, the
+    # rest, the heartbeat's thread and the file sinks' writer; at most `[cluster] connections` (threads beyond
+    # wait for one: passes queued behind the writers' lock would hold them idle anyway)
+    threads = len(settings.mailboxes) + len(settings.sinks) + 4
+    connections = min(threads, settings.cluster.connections)
+    # a webhook event claimed lasts a lease period, as a mailbox's lease does; and a session of this worker
+    # left idle that long (the worker frozen) is ended by the server, with the locks it held
+    lease = settings.cluster.lease
+    return PostgresStore(settings.state, max_connections=connections, claim_seconds=lease, stall_seconds=lease)
 
 
 def open_read_only(settings: Settings) -> Store:
