@@ -424,16 +424,23 @@ class Store:
         """Keeps this thread on one connection for the block (SQLite's is the thread's own already)."""
         return contextlib.nullcontext()
 
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): all or nothing."""
-        with self._connection_held():
+        return self._transaction(self._begin)
+
+    @contextmanager
+    def _transaction(
+        self, begin: Sequence[str], held: contextlib.AbstractContextManager[object] | None = None
+    ) -> Iterator[Any]:
+        """`begin`'s statements ... COMMIT (ROLLBACK on any exception), on the connection `held` keeps (this
+        thread's by default)."""
+        with held if held is not None else self._connection_held():
             try:
                 db = self.db
             except self.database_errors as exc:
                 raise self.problem(exc) from exc
             try:
-                for statement in self._begin:
+                for statement in begin:
                     db.execute(statement)
             except self.database_errors as exc:
                 self._rollback(db)

@@ -298,27 +298,11 @@ class PostgresStore(Store):
                 with contextlib.suppress(*self.database_errors):
                     self.db.execute("SELECT pg_advisory_unlock(?)", (_DELIVERY_LOCK,))
 
-    @contextmanager
-    def side_transaction(self, *, leases: bool = False) -> Iterator[Any]:
+    def side_transaction(self, *, leases: bool = False) -> contextlib.AbstractContextManager[Any]:
         """A transaction that does not take the writers' lock: for leases and webhook claims, which add
         nothing to the outbox and must not wait behind (or hold up) the batches' commits. `leases`: on a
         connection kept for the leases, never waiting for one the passes hold."""
-        with self._connection_held(self._lease_pool if leases else None):
-            db = self.db
-            try:
-                db.execute("BEGIN")
-            except self.database_errors as exc:
-                raise self.problem(exc) from exc
-            try:
-                yield db
-            except BaseException:
-                self._rollback(db)
-                raise
-            try:
-                db.execute("COMMIT")
-            except self.database_errors as exc:
-                self._rollback(db)
-                raise self.problem(exc) from exc
+        return self._transaction(("BEGIN",), self._connection_held(self._lease_pool if leases else None))
 
     def due_webhook_events(self, sink: str, now: float, limit: int) -> list[QueuedEvent]:
         """As Store's, and claimed: every worker delivers, none sends what another is sending. The rows are
