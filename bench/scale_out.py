@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from bench.imap_end_to_end import messages  # noqa: E402
 from dsnworker.worker.state_pg import _WRITER_LOCK  # noqa: E402
 from tests import processes  # noqa: E402
-from tests.dovecot import MAIL_UID, Account, Dovecot  # noqa: E402
+from tests.dovecot import Account, Dovecot  # noqa: E402
 from tests.postgres import PASSWORD_ENV, Database, Postgres  # noqa: E402
 
 WATCHDOG = 600.0  # seconds: only against a hang
@@ -246,23 +246,6 @@ def config_text(accounts: dict[str, Account], database: Database, lease: float) 
     return text
 
 
-def stage(account: Account, mail: list[bytes], first: int) -> list[tuple[Path, Path]]:
-    """Write the messages into the maildir's tmp/ (Dovecot does not look there): (tmp, new) pairs to
-    rename when the clock starts, in the order Dovecot sorts new files (by name)."""
-    tmp, new = account.maildir / "tmp", account.maildir / "new"
-    moves = []
-    for serial, data in enumerate(mail, first):
-        name = f"{int(time.time())}.M{serial:07d}P{os.getpid()}.bench"
-        fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data)
-            os.fchown(fd, MAIL_UID, MAIL_UID)
-        finally:
-            os.close(fd)
-        moves.append((tmp / name, new / name))
-    return moves
-
-
 @dataclass(frozen=True)
 class Round:
     workers: int
@@ -299,7 +282,7 @@ class Bench:
         names = [f"m{n:03d}" for n in range(self.args.mailboxes)]
         accounts = {name: self.dovecot.add_user() for name in names}
         share = [self.mail[n :: len(names)] for n in range(len(names))]  # the same load, spread evenly
-        moves = [move for n, name in enumerate(names) for move in stage(accounts[name], share[n], n * 1_000_000)]
+        moves = [move for n, name in enumerate(names) for move in accounts[name].stage(share[n])]
         database = self.postgres.new_database()
         with database.connect() as db:
             db.execute("CREATE EXTENSION pg_stat_statements")
@@ -317,7 +300,7 @@ class Bench:
                             "run", "-c", config, env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=work, text=True
                         )
                     )
-            if not _wait(lambda: observer.spread(workers, len(names)), SPREAD_WATCHDOG):
+            if not processes.wait_until(lambda: observer.spread(workers, len(names)), SPREAD_WATCHDOG):
                 raise RuntimeError(f"the mailboxes were not spread over {workers} worker(s): see {work}/worker*.log")
 
             wal, _ = observer.reset()
@@ -341,7 +324,7 @@ class Bench:
             load = Work(observer.statements(), observer.wal() - wal)
             done = self._cpu(running)
             growth = observer.size() - size
-            if not _wait(observer.files_caught_up, WATCHDOG):
+            if not processes.wait_until(observer.files_caught_up, WATCHDOG):
                 raise RuntimeError(f"the file sinks did not catch up: see {work}/worker*.log")
         finally:
             for process in running:
@@ -384,15 +367,6 @@ class Bench:
         """CPU seconds so far: the workers, the PostgreSQL server, Dovecot."""
         master = int((self.dovecot.root / "base" / "master.pid").read_text().strip())
         return sum(tree_cpu(p.pid) for p in running), tree_cpu(self.postgres.pid), tree_cpu(master)
-
-
-def _wait(condition: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 # -- the report -------------------------------------------------------------------------------------

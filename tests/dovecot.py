@@ -165,12 +165,20 @@ class Account:
 
         Dovecot gives them UIDs, in this order, the next time a client looks at the folder.
         """
+        staged = self.stage(messages, folder)
+        for written, delivered in staged:
+            os.rename(written, delivered)
+        return len(staged)
+
+    def stage(self, messages: Iterable[bytes], folder: str = "INBOX") -> list[tuple[Path, Path]]:
+        """Write messages into the folder's maildir tmp/ only (Dovecot does not look there): the (tmp, new)
+        pairs whose renames deliver them, in the order Dovecot will give them UIDs."""
         path = self.folder_path(folder)
         self._make_maildir(path)
         tmp, new = path / "tmp", path / "new"
         self._time = max(self._time, int(time.time()))
-        count = 0
         pid = os.getpid()
+        staged = []
         for data in messages:
             self._serial += 1
             # Dovecot orders new files by the time and then the microseconds of their names
@@ -181,9 +189,8 @@ class Account:
                 os.fchown(fd, MAIL_UID, MAIL_UID)
             finally:
                 os.close(fd)
-            os.rename(tmp / name, new / name)
-            count += 1
-        return count
+            staged.append((tmp / name, new / name))
+        return staged
 
     def messages(self, folder: str = "INBOX") -> list[bytes]:
         """The messages the folder holds now (new/ and cur/, expunged ones excluded), in delivery order."""
