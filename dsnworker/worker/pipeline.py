@@ -114,6 +114,11 @@ class _DryRunRollback(Exception):
     """Raised inside the transaction of a dry run: everything it wrote is rolled back."""
 
 
+def mailbox_rules(settings: MailboxSettings) -> RuleSet:
+    """The rule set a mailbox's messages are analysed with: its extra rule folders and action overrides."""
+    return RuleSet(settings.rules, tuple(sorted(settings.policy.actions.items())))
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -142,7 +147,7 @@ class MailboxPass:
         self.stop = stop or threading.Event()
         self.clock = clock
         self.pool = pool  # analyses in child processes (`jobs` > 1), with the rules of `rules`
-        self.rules = rules or RuleSet(settings.rules, tuple(sorted(settings.policy.actions.items())))
+        self.rules = rules or mailbox_rules(settings)
         self.policy = PolicyEngine(store, settings.policy)
         self.identifier = Identifier(settings.verp)  # events say how each recipient was identified
         self._batch_events: list[dict[str, Any]] = []  # queued in the open transaction (a dry run shows them)

@@ -25,7 +25,7 @@ from dsnworker.pool import AnalysisPool, RuleSet, start_fork_server
 from dsnworker.worker.cluster import Coordinator, worker_id
 from dsnworker.worker.delivery import OutboxDelivery
 from dsnworker.worker.leases import LeaseLost
-from dsnworker.worker.pipeline import MailboxPass, PassSummary
+from dsnworker.worker.pipeline import MailboxPass, PassSummary, mailbox_rules
 from dsnworker.worker.retention import prune_state
 from dsnworker.worker.settings import MailboxSettings, PostgresState, Settings
 from dsnworker.worker.source import MailSource, SourceError
@@ -78,9 +78,8 @@ class Worker:
         self.metrics: Metrics | None = None  # `run` with [metrics]
         self._heartbeat = 0.0  # monotonic time of the scheduler's last heartbeat job
         self.cluster: Coordinator | None = None  # a PostgreSQL state: this worker's leases (`join_cluster`)
-        for mailbox in settings.mailboxes:
-            # mailboxes with the same rules and action map share one loaded rule set
-            rules = RuleSet(mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
+        rule_sets = {mailbox.name: mailbox_rules(mailbox) for mailbox in settings.mailboxes}
+        for rules in rule_sets.values():  # mailboxes with the same rules and action map share one loaded set
             if rules not in analysers:
                 analysers[rules] = rules.analyser()
         # `jobs = 2` or more: the messages are analysed in child processes, started at the first batch
@@ -88,7 +87,7 @@ class Worker:
         if self.pool is not None:
             start_fork_server(analysers)  # now, in the main thread: see there why
         for mailbox in settings.mailboxes:
-            rules = RuleSet(mailbox.rules, tuple(sorted(mailbox.policy.actions.items())))
+            rules = rule_sets[mailbox.name]
             self.passes[mailbox.name] = MailboxPass(
                 mailbox,
                 self.store,
@@ -342,9 +341,7 @@ class Worker:
     def _deliver_files(self) -> None:
         try:
             self.delivery.deliver_pending()  # nothing unless this worker holds the file-sinks lease
-        except DsnworkerError as exc:  # a full disk: said, and tried again in a second
-            log.error("delivering to the file sinks: %s", exc)
-        except OSError as exc:
+        except (DsnworkerError, OSError) as exc:  # a full disk: said, and tried again in a second
             log.error("delivering to the file sinks: %s", exc)
 
     def _serve_metrics(self, scheduler: object) -> MetricsServer | None:
