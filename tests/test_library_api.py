@@ -16,25 +16,10 @@ import pytest
 
 import dsnworker
 from tests import mailgen
-from tests.test_cli import EXAMPLES, MAILDIR, USER_UNKNOWN
+from tests.test_cli import DOCUMENTED_KEYS, EXAMPLES, MAILDIR, USER_UNKNOWN
 from tests.test_cli import dsnworker as command
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACT = [  # ../shared/docs/output-contract.md: keys every record has
-    "source",
-    "recipient",
-    "original_recipient",
-    "status",
-    "reply_code",
-    "diagnostic",
-    "remote_mta",
-    "reporting_mta",
-    "reason",
-    "hard",
-    "action",
-    "provider",
-    "rule",
-]
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +44,7 @@ def test_each_outcome_is_the_record_parse_prints_for_the_same_message() -> None:
         assert all(isinstance(outcome, dsnworker.Outcome) for outcome in outcomes)
         records += [outcome.to_dict() for outcome in outcomes]
     assert records == lines
-    assert all(list(record)[: len(CONTRACT)] == CONTRACT for record in records)
+    assert all(list(record)[: len(DOCUMENTED_KEYS)] == DOCUMENTED_KEYS for record in records)
 
 
 def test_a_bounce_gives_one_outcome_per_recipient_and_anything_else_one_not_bounce() -> None:

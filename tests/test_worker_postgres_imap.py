@@ -12,7 +12,15 @@ import pytest
 
 from tests import mailgen, processes
 from tests.postgres import PASSWORD_ENV
-from tests.test_worker_imap import event_ids, mixed_mailbox, passwords, poll, suppressed, write_config
+from tests.test_worker_imap import (
+    comparable_event_ids,
+    event_ids,
+    mixed_mailbox,
+    passwords,
+    poll,
+    suppressed,
+    write_config,
+)
 
 
 def postgres_config(root: Path, accounts: dict[str, object], database, lease: str = "1s", extra: str = "") -> Path:
@@ -92,12 +100,8 @@ def test_killed_mid_pass_on_a_postgresql_state_then_rerun_outputs_exactly_once(
     resumed = poll(config, environment(accounts, database))
     assert resumed.returncode == 0, resumed.stderr
 
-    def comparable(root: Path) -> list[str]:  # incident updates come per batch; batches change on restart
-        events = [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]
-        return sorted(e["id"] for e in events if e["type"] != "incident.updated")
-
     event_ids(tmp_path)
-    assert comparable(tmp_path) == comparable(tmp_path / "ref")
+    assert comparable_event_ids(tmp_path) == comparable_event_ids(tmp_path / "ref")
     assert suppressed(tmp_path) == suppressed(tmp_path / "ref")
     assert processed_keys(database) == [("jp", 33)]
     assert len(account.messages("Processed")) == 31 and account.messages("INBOX") == [mailgen.personal(901)]
