@@ -28,7 +28,7 @@ from dsnworker.errors import DsnworkerError
 from dsnworker.worker.faults import crash_point
 from dsnworker.worker.settings import PostgresState
 from dsnworker.worker.state import _MIGRATIONS, SCHEMA_VERSION
-from dsnworker.worker.state_file import delivery_lock, state_problem
+from dsnworker.worker.state_file import delivery_lock, open_worker_lock, state_problem
 
 _CHUNK = 2000  # rows read from the source and sent to the target at a time
 
@@ -80,12 +80,8 @@ def migrate(source: Path, target: PostgresState, *, replace: bool = False) -> Mi
 
 @contextmanager
 def _worker_lock(source: Path) -> Iterator[IO[bytes]]:
-    """The lock a worker holds on its state file (`STATE.lock` beside the real file, as runner.py takes it)."""
-    real = source.resolve()
-    try:
-        handle = open(real.with_name(real.name + ".lock"), "ab")  # noqa: SIM115  # closed below
-    except OSError as exc:
-        raise state_problem(source, exc) from exc
+    """The lock a worker holds on its state file, taken as runner.py takes it."""
+    handle, _ = open_worker_lock(source)
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

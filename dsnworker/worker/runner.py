@@ -30,7 +30,7 @@ from dsnworker.worker.retention import prune_state
 from dsnworker.worker.settings import MailboxSettings, PostgresState, Settings
 from dsnworker.worker.source import MailSource, SourceError
 from dsnworker.worker.state import StateError
-from dsnworker.worker.state_file import state_problem
+from dsnworker.worker.state_file import open_worker_lock
 from dsnworker.worker.status import unhealthy_mailboxes
 from dsnworker.worker.stores import open_read_only, open_store
 from dsnworker.worker.webhooks import RoundSummary, WebhookDelivery
@@ -484,12 +484,7 @@ def _lock_state(state: Path) -> IO[bytes]:
     state must not be a second lock), held as long as the process lives (the kernel drops it when the
     process ends, even on SIGKILL: no stale lock to clean up).
     """
-    try:
-        state.parent.mkdir(parents=True, exist_ok=True)
-        real = state.resolve()
-        handle = open(real.with_name(real.name + ".lock"), "ab")  # noqa: SIM115  # held for the process's life
-    except OSError as exc:
-        raise state_problem(state, exc) from exc
+    handle, real = open_worker_lock(state)  # held for the process's life
     links = _hard_links(real)
     if links > 1:
         handle.close()

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from dsnworker.errors import DsnworkerError
 
@@ -131,6 +132,18 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except FileNotFoundError:
         return None
+
+
+def open_worker_lock(state: Path) -> tuple[IO[bytes], Path]:
+    """The file whose exclusive `flock` makes a process the state's one worker: `STATE.lock` beside the
+    real file (symlinks resolved: a second name for the state must not be a second lock), opened (made
+    if missing); and the real file's path."""
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        real = state.resolve()
+        return open(real.with_name(real.name + ".lock"), "ab"), real  # noqa: SIM115  # the caller holds it
+    except OSError as exc:
+        raise state_problem(state, exc) from exc
 
 
 @contextmanager
