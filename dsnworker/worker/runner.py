@@ -32,7 +32,7 @@ from dsnworker.worker.source import MailSource, SourceError
 from dsnworker.worker.state import StateError
 from dsnworker.worker.state_file import open_worker_lock
 from dsnworker.worker.status import unhealthy_mailboxes
-from dsnworker.worker.stores import open_read_only, open_store
+from dsnworker.worker.stores import open_store
 from dsnworker.worker.webhooks import RoundSummary, WebhookDelivery
 
 if TYPE_CHECKING:  # prometheus_client is imported only where [metrics] is set
@@ -378,11 +378,9 @@ class Worker:
             return bool(running) and time.monotonic() - self._heartbeat < _HEARTBEAT_SECONDS * 6
 
         def unready() -> dict[str, str]:
-            store = open_read_only(self.settings)
-            try:
-                return unhealthy_mailboxes(self.settings, store, time.time())
-            finally:
-                store.close()
+            # the worker's own store: a read, on a connection of the asking thread (SQLite) or borrowed from
+            # the pool (PostgreSQL), instead of a store opened and closed at every probe
+            return unhealthy_mailboxes(self.settings, self.store, time.time())
 
         server = MetricsServer(self.settings, metrics, alive, unready)
         server.start()
